@@ -1,0 +1,172 @@
+import { Money } from './money';
+import { Recharge } from './recharge';
+import { InvalidTransitionError } from './recharge.errors';
+import { ALL_STATES, ALLOWED_TRANSITIONS, RechargeState as S } from './recharge-state';
+import { journalForSucceededRecharge, signedAmount } from './ledger';
+import { requestFingerprint } from './request-fingerprint';
+
+const now = new Date('2026-11-25T12:00:00Z');
+
+function newRecharge(): Recharge {
+  return Recharge.create(
+    {
+      id: 'rch_0',
+      clientId: 'cli_0',
+      idempotencyKey: 'k',
+      requestFingerprint: 'f',
+      accountId: '1234567890123456',
+      amount: Money.of(4999, 'CNY'),
+      orderReference: null,
+      metadata: {},
+      callbackUrl: null,
+    },
+    now,
+  );
+}
+
+/** A recharge driven into `state` through allowed transitions only. */
+function inState(state: S, failure: 'TIMEOUT' | 'PROVIDER_REJECTED' = 'TIMEOUT'): Recharge {
+  const r = newRecharge();
+  const path: Record<S, (r: Recharge) => void> = {
+    [S.CREATED]: () => undefined,
+    [S.SUBMITTED]: (x) => x.submit('dispatcher', now),
+    [S.PENDING_CONFIRMATION]: (x) => (x.submit('dispatcher', now), x.awaitConfirmation('timeout', 'dispatcher', now)),
+    [S.SUCCEEDED]: (x) => (x.submit('dispatcher', now), x.succeed('tx1', 'ok', 'dispatcher', now)),
+    [S.FAILED]: (x) => {
+      x.submit('dispatcher', now);
+      if (failure === 'TIMEOUT') x.expire('reconciliation', now);
+      else x.reject('NotAuthorized', 'no', 'dispatcher', now);
+    },
+    [S.CANCELED]: (x) => x.cancel('caller canceled', 'api', now),
+  };
+  path[state](r);
+  r.pullTransitions();
+  return r;
+}
+
+/** Drives a transition to `to` through the aggregate's intention-revealing method for it. */
+function attempt(r: Recharge, to: S): void {
+  const actions: Record<S, () => void> = {
+    [S.CREATED]: () => {
+      throw new InvalidTransitionError(r.id, r.state, S.CREATED); // nothing returns to CREATED
+    },
+    [S.SUBMITTED]: () => r.submit('dispatcher', now),
+    [S.PENDING_CONFIRMATION]: () => r.awaitConfirmation('timeout', 'dispatcher', now),
+    [S.SUCCEEDED]: () => r.succeed('tx', 'ok', 'webhook', now),
+    [S.FAILED]: () => r.reject('ParameterError', 'bad', 'dispatcher', now),
+    [S.CANCELED]: () => r.cancel('canceled', 'operator', now),
+  };
+  actions[to]();
+}
+
+const pairs = ALL_STATES.flatMap((from) => ALL_STATES.map((to) => [from, to] as const));
+const allowed = pairs.filter(([from, to]) => ALLOWED_TRANSITIONS[from].includes(to));
+const refused = pairs.filter(([from, to]) => !ALLOWED_TRANSITIONS[from].includes(to));
+
+describe('Recharge state machine', () => {
+  it('knows exactly the transitions of contract section 3', () => {
+    expect(allowed.map(([a, b]) => `${a}->${b}`).sort()).toEqual(
+      [
+        'CREATED->SUBMITTED',
+        'CREATED->CANCELED',
+        'SUBMITTED->SUCCEEDED',
+        'SUBMITTED->FAILED',
+        'SUBMITTED->PENDING_CONFIRMATION',
+        'SUBMITTED->CANCELED',
+        'PENDING_CONFIRMATION->SUCCEEDED',
+        'PENDING_CONFIRMATION->FAILED',
+        'PENDING_CONFIRMATION->CANCELED',
+        'FAILED->SUCCEEDED',
+      ].sort(),
+    );
+  });
+
+  it.each(allowed)('allows %s → %s and records it', (from, to) => {
+    const r = inState(from);
+    attempt(r, to);
+    expect(r.state).toBe(to);
+    const [t, ...rest] = r.pullTransitions();
+    expect(rest).toHaveLength(0);
+    expect(t).toMatchObject({ rechargeId: 'rch_0', from, to, at: now });
+    expect(t.reason).toEqual(expect.any(String));
+  });
+
+  it.each(refused)('refuses %s → %s and changes nothing', (from, to) => {
+    const r = inState(from);
+    const before = { ...r };
+    expect(() => attempt(r, to)).toThrow(InvalidTransitionError);
+    expect(r.state).toBe(from);
+    expect(r.pullTransitions()).toHaveLength(0);
+    expect({ ...r }).toEqual(before);
+  });
+
+  it('records the creation as from null to CREATED by the api', () => {
+    const r = newRecharge();
+    expect(r.pullTransitions()).toEqual([
+      { rechargeId: 'rch_0', from: null, to: S.CREATED, reason: 'recharge requested', source: 'api', at: now, correction: false },
+    ]);
+  });
+
+  it('corrects FAILED(TIMEOUT) → SUCCEEDED as a reconciliation correction', () => {
+    const r = inState(S.FAILED, 'TIMEOUT');
+    expect(r.failure?.code).toBe('TIMEOUT');
+    const t = r.succeed('tx9', 'provider proved success', 'reconciliation', now);
+    expect(t.correction).toBe(true);
+    expect(r.failure).toBeNull();
+    expect(r.providerReference).toBe('tx9');
+  });
+
+  it('never turns a definitive provider rejection into success', () => {
+    const r = inState(S.FAILED, 'PROVIDER_REJECTED');
+    expect(() => r.succeed('tx', 'late', 'webhook', now)).toThrow(InvalidTransitionError);
+    expect(r.state).toBe(S.FAILED);
+    expect(r.failure).toEqual({ code: 'PROVIDER_REJECTED', message: 'no', providerCode: 'NotAuthorized' });
+  });
+
+  it('a late failure never undoes a success', () => {
+    const r = inState(S.SUCCEEDED);
+    expect(() => r.reject('X', 'late', 'webhook', now)).toThrow(InvalidTransitionError);
+    expect(r.state).toBe(S.SUCCEEDED);
+  });
+
+  it('sets completedAt and clears the schedule on final states', () => {
+    const r = inState(S.SUBMITTED);
+    expect(r.completedAt).toBeNull();
+    r.succeed('tx', 'ok', 'dispatcher', now);
+    expect(r.completedAt).toEqual(now);
+    expect(r.nextAttemptAt).toBeNull();
+  });
+});
+
+describe('ledger journal', () => {
+  it('debits provider clearing and credits the customer, summing to zero', () => {
+    const r = inState(S.SUCCEEDED);
+    const journal = journalForSucceededRecharge(r, now);
+    expect(journal.map((e) => [e.ledgerAccount, e.direction, e.amountMinor])).toEqual([
+      ['provider_clearing', 'debit', 4999n],
+      ['customer:1234567890123456', 'credit', 4999n],
+    ]);
+    expect(journal.reduce((s, e) => s + signedAmount(e), 0n)).toBe(0n);
+  });
+
+  it.each(ALL_STATES.filter((s) => s !== S.SUCCEEDED))('refuses to credit a %s recharge', (state) => {
+    expect(() => journalForSucceededRecharge(inState(state), now)).toThrow();
+  });
+});
+
+describe('request fingerprint', () => {
+  const base = { accountId: '1', amount: 100, currency: 'CNY', orderReference: null, metadata: { a: '1', b: '2' }, callbackUrl: null };
+  it('ignores metadata key order', () => {
+    expect(requestFingerprint(base)).toBe(requestFingerprint({ ...base, metadata: { b: '2', a: '1' } }));
+  });
+  it.each([
+    ['accountId', { accountId: '2' }],
+    ['amount', { amount: 101 }],
+    ['currency', { currency: 'USD' }],
+    ['orderReference', { orderReference: 'x' }],
+    ['metadata', { metadata: { a: '1' } }],
+    ['callbackUrl', { callbackUrl: 'https://x' }],
+  ])('changes with %s', (_, change) => {
+    expect(requestFingerprint({ ...base, ...change })).not.toBe(requestFingerprint(base));
+  });
+});

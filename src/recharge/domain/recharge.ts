@@ -1,0 +1,210 @@
+import { Currency, Money } from './money';
+import { InvalidTransitionError } from './recharge.errors';
+import { ALLOWED_TRANSITIONS, FINAL_STATES, RechargeState, TransitionSource } from './recharge-state';
+
+export type FailureCode = 'PROVIDER_REJECTED' | 'TIMEOUT' | 'CANCELED';
+
+export interface RechargeFailure {
+  code: FailureCode;
+  message: string;
+  providerCode: string | null;
+}
+
+/** One stored state change: the audit trail of contract section 3. */
+export interface RechargeTransition {
+  rechargeId: string;
+  from: RechargeState | null;
+  to: RechargeState;
+  reason: string;
+  source: TransitionSource;
+  at: Date;
+  /** FAILED(TIMEOUT) → SUCCEEDED: money moved after we had given up; finance must see it. */
+  correction: boolean;
+}
+
+export interface NewRecharge {
+  id: string;
+  clientId: string;
+  idempotencyKey: string;
+  requestFingerprint: string;
+  accountId: string;
+  amount: Money;
+  orderReference: string | null;
+  metadata: Record<string, string>;
+  callbackUrl: string | null;
+}
+
+/**
+ * The recharge aggregate. Every state change goes through `transition`, the one place the table of
+ * contract section 3 is enforced; each produces a RechargeTransition that the repository stores in
+ * the same transaction as the new state. Fields are written only by these methods (MikroORM
+ * hydrates them directly and never runs the constructor).
+ */
+export class Recharge {
+  id!: string;
+  clientId!: string;
+  idempotencyKey!: string;
+  requestFingerprint!: string;
+  accountId!: string;
+  amountMinor!: bigint;
+  currency!: Currency;
+  orderReference!: string | null;
+  metadata!: Record<string, string>;
+  callbackUrl!: string | null;
+  state!: RechargeState;
+  providerReference!: string | null;
+  message!: string | null;
+  failureCode!: FailureCode | null;
+  failureMessage!: string | null;
+  failureProviderCode!: string | null;
+  /** Provider calls made so far (the dispatcher's retry counter). */
+  attempts!: number;
+  /** When the dispatcher or reconciler should next look at it; null once final. */
+  nextAttemptAt!: Date | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+  completedAt!: Date | null;
+  version!: number;
+
+  private unsaved?: RechargeTransition[];
+
+  static create(input: NewRecharge, now: Date): Recharge {
+    const r = new Recharge();
+    Object.assign(r, {
+      id: input.id,
+      clientId: input.clientId,
+      idempotencyKey: input.idempotencyKey,
+      requestFingerprint: input.requestFingerprint,
+      accountId: input.accountId,
+      amountMinor: input.amount.minor,
+      currency: input.amount.currency,
+      orderReference: input.orderReference,
+      metadata: input.metadata,
+      callbackUrl: input.callbackUrl,
+      state: RechargeState.CREATED,
+      providerReference: null,
+      message: null,
+      failureCode: null,
+      failureMessage: null,
+      failureProviderCode: null,
+      attempts: 0,
+      nextAttemptAt: now,
+      createdAt: now,
+      updatedAt: now,
+      completedAt: null,
+      version: 1,
+    });
+    r.record(null, RechargeState.CREATED, 'recharge requested', 'api', now, false);
+    return r;
+  }
+
+  get amount(): Money {
+    return Money.of(this.amountMinor, this.currency);
+  }
+
+  get failure(): RechargeFailure | null {
+    if (!this.failureCode) return null;
+    return { code: this.failureCode, message: this.failureMessage ?? '', providerCode: this.failureProviderCode };
+  }
+
+  isFinal(): boolean {
+    return FINAL_STATES.includes(this.state);
+  }
+
+  /** The dispatcher is about to call the provider for the first time. */
+  submit(source: TransitionSource, now: Date): void {
+    this.transition(RechargeState.SUBMITTED, 'sent to provider', source, now);
+  }
+
+  /** The outcome of a provider call is unknown (timeout, reset, 5xx after sending). */
+  awaitConfirmation(reason: string, source: TransitionSource, now: Date): void {
+    this.transition(RechargeState.PENDING_CONFIRMATION, reason, source, now);
+  }
+
+  /**
+   * The provider confirmed the credit. From FAILED this is allowed only when the failure was our
+   * own TIMEOUT: the money did move, so the result is recorded as a correction.
+   */
+  succeed(providerReference: string | null, reason: string, source: TransitionSource, now: Date): RechargeTransition {
+    const correction = this.state === RechargeState.FAILED;
+    if (correction && this.failureCode !== 'TIMEOUT') {
+      throw new InvalidTransitionError(this.id, this.state, RechargeState.SUCCEEDED, `failure ${this.failureCode} is definitive`);
+    }
+    const t = this.transition(RechargeState.SUCCEEDED, reason, source, now, correction);
+    this.providerReference = providerReference ?? this.providerReference;
+    this.message = correction ? 'succeeded after the confirmation window (reconciliation correction)' : 'succeeded';
+    this.failureCode = null;
+    this.failureMessage = null;
+    this.failureProviderCode = null;
+    return t;
+  }
+
+  /** The provider definitively refused the credit. */
+  reject(providerCode: string | null, message: string, source: TransitionSource, now: Date): void {
+    this.transition(RechargeState.FAILED, `rejected by provider${providerCode ? ` (${providerCode})` : ''}`, source, now);
+    this.setFailure('PROVIDER_REJECTED', message, providerCode);
+  }
+
+  /** No confirmation arrived within the confirmation window. */
+  expire(source: TransitionSource, now: Date): void {
+    this.transition(RechargeState.FAILED, 'no confirmation within the confirmation window', source, now);
+    this.setFailure('TIMEOUT', 'no confirmation from the provider within the confirmation window', null);
+  }
+
+  /** Canceled by a caller before it reached the provider, or reported canceled by the provider. */
+  cancel(reason: string, source: TransitionSource, now: Date, providerCode: string | null = null): void {
+    this.transition(RechargeState.CANCELED, reason, source, now);
+    this.setFailure('CANCELED', reason, providerCode);
+  }
+
+  /** Schedules the next provider call or check without changing state. */
+  scheduleNextAttempt(at: Date, now: Date, message: string | null = null): void {
+    this.attempts += 1;
+    this.nextAttemptAt = at;
+    this.updatedAt = now;
+    if (message) this.message = message;
+  }
+
+  /** Transitions not yet written; the repository drains them when it saves the aggregate. */
+  pullTransitions(): RechargeTransition[] {
+    const out = this.unsaved ?? [];
+    this.unsaved = [];
+    return out;
+  }
+
+  canTransitionTo(to: RechargeState): boolean {
+    return ALLOWED_TRANSITIONS[this.state].includes(to);
+  }
+
+  private transition(to: RechargeState, reason: string, source: TransitionSource, now: Date, correction = false): RechargeTransition {
+    if (!this.canTransitionTo(to)) throw new InvalidTransitionError(this.id, this.state, to);
+    const from = this.state;
+    this.state = to;
+    this.updatedAt = now;
+    if (this.isFinal()) {
+      this.completedAt = now;
+      this.nextAttemptAt = null;
+    }
+    return this.record(from, to, reason, source, now, correction);
+  }
+
+  private setFailure(code: FailureCode, message: string, providerCode: string | null): void {
+    this.failureCode = code;
+    this.failureMessage = message;
+    this.failureProviderCode = providerCode;
+    this.message = message;
+  }
+
+  private record(
+    from: RechargeState | null,
+    to: RechargeState,
+    reason: string,
+    source: TransitionSource,
+    at: Date,
+    correction: boolean,
+  ): RechargeTransition {
+    const t: RechargeTransition = { rechargeId: this.id, from, to, reason, source, at, correction };
+    (this.unsaved ??= []).push(t);
+    return t;
+  }
+}
