@@ -1,0 +1,111 @@
+import RPCClient = require('@alicloud/pop-core');
+import { DomainError } from '../../../../libs/shared/domain-error';
+import { AvailableQuota, CreditRequest, ProviderOutcome, RechargeProvider } from '../../application/ports/recharge-provider';
+import { Currency, Money } from '../../domain/money';
+import { AlibabaCloudConfig } from './alibaba-cloud.config';
+import { classifyProviderCode, classifyProviderError, scrubProviderMessage } from './provider-error-classifier';
+
+/** The slice of pop-core's RPCClient this adapter uses; tests may pass their own. */
+export interface PopRpcClient {
+  request<T>(action: string, params: object, opts?: object): Promise<T>;
+}
+
+interface BssEnvelope {
+  Code?: unknown;
+  Message?: unknown;
+  RequestId?: unknown;
+  Success?: unknown;
+  Data?: unknown;
+}
+
+const API_VERSION = '2017-12-14';
+// pop-core's default success set; BSS answers "200" for these operations, other BSS APIs "Success".
+const SUCCESS_CODES = new Set(['200', 'OK', 'Success', 'success']);
+const isSuccessCode = (code: unknown): boolean => code != null && SUCCESS_CODES.has(String(code));
+
+export class AlibabaCloudRechargeProvider extends RechargeProvider {
+  private readonly client: PopRpcClient;
+
+  constructor(
+    private readonly config: AlibabaCloudConfig,
+    client?: PopRpcClient,
+  ) {
+    super();
+    this.client =
+      client ??
+      new RPCClient({
+        endpoint: config.endpoint,
+        apiVersion: API_VERSION,
+        accessKeyId: config.accessKeyId,
+        accessKeySecret: config.accessKeySecret,
+      });
+  }
+
+  async submitCredit(request: CreditRequest): Promise<ProviderOutcome> {
+    let body: BssEnvelope;
+    try {
+      body = await this.call('ChangeResellerConsumeAmount', {
+        OwnerId: request.accountId,
+        // "decrease" lowers the customer's consumed quota: BSS's word for a top-up.
+        AdjustType: 'decrease',
+        Amount: request.amount.toMajorString(),
+        Currency: request.amount.currency,
+        BusinessType: this.config.businessType,
+        Source: this.config.source,
+        // The provider's idempotency key: a re-send after an unknown outcome must reuse it.
+        OutBizId: request.rechargeId,
+      });
+    } catch (err) {
+      return classifyProviderError(err);
+    }
+    if (body.Success === true && isSuccessCode(body.Code)) {
+      // The documented response carries no transaction number (Data is the ledger's new consumed
+      // amount), so the RequestId of the confirming call is the only reference Alibaba gives us.
+      return { kind: 'succeeded', providerReference: typeof body.RequestId === 'string' ? body.RequestId : null };
+    }
+    const message = scrubProviderMessage(typeof body.Message === 'string' ? body.Message : 'no message');
+    if (body.Success === false) {
+      // pop-core only throws for non-success codes, so this is a "200"-coded body that still says no.
+      if (body.Code != null && !isSuccessCode(body.Code)) return classifyProviderCode(String(body.Code), message);
+      return { kind: 'retryable', providerCode: null, message: `provider answered Success=false: ${message}` };
+    }
+    // No BSS envelope (a proxy's JSON?): we cannot tell whether the credit reached BSS.
+    return { kind: 'unknown', providerCode: null, message: `provider answered without a Success flag: ${message}` };
+  }
+
+  async availableQuota(accountId: string, currency: Currency): Promise<AvailableQuota> {
+    let body: BssEnvelope;
+    try {
+      body = await this.call('QueryResellerAvailableQuota', { OwnerId: accountId });
+    } catch (err) {
+      const failure = classifyProviderError(err);
+      throw new DomainError('PROVIDER_ERROR', `${failure.providerCode ?? failure.kind}: ${failure.message}`);
+    }
+    const data = body.Data;
+    // json-bigint hands back a number or a BigNumber if Data ever arrives unquoted.
+    const text = typeof data === 'string' || typeof data === 'number' || (typeof data === 'object' && data !== null && '_isBigNumber' in data) ? String(data) : null;
+    if (body.Success !== true || !isSuccessCode(body.Code) || text === null) {
+      throw new DomainError('PROVIDER_ERROR', `unexpected QueryResellerAvailableQuota answer (Code ${String(body.Code)})`);
+    }
+    try {
+      // The quota ledger has a single currency that the answer does not name: the caller's is trusted.
+      return { accountId, available: Money.fromMajorString(text, currency) };
+    } catch {
+      throw new DomainError('PROVIDER_ERROR', `QueryResellerAvailableQuota answered an unreadable amount for ${currency}`);
+    }
+  }
+
+  private async call(action: string, params: Record<string, string | undefined | null>): Promise<BssEnvelope> {
+    // pop-core would send undefined/null as the strings "undefined"/"null".
+    const defined = Object.fromEntries(Object.entries(params).filter(([, value]) => value != null));
+    const body = await this.client.request<unknown>(action, defined, {
+      // Uppercase on purpose: pop-core signs `method.toUpperCase()` but builds a form body only when
+      // it sees exactly 'POST'; 'post' would put every parameter, Signature included, in the URL.
+      method: 'POST',
+      timeout: this.config.timeoutMs,
+      // pop-core would otherwise capitalise our keys; they are already the wire names.
+      formatParams: false,
+    });
+    return typeof body === 'object' && body !== null ? (body as BssEnvelope) : {};
+  }
+}
