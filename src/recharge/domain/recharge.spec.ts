@@ -109,10 +109,10 @@ describe('Recharge state machine', () => {
 
   it('corrects FAILED(TIMEOUT) → SUCCEEDED as a reconciliation correction', () => {
     const r = inState(S.FAILED, 'TIMEOUT');
-    expect(r.failure?.code).toBe('TIMEOUT');
+    expect(r.failure()?.code).toBe('TIMEOUT');
     const t = r.succeed('tx9', 'provider proved success', 'reconciliation', now);
     expect(t.correction).toBe(true);
-    expect(r.failure).toBeNull();
+    expect(r.failure()).toBeNull();
     expect(r.providerReference).toBe('tx9');
   });
 
@@ -120,7 +120,7 @@ describe('Recharge state machine', () => {
     const r = inState(S.FAILED, 'PROVIDER_REJECTED');
     expect(() => r.succeed('tx', 'late', 'webhook', now)).toThrow(InvalidTransitionError);
     expect(r.state).toBe(S.FAILED);
-    expect(r.failure).toEqual({ code: 'PROVIDER_REJECTED', message: 'no', providerCode: 'NotAuthorized' });
+    expect(r.failure()).toEqual({ code: 'PROVIDER_REJECTED', message: 'no', providerCode: 'NotAuthorized' });
   });
 
   it('a late failure never undoes a success', () => {

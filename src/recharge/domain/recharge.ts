@@ -98,11 +98,11 @@ export class Recharge {
     return r;
   }
 
-  get amount(): Money {
+  money(): Money {
     return Money.of(this.amountMinor, this.currency);
   }
 
-  get failure(): RechargeFailure | null {
+  failure(): RechargeFailure | null {
     if (!this.failureCode) return null;
     return { code: this.failureCode, message: this.failureMessage ?? '', providerCode: this.failureProviderCode };
   }

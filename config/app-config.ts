@@ -1,0 +1,120 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { CURRENCIES, Currency } from '../src/recharge/domain/money';
+
+const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value);
+const toList = ({ value }: { value: unknown }) =>
+  typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+
+/** The environment as contract section 8 defines it. Validated once at start; bad config exits 1. */
+class Environment {
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) PORT?: number;
+  @IsOptional() @IsString() @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' }) DATABASE_URL?: string;
+  @IsOptional() @IsString() DATA_DIR?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(65535) EMBEDDED_POSTGRES_PORT?: number;
+  @IsOptional() @IsIn(['alibaba-cloud', 'simulator']) PROVIDER?: 'alibaba-cloud' | 'simulator';
+  @IsOptional() @IsString() ALIBABA_CLOUD_ACCESS_KEY_ID?: string;
+  @IsOptional() @IsString() ALIBABA_CLOUD_ACCESS_KEY_SECRET?: string;
+  @IsOptional() @Matches(/^https?:\/\/[^\s/]+/, { message: 'ALIBABA_CLOUD_BSS_ENDPOINT must be an http(s) URL' }) ALIBABA_CLOUD_BSS_ENDPOINT?: string;
+  @IsOptional() @IsString() ALIBABA_CLOUD_BUSINESS_TYPE?: string;
+  @IsOptional() @IsString() ALIBABA_CLOUD_SOURCE?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10000) PROVIDER_MAX_RPS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(120000) PROVIDER_TIMEOUT_MS?: number;
+  @IsOptional() @Transform(toList) @Matches(/^whsec_[A-Za-z0-9+/=]+$/, { each: true, message: 'PROVIDER_WEBHOOK_SECRETS must be whsec_<base64> values' }) PROVIDER_WEBHOOK_SECRETS?: string[];
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) RECONCILE_INTERVAL_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) RECONCILE_AFTER_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) CONFIRMATION_WINDOW_MS?: number;
+  @IsOptional() @Transform(toList) @Matches(/^(\*\.)?[A-Za-z0-9.-]+$/, { each: true, message: 'CALLBACK_ALLOWED_HOSTS must be hostnames or *.domain wildcards' }) CALLBACK_ALLOWED_HOSTS?: string[];
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) CALLBACK_RETRY_BASE_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(Number.MAX_SAFE_INTEGER) MAX_RECHARGE_AMOUNT?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) CLIENT_RATE_LIMIT_RPS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_GRACE_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_DRAIN_DELAY_MS?: number;
+  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
+  @IsOptional() @Transform(toList) @IsIn(CURRENCIES as unknown as string[], { each: true }) SUPPORTED_CURRENCIES?: Currency[];
+  @IsOptional() @Transform(({ value }) => (value === undefined ? undefined : value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value)) @IsBoolean() DISPATCHER_ENABLED?: boolean;
+}
+
+export interface AppConfig {
+  port: number;
+  databaseUrl: string | null;
+  dataDir: string;
+  embeddedPostgresPort: number;
+  provider: 'alibaba-cloud' | 'simulator';
+  alibabaCloud: { endpoint: string; accessKeyId: string; accessKeySecret: string; businessType: string; source: string; timeoutMs: number };
+  providerMaxRps: number;
+  providerWebhookSecrets: string[];
+  reconcileIntervalMs: number;
+  reconcileAfterMs: number;
+  confirmationWindowMs: number;
+  callbackAllowedHosts: string[];
+  callbackRetryBaseMs: number;
+  maxRechargeAmount: number;
+  clientRateLimitRps: number;
+  shutdownGraceMs: number;
+  shutdownDrainDelayMs: number;
+  logLevel: string;
+  supportedCurrencies: Currency[];
+  dispatcherEnabled: boolean;
+  /** Human-readable warnings found while loading (insecure endpoint, simulator fallback). */
+  warnings: string[];
+}
+
+export class ConfigError extends Error {}
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+/** Reads and validates the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const raw = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const e = plainToInstance(Environment, raw, { excludeExtraneousValues: false });
+  const errors = validateSync(e, { whitelist: true, forbidUnknownValues: false });
+  if (errors.length > 0) {
+    const lines = errors.map((err) => `${err.property}: ${Object.values(err.constraints ?? {}).join('; ')}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const warnings: string[] = [];
+  const hasKeys = Boolean(e.ALIBABA_CLOUD_ACCESS_KEY_ID && e.ALIBABA_CLOUD_ACCESS_KEY_SECRET);
+  const provider = e.PROVIDER ?? (hasKeys ? 'alibaba-cloud' : 'simulator');
+  if (provider === 'alibaba-cloud' && !hasKeys) {
+    throw new ConfigError('invalid configuration:\n  PROVIDER=alibaba-cloud needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET');
+  }
+  if (!e.PROVIDER && !hasKeys) {
+    warnings.push('NO ALIBABA CLOUD ACCESS KEY SET: running against the built-in BSS simulator (PROVIDER=simulator); no real money moves');
+  }
+  const endpoint = e.ALIBABA_CLOUD_BSS_ENDPOINT ?? 'https://business.aliyuncs.com';
+  const host = new URL(endpoint).hostname;
+  if (endpoint.startsWith('http://') && !LOOPBACK.test(host)) {
+    warnings.push(`ALIBABA_CLOUD_BSS_ENDPOINT uses plain http to a non-loopback host (${host}): credentials and amounts travel unencrypted`);
+  }
+  return {
+    port: e.PORT ?? 3000,
+    databaseUrl: e.DATABASE_URL ?? null,
+    dataDir: e.DATA_DIR ?? './.data',
+    embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT ?? 54329,
+    provider,
+    alibabaCloud: {
+      endpoint,
+      accessKeyId: e.ALIBABA_CLOUD_ACCESS_KEY_ID ?? '',
+      accessKeySecret: e.ALIBABA_CLOUD_ACCESS_KEY_SECRET ?? '',
+      businessType: e.ALIBABA_CLOUD_BUSINESS_TYPE ?? 'quota_amount_adjust',
+      source: e.ALIBABA_CLOUD_SOURCE ?? 'alicloud-recharge',
+      timeoutMs: e.PROVIDER_TIMEOUT_MS ?? 5000,
+    },
+    providerMaxRps: e.PROVIDER_MAX_RPS ?? 10,
+    providerWebhookSecrets: e.PROVIDER_WEBHOOK_SECRETS ?? [],
+    reconcileIntervalMs: e.RECONCILE_INTERVAL_MS ?? 30000,
+    reconcileAfterMs: e.RECONCILE_AFTER_MS ?? 60000,
+    confirmationWindowMs: e.CONFIRMATION_WINDOW_MS ?? 1800000,
+    callbackAllowedHosts: e.CALLBACK_ALLOWED_HOSTS ?? [],
+    callbackRetryBaseMs: e.CALLBACK_RETRY_BASE_MS ?? 10000,
+    maxRechargeAmount: e.MAX_RECHARGE_AMOUNT ?? 100000000,
+    clientRateLimitRps: e.CLIENT_RATE_LIMIT_RPS ?? 100,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? 25000,
+    shutdownDrainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS ?? 5000,
+    logLevel: e.LOG_LEVEL ?? 'info',
+    supportedCurrencies: e.SUPPORTED_CURRENCIES ?? [...CURRENCIES],
+    dispatcherEnabled: e.DISPATCHER_ENABLED ?? true,
+    warnings,
+  };
+}

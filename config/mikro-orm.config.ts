@@ -1,0 +1,30 @@
+import { Migrator } from '@mikro-orm/migrations';
+import { defineConfig, Options } from '@mikro-orm/postgresql';
+import { MIGRATIONS } from '../migrations';
+import { ClientSchema } from '../src/clients/infrastructure/client.schema';
+import {
+  BalanceSchema,
+  LedgerEntrySchema,
+  RechargeEventSchema,
+  RechargeSchema,
+} from '../src/recharge/infrastructure/persistence/recharge.schema';
+
+export const ENTITIES = [ClientSchema, RechargeSchema, RechargeEventSchema, LedgerEntrySchema, BalanceSchema];
+
+export function createOrmConfig(databaseUrl: string, poolMax = 20): Options {
+  return defineConfig({
+    clientUrl: databaseUrl,
+    entities: ENTITIES,
+    discovery: { warnWhenNoEntities: false },
+    extensions: [Migrator],
+    migrations: { migrationsList: MIGRATIONS, tableName: 'mikro_orm_migrations', transactional: true, allOrNothing: true, snapshot: false, silent: true },
+    pool: { min: 0, max: poolMax },
+    // Entities are plain domain classes; MikroORM must not try to read TypeScript metadata.
+    metadataProvider: undefined,
+    forceUtcTimezone: true,
+    allowGlobalContext: false,
+    debug: false,
+  });
+}
+
+export default createOrmConfig(process.env.DATABASE_URL ?? 'postgres://postgres:postgres@127.0.0.1:54329/recharge');

@@ -1,0 +1,12 @@
+export { BSS_API_VERSION, createBssSimulator, DEFAULT_CREDENTIAL } from './bss-simulator';
+export type { BssSimulator, BssSimulatorOptions, SimulatorCredential } from './bss-simulator';
+export type { AccountInput, AccountView, AdjustType, AppliedCredit, Site } from './bss-ledger';
+export { parseFaultRules } from './fault-injector';
+export type { FaultKind, FaultRule } from './fault-injector';
+export { formatMinorAmount, parseMajorAmount } from './money';
+export type { Currency } from './money';
+export type { SimulatorStats } from './request-stats';
+export { canonicalizedQueryString, hmacSha1Signature, percentEncode, signRpcParams, stringToSign } from './rpc-signature';
+export type { RpcParams } from './rpc-signature';
+export { simulatorOptionsFromEnv } from './simulator-env';
+export type { CloudEvent, NotifyOptions } from './webhook-notifier';

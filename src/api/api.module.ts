@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../app-config.provider';
+import { ClientsModule } from '../clients/clients.module';
+import { RechargeModule } from '../recharge/recharge.module';
+import { AccountsController } from './accounts.controller';
+import { AuthGuard } from './auth.guard';
+import { ClientRateLimiter } from './client-rate-limiter';
+import { RechargesController } from './recharges.controller';
+
+@Module({
+  imports: [ClientsModule, RechargeModule],
+  controllers: [RechargesController, AccountsController],
+  providers: [
+    AuthGuard,
+    { provide: ClientRateLimiter, useFactory: (c: AppConfig) => new ClientRateLimiter(c.clientRateLimitRps), inject: [APP_CONFIG] },
+  ],
+})
+export class ApiModule {}

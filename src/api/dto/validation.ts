@@ -1,0 +1,49 @@
+import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { registerDecorator, ValidationOptions } from 'class-validator';
+import { DomainError, FieldError } from '../../../libs/shared/domain-error';
+
+function flatten(errors: ValidationError[], parent = ''): FieldError[] {
+  return errors.flatMap((e) => {
+    const field = parent ? `${parent}.${e.property}` : e.property;
+    const own = Object.values(e.constraints ?? {}).map((message) => ({
+      field,
+      message: message.replace(/^property (\S+) should not exist$/, 'unknown field'),
+    }));
+    return [...own, ...flatten(e.children ?? [], field)];
+  });
+}
+
+/** Unknown fields and wrong types are refused (no coercion: "100" is not an amount). */
+export const validationPipe = new ValidationPipe({
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  forbidUnknownValues: true,
+  transform: true,
+  transformOptions: { enableImplicitConversion: false },
+  validationError: { target: false, value: false },
+  exceptionFactory: (errors) => new DomainError('INVALID_ARGUMENT', 'the request is invalid', flatten(errors)),
+});
+
+/** A flat object of string → string with bounded size (Stripe-style metadata). */
+export function IsStringMap(limits: { maxEntries: number; maxKeyLength: number; maxValueLength: number }, options?: ValidationOptions) {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isStringMap',
+      target: object.constructor,
+      propertyName,
+      options: {
+        message: `must be an object of at most ${limits.maxEntries} string values (keys 1–${limits.maxKeyLength} chars, values ≤ ${limits.maxValueLength} chars)`,
+        ...options,
+      },
+      validator: {
+        validate(value: unknown) {
+          if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+          const entries = Object.entries(value);
+          return (
+            entries.length <= limits.maxEntries &&
+            entries.every(([k, v]) => k.length >= 1 && k.length <= limits.maxKeyLength && typeof v === 'string' && v.length <= limits.maxValueLength)
+          );
+        },
+      },
+    });
+}

@@ -1,0 +1,43 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { MikroOrmModule } from '@mikro-orm/nestjs';
+import { AppConfig } from '../config/app-config';
+import { createOrmConfig } from '../config/mikro-orm.config';
+import { Clock, SystemClock } from '../libs/shared/clock';
+import { ApiModule } from './api/api.module';
+import { APP_CONFIG, DATABASE_URL } from './app-config.provider';
+import { HealthModule } from './health/health.module';
+import { ObservabilityModule } from './observability/observability.module';
+
+export interface AppModuleOptions {
+  config: AppConfig;
+  databaseUrl: string;
+}
+
+@Module({})
+class CoreModule {}
+
+@Module({})
+export class AppModule {
+  static forRoot({ config, databaseUrl }: AppModuleOptions): DynamicModule {
+    const core: DynamicModule = {
+      module: CoreModule,
+      global: true,
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: DATABASE_URL, useValue: databaseUrl },
+        { provide: Clock, useClass: SystemClock },
+      ],
+      exports: [APP_CONFIG, DATABASE_URL, Clock],
+    };
+    return {
+      module: AppModule,
+      imports: [
+        core,
+        MikroOrmModule.forRoot({ ...createOrmConfig(databaseUrl), registerRequestContext: false }),
+        ObservabilityModule,
+        HealthModule,
+        ApiModule,
+      ],
+    };
+  }
+}

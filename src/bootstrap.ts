@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AppConfig } from '../config/app-config';
+import { validationPipe } from './api/dto/validation';
+import { ProblemFilter } from './api/problem.filter';
+import { AppModule } from './app.module';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Builds the HTTP application (not listening yet); shared by main, the e2e tests and the bench. */
+export async function createApp(config: AppConfig, databaseUrl: string, logger: false | undefined = undefined): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: false,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+  const fastify = adapter.getInstance();
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+    // Only JSON bodies are accepted; refusing before parsing keeps form or text bodies out entirely.
+    const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+    const type = request.headers['content-type'] ?? '';
+    if (hasBody && request.url.startsWith('/v1/') && !/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(type)) {
+      const error = Object.assign(new Error('Content-Type must be application/json'), { statusCode: 415 });
+      throw error;
+    }
+  });
+
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config, databaseUrl }), adapter, {
+    rawBody: true,
+    logger: logger === false ? false : ['error', 'warn', 'log'],
+    abortOnError: false,
+  });
+  app.useGlobalFilters(new ProblemFilter());
+  app.useGlobalPipes(validationPipe);
+  app.enableShutdownHooks([]);
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('alicloud-recharge')
+      .setDescription('Tops up Alibaba Cloud customer accounts exactly once. Errors are application/problem+json.')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document);
+  return app;
+}

@@ -1,0 +1,57 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { DomainError } from '../../../libs/shared/domain-error';
+
+export const ALL_ACCOUNTS = '*';
+
+/**
+ * An internal caller. Its API key is shown once and stored only as a SHA-256 hash (the key is
+ * 256 random bits, so a fast hash is enough: there is nothing to brute-force). The webhook secret
+ * signs callbacks, so it has to be kept in a usable form.
+ */
+export class Client {
+  id!: string;
+  name!: string;
+  apiKeyHash!: string;
+  apiKeyPrefix!: string;
+  allowedAccounts!: string[];
+  webhookSecret!: string;
+  createdAt!: Date;
+  revokedAt!: Date | null;
+
+  static register(id: string, name: string, allowedAccounts: string[], now: Date): { client: Client; apiKey: string } {
+    if (!name.trim()) throw new DomainError('INVALID_ARGUMENT', 'client name must not be empty');
+    if (allowedAccounts.length === 0) throw new DomainError('INVALID_ARGUMENT', 'a client needs at least one account or "*"');
+    for (const a of allowedAccounts) {
+      if (a !== ALL_ACCOUNTS && !/^\d{1,20}$/.test(a)) throw new DomainError('INVALID_ARGUMENT', `not an account UID: "${a}"`);
+    }
+    const apiKey = `rk_${randomBytes(32).toString('base64url')}`;
+    const client = new Client();
+    Object.assign(client, {
+      id,
+      name: name.trim(),
+      apiKeyHash: Client.hashApiKey(apiKey),
+      apiKeyPrefix: apiKey.slice(0, 10),
+      allowedAccounts,
+      webhookSecret: `whsec_${randomBytes(32).toString('base64')}`,
+      createdAt: now,
+      revokedAt: null,
+    });
+    return { client, apiKey };
+  }
+
+  static hashApiKey(apiKey: string): string {
+    return createHash('sha256').update(apiKey).digest('hex');
+  }
+
+  mayAccess(accountId: string): boolean {
+    return this.allowedAccounts.includes(ALL_ACCOUNTS) || this.allowedAccounts.includes(accountId);
+  }
+
+  isActive(): boolean {
+    return this.revokedAt === null;
+  }
+
+  revoke(now: Date): void {
+    this.revokedAt ??= now;
+  }
+}

@@ -1,0 +1,13 @@
+import { AppConfig } from '../../config/app-config';
+import { startEmbeddedPostgres } from '../../libs/embedded-postgres/embedded-postgres';
+
+/** DATABASE_URL when set; otherwise a real PostgreSQL started from the embedded binaries in DATA_DIR. */
+export async function resolveDatabaseUrl(
+  config: AppConfig,
+  log: (msg: string) => void,
+): Promise<{ url: string; stop: () => Promise<void>; embedded: boolean }> {
+  if (config.databaseUrl) return { url: config.databaseUrl, stop: async () => undefined, embedded: false };
+  const handle = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, log: () => undefined });
+  log(`embedded PostgreSQL ready in ${config.dataDir} on port ${config.embeddedPostgresPort}`);
+  return { ...handle, embedded: true };
+}

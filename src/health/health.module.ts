@@ -1,0 +1,52 @@
+import { Controller, Get, Global, Module } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { EntityManager } from '@mikro-orm/postgresql';
+import { HealthCheck, HealthCheckService, HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
+import { pendingMigrationCount } from '../database/migrations';
+import { Lifecycle } from './lifecycle';
+
+@ApiExcludeController()
+@Controller('health')
+class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicator: HealthIndicatorService,
+    private readonly em: EntityManager,
+    private readonly lifecycle: Lifecycle,
+  ) {}
+
+  @Get('live')
+  @HealthCheck()
+  live() {
+    return this.health.check([async () => this.indicator.check('process').up()]);
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  ready() {
+    return this.health.check([
+      async () => {
+        const i = this.indicator.check('lifecycle');
+        return this.lifecycle.draining ? i.down({ draining: true }) : i.up({ draining: false });
+      },
+      async () => {
+        const i = this.indicator.check('database');
+        try {
+          const pending = await pendingMigrationCount((sql) => this.em.getConnection().execute(sql));
+          return pending === 0 ? i.up({ pendingMigrations: 0 }) : i.down({ pendingMigrations: pending });
+        } catch (err) {
+          return i.down({ message: err instanceof Error ? err.message.slice(0, 200) : 'unreachable' });
+        }
+      },
+    ]);
+  }
+}
+
+@Global()
+@Module({
+  imports: [TerminusModule.forRoot({ errorLogStyle: 'json', gracefulShutdownTimeoutMs: 0 })],
+  controllers: [HealthController],
+  providers: [Lifecycle],
+  exports: [Lifecycle],
+})
+export class HealthModule {}

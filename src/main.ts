@@ -1,0 +1,74 @@
+import 'reflect-metadata';
+import { ConfigError, loadConfig } from '../config/app-config';
+import { createApp } from './bootstrap';
+import { ManageClientsUseCase } from './clients/application/manage-clients.use-case';
+import { resolveDatabaseUrl } from './database/database-url';
+import { runMigrations } from './database/migrations';
+import { Lifecycle } from './health/lifecycle';
+
+const log = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
+const warn = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg })}\n`);
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  for (const w of config.warnings) warn(w);
+
+  const database = await resolveDatabaseUrl(config, log);
+  await runMigrations(database.url, log);
+  const app = await createApp(config, database.url);
+  await app.listen({ port: config.port, host: '0.0.0.0' });
+  log(`alicloud-recharge listening on http://localhost:${config.port} (provider: ${config.provider})`);
+
+  if (process.argv.includes('--demo')) {
+    const { apiKey } = await app.get(ManageClientsUseCase).create('demo', ['*']);
+    process.stdout.write(
+      [
+        '',
+        'Demo client created (all accounts). Its API key is shown only now:',
+        `  ${apiKey}`,
+        'Try:',
+        `  curl -s -X POST http://localhost:${config.port}/v1/recharges \\`,
+        `    -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/json' \\`,
+        `    -H 'Idempotency-Key: demo-1' -H 'Prefer: wait=10' \\`,
+        `    -d '{"accountId":"1234567890123456","amount":4999,"currency":"CNY"}'`,
+        `  API docs: http://localhost:${config.port}/docs`,
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+
+  const lifecycle = app.get(Lifecycle);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal} received: readiness now fails; draining for ${config.shutdownDrainDelayMs} ms`);
+    lifecycle.startDraining();
+    const force = setTimeout(() => {
+      warn(`shutdown grace of ${config.shutdownGraceMs} ms exceeded; exiting with work left resumable`);
+      process.exit(0);
+    }, config.shutdownDrainDelayMs + config.shutdownGraceMs).unref();
+    await new Promise((r) => setTimeout(r, config.shutdownDrainDelayMs));
+    await app.close();
+    await database.stop();
+    clearTimeout(force);
+    log('shutdown complete');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import { Client } from '../../clients/domain/client';
+import { Recharge, RechargeTransition } from '../domain/recharge';
+import { RechargeNotFoundError } from '../domain/recharge.errors';
+import { RechargeState } from '../domain/recharge-state';
+import { Page, RechargeRepository } from './ports/recharge.repository';
+import { RechargeNotifications } from './ports/recharge-notifications';
+
+/** Read side of a client's recharges. Another client's recharge is indistinguishable from none. */
+@Injectable()
+export class GetRechargeUseCase {
+  constructor(
+    private readonly recharges: RechargeRepository,
+    private readonly notifications: RechargeNotifications,
+  ) {}
+
+  async get(client: Client, id: string): Promise<Recharge> {
+    const recharge = await this.recharges.findById(id);
+    if (!recharge || recharge.clientId !== client.id) throw new RechargeNotFoundError(id);
+    return recharge;
+  }
+
+  list(client: Client, q: { accountId?: string; states?: RechargeState[]; limit: number; after?: string }): Promise<Page<Recharge>> {
+    return this.recharges.list({ clientId: client.id, ...q });
+  }
+
+  async events(client: Client, id: string): Promise<RechargeTransition[]> {
+    await this.get(client, id);
+    return this.recharges.transitions(id);
+  }
+
+  /**
+   * `Prefer: wait`: re-reads the recharge whenever any replica signals a change to it (and at
+   * least every second, in case a signal is lost) until it is final or the time is up.
+   */
+  async waitUntilFinal(recharge: Recharge, timeoutMs: number): Promise<Recharge> {
+    const deadline = Date.now() + timeoutMs;
+    let current = recharge;
+    while (!current.isFinal() && Date.now() < deadline) {
+      await this.nextChange(current.id, Math.min(1000, deadline - Date.now()));
+      current = (await this.recharges.findById(current.id)) ?? current;
+    }
+    return current;
+  }
+
+  private nextChange(id: string, maxMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, maxMs));
+      const unsubscribe = this.notifications.onChanged((changed) => changed === id && done());
+    });
+  }
+}

@@ -1,0 +1,61 @@
+import { Currency } from '../../domain/money';
+import { LedgerDirection } from '../../domain/ledger';
+import { Recharge, RechargeTransition } from '../../domain/recharge';
+import { RechargeState } from '../../domain/recharge-state';
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+export interface RechargeListQuery {
+  clientId: string;
+  accountId?: string;
+  states?: RechargeState[];
+  limit: number;
+  /** Exclusive: the id of the last item of the previous page. */
+  after?: string;
+}
+
+export interface Mutation<T> {
+  recharge: Recharge;
+  transitions: RechargeTransition[];
+  result: T;
+}
+
+export abstract class RechargeRepository {
+  /**
+   * Stores a new recharge and its CREATED event unless the client already used the idempotency
+   * key. The unique constraint decides: a concurrent identical request waits for the first
+   * transaction to commit and then receives the stored recharge with `created: false`.
+   */
+  abstract createIfAbsent(recharge: Recharge): Promise<{ created: boolean; recharge: Recharge }>;
+  abstract findById(id: string): Promise<Recharge | null>;
+  abstract list(query: RechargeListQuery): Promise<Page<Recharge>>;
+  abstract transitions(rechargeId: string): Promise<RechargeTransition[]>;
+  /**
+   * Locks the recharge row, lets `change` drive the aggregate, and stores the new state, its
+   * transitions and — for a transition to SUCCEEDED — the ledger journal, all in one transaction.
+   * Returns null when the recharge does not exist. `change` must be synchronous domain logic.
+   */
+  abstract mutate<T>(id: string, change: (recharge: Recharge) => T): Promise<Mutation<T> | null>;
+}
+
+export interface Balance {
+  currency: Currency;
+  amount: bigint;
+}
+
+export interface LedgerLine {
+  id: string;
+  rechargeId: string;
+  amount: bigint;
+  currency: Currency;
+  direction: LedgerDirection;
+  at: Date;
+}
+
+export abstract class LedgerReader {
+  abstract balances(accountId: string): Promise<Balance[]>;
+  abstract entries(accountId: string, limit: number, after?: string): Promise<Page<LedgerLine>>;
+}

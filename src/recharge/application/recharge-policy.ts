@@ -1,0 +1,17 @@
+import { Currency } from '../domain/money';
+
+/** The configurable limits a recharge request must respect (contract sections 4, 6 and 8). */
+export abstract class RechargePolicy {
+  abstract readonly maxRechargeAmount: number;
+  abstract readonly supportedCurrencies: readonly Currency[];
+  abstract readonly callbackAllowedHosts: readonly string[];
+}
+
+/** `*.example.com` matches any subdomain (not the apex); plain names match exactly; any port. */
+export function isAllowedCallbackHost(hostname: string, allowed: readonly string[]): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  return allowed.some((pattern) => {
+    const p = pattern.toLowerCase();
+    return p.startsWith('*.') ? host.endsWith(p.slice(1)) && host.length > p.length - 1 : host === p;
+  });
+}

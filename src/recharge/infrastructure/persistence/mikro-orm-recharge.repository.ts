@@ -1,0 +1,145 @@
+import { LockMode } from '@mikro-orm/core';
+import { EntityManager } from '@mikro-orm/postgresql';
+import { Injectable } from '@nestjs/common';
+import { newId } from '../../../../libs/shared/ids';
+import { journalForSucceededRecharge, signedAmount } from '../../domain/ledger';
+import { Recharge, RechargeTransition } from '../../domain/recharge';
+import { RechargeState } from '../../domain/recharge-state';
+import { Mutation, Page, RechargeListQuery, RechargeRepository } from '../../application/ports/recharge.repository';
+import { LedgerEntryRecord, RechargeEventRecord } from './recharge.schema';
+
+/** Channels on which commits announce work: the dispatcher listens to the first, `Prefer: wait` to the second. */
+export const RECHARGE_CREATED_CHANNEL = 'recharge_created';
+export const RECHARGE_CHANGED_CHANNEL = 'recharge_changed';
+
+@Injectable()
+export class MikroOrmRechargeRepository extends RechargeRepository {
+  constructor(private readonly em: EntityManager) {
+    super();
+  }
+
+  /**
+   * One statement, so one round trip and one implicit transaction: the recharge, its CREATED
+   * event and the dispatcher wake-up commit together or not at all. ON CONFLICT makes a concurrent
+   * insert with the same key wait for the winner's commit, then yield nothing.
+   */
+  async createIfAbsent(recharge: Recharge): Promise<{ created: boolean; recharge: Recharge }> {
+    const [creation] = recharge.pullTransitions();
+    const rows: Array<{ id: string }> = await this.em.getConnection().execute(
+      `WITH ins AS (
+         INSERT INTO recharges (id, client_id, idempotency_key, request_fingerprint, account_id, amount, currency,
+           order_reference, metadata, callback_url, state, attempts, next_attempt_at, created_at, updated_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, 0, ?, ?, ?, 1)
+         ON CONFLICT (client_id, idempotency_key) DO NOTHING
+         RETURNING id
+       ), ev AS (
+         INSERT INTO recharge_events (recharge_id, from_state, to_state, reason, source, correction, at)
+         SELECT id, NULL, ?, ?, ?, false, ? FROM ins
+       )
+       SELECT id, pg_notify('${RECHARGE_CREATED_CHANNEL}', id) FROM ins`,
+      [
+        recharge.id,
+        recharge.clientId,
+        recharge.idempotencyKey,
+        recharge.requestFingerprint,
+        recharge.accountId,
+        recharge.amountMinor.toString(),
+        recharge.currency,
+        recharge.orderReference,
+        JSON.stringify(recharge.metadata),
+        recharge.callbackUrl,
+        recharge.state,
+        recharge.nextAttemptAt,
+        recharge.createdAt,
+        recharge.updatedAt,
+        creation.to,
+        creation.reason,
+        creation.source,
+        creation.at,
+      ],
+    );
+    if (rows.length === 1) return { created: true, recharge };
+    const existing = await this.em
+      .fork()
+      .findOneOrFail(Recharge, { clientId: recharge.clientId, idempotencyKey: recharge.idempotencyKey });
+    return { created: false, recharge: existing };
+  }
+
+  findById(id: string): Promise<Recharge | null> {
+    return this.em.fork().findOne(Recharge, { id });
+  }
+
+  async list(q: RechargeListQuery): Promise<Page<Recharge>> {
+    const where: Record<string, unknown> = { clientId: q.clientId };
+    if (q.accountId) where.accountId = q.accountId;
+    if (q.states) where.state = { $in: q.states };
+    if (q.after) where.id = { $lt: q.after };
+    const rows = await this.em.fork().find(Recharge, where, { orderBy: { id: 'desc' }, limit: q.limit + 1 });
+    const data = rows.slice(0, q.limit);
+    return { data, nextCursor: rows.length > q.limit ? data[data.length - 1].id : null };
+  }
+
+  async transitions(rechargeId: string): Promise<RechargeTransition[]> {
+    const rows = await this.em
+      .fork()
+      .find<RechargeEventRecord>('RechargeEventRecord', { rechargeId }, { orderBy: { id: 'asc' } });
+    return rows.map((e) => ({
+      rechargeId: e.rechargeId,
+      from: e.fromState,
+      to: e.toState,
+      reason: e.reason,
+      source: e.source,
+      at: e.at,
+      correction: e.correction,
+    }));
+  }
+
+  async mutate<T>(id: string, change: (recharge: Recharge) => T): Promise<Mutation<T> | null> {
+    return this.em.fork().transactional(async (em) => {
+      const recharge = await em.findOne(Recharge, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!recharge) return null;
+      const result = change(recharge);
+      const transitions = recharge.pullTransitions();
+      for (const t of transitions) {
+        em.create<RechargeEventRecord>('RechargeEventRecord', {
+          rechargeId: t.rechargeId,
+          fromState: t.from,
+          toState: t.to,
+          reason: t.reason,
+          source: t.source,
+          correction: t.correction,
+          at: t.at,
+        } as RechargeEventRecord);
+        if (t.to === RechargeState.SUCCEEDED) await this.postJournal(em, recharge, t.at);
+      }
+      if (transitions.length > 0) {
+        await em.getConnection().execute(`SELECT pg_notify('${RECHARGE_CHANGED_CHANNEL}', ?)`, [id], 'all', em.getTransactionContext());
+      }
+      await em.flush();
+      return { recharge, transitions, result };
+    });
+  }
+
+  /** Appends the double-entry journal and moves the cached balances, inside the caller's transaction. */
+  private async postJournal(em: EntityManager, recharge: Recharge, at: Date): Promise<void> {
+    for (const entry of journalForSucceededRecharge(recharge, at)) {
+      em.create<LedgerEntryRecord>('LedgerEntryRecord', {
+        id: newId('led'),
+        rechargeId: entry.rechargeId,
+        ledgerAccount: entry.ledgerAccount,
+        accountId: entry.accountId,
+        direction: entry.direction,
+        amount: entry.amountMinor,
+        currency: entry.currency,
+        at,
+      } as LedgerEntryRecord);
+      await em.getConnection().execute(
+        `INSERT INTO balances (ledger_account, currency, amount, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (ledger_account, currency) DO UPDATE SET amount = balances.amount + EXCLUDED.amount, updated_at = EXCLUDED.updated_at`,
+        [entry.ledgerAccount, entry.currency, signedAmount(entry).toString(), at],
+        'run',
+        em.getTransactionContext(),
+      );
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import { EventEmitter } from 'node:events';
+import { Client } from 'pg';
+import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { RechargeNotifications } from '../../application/ports/recharge-notifications';
+import { RECHARGE_CHANGED_CHANNEL, RECHARGE_CREATED_CHANNEL } from './mikro-orm-recharge.repository';
+
+/**
+ * One LISTEN connection per replica, fanned out in process. NOTIFY is delivered only after the
+ * sender's commit, so a listener never sees a recharge that is not yet readable.
+ */
+export class PgRechargeNotifications extends RechargeNotifications implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(PgRechargeNotifications.name);
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+  private client: Client | null = null;
+  private closed = false;
+
+  constructor(private readonly databaseUrl: string) {
+    super();
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.connect();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    await this.client?.end().catch(() => undefined);
+  }
+
+  onCreated(listener: (id: string) => void): () => void {
+    return this.subscribe(RECHARGE_CREATED_CHANNEL, listener);
+  }
+
+  onChanged(listener: (id: string) => void): () => void {
+    return this.subscribe(RECHARGE_CHANGED_CHANNEL, listener);
+  }
+
+  private subscribe(channel: string, listener: (id: string) => void): () => void {
+    this.emitter.on(channel, listener);
+    return () => this.emitter.off(channel, listener);
+  }
+
+  private async connect(): Promise<void> {
+    const client = new Client({ connectionString: this.databaseUrl });
+    client.on('notification', (n) => n.payload && this.emitter.emit(n.channel, n.payload));
+    client.on('error', (err) => {
+      this.logger.warn(`notification connection lost (${err.message}); consumers fall back to polling until it is back`);
+      this.client = null;
+      void client.end().catch(() => undefined);
+      if (!this.closed) setTimeout(() => void this.connect().catch(() => undefined), 1000).unref();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${RECHARGE_CREATED_CHANNEL}`);
+    await client.query(`LISTEN ${RECHARGE_CHANGED_CHANNEL}`);
+    this.client = client;
+  }
+}

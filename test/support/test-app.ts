@@ -1,0 +1,36 @@
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import request from 'supertest';
+import TestAgent from 'supertest/lib/agent';
+import { AppConfig, loadConfig } from '../../config/app-config';
+import { createApp } from '../../src/bootstrap';
+import { ManageClientsUseCase } from '../../src/clients/application/manage-clients.use-case';
+import { createTestDatabase } from './database';
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  http: TestAgent;
+  databaseUrl: string;
+  config: AppConfig;
+  createClient(accounts?: string[]): Promise<{ clientId: string; apiKey: string; webhookSecret: string }>;
+  close(): Promise<void>;
+}
+
+/** The real application on a private real database, driven through HTTP by supertest. */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const databaseUrl = await createTestDatabase();
+  const config = loadConfig({ LOG_LEVEL: 'silent', DISPATCHER_ENABLED: 'false', CALLBACK_ALLOWED_HOSTS: 'hooks.example.com,*.callbacks.test', ...env });
+  const app = await createApp(config, databaseUrl, false);
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+  return {
+    app,
+    http: request(app.getHttpServer()),
+    databaseUrl,
+    config,
+    async createClient(accounts = ['*']) {
+      const { client, apiKey, webhookSecret } = await app.get(ManageClientsUseCase).create('test client', accounts);
+      return { clientId: client.id, apiKey, webhookSecret };
+    },
+    close: () => app.close(),
+  };
+}
