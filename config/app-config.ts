@@ -42,6 +42,8 @@ export interface AppConfig {
   embeddedPostgresPort: number;
   provider: 'alibaba-cloud' | 'simulator';
   alibabaCloud: { endpoint: string; accessKeyId: string; accessKeySecret: string; businessType: string; source: string; timeoutMs: number };
+  /** PROVIDER=simulator without an endpoint: the service starts the BSS simulator in-process. */
+  simulatorEmbedded: boolean;
   providerMaxRps: number;
   providerWebhookSecrets: string[];
   reconcileIntervalMs: number;
@@ -82,7 +84,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (!e.PROVIDER && !hasKeys) {
     warnings.push('NO ALIBABA CLOUD ACCESS KEY SET: running against the built-in BSS simulator (PROVIDER=simulator); no real money moves');
   }
-  const endpoint = e.ALIBABA_CLOUD_BSS_ENDPOINT ?? 'https://business.aliyuncs.com';
+  const simulatorEmbedded = provider === 'simulator' && !e.ALIBABA_CLOUD_BSS_ENDPOINT;
+  const endpoint = e.ALIBABA_CLOUD_BSS_ENDPOINT ?? (simulatorEmbedded ? 'http://127.0.0.1:0' : 'https://business.aliyuncs.com');
   const host = new URL(endpoint).hostname;
   if (endpoint.startsWith('http://') && !LOOPBACK.test(host)) {
     warnings.push(`ALIBABA_CLOUD_BSS_ENDPOINT uses plain http to a non-loopback host (${host}): credentials and amounts travel unencrypted`);
@@ -95,12 +98,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     provider,
     alibabaCloud: {
       endpoint,
-      accessKeyId: e.ALIBABA_CLOUD_ACCESS_KEY_ID ?? '',
-      accessKeySecret: e.ALIBABA_CLOUD_ACCESS_KEY_SECRET ?? '',
+      // The simulator's well-known development keys when talking to it without keys of our own.
+      accessKeyId: e.ALIBABA_CLOUD_ACCESS_KEY_ID ?? (provider === 'simulator' ? 'sim-access-key-id' : ''),
+      accessKeySecret: e.ALIBABA_CLOUD_ACCESS_KEY_SECRET ?? (provider === 'simulator' ? 'sim-access-key-secret' : ''),
       businessType: e.ALIBABA_CLOUD_BUSINESS_TYPE ?? 'quota_amount_adjust',
       source: e.ALIBABA_CLOUD_SOURCE ?? 'alicloud-recharge',
       timeoutMs: e.PROVIDER_TIMEOUT_MS ?? 5000,
     },
+    simulatorEmbedded,
     providerMaxRps: e.PROVIDER_MAX_RPS ?? 10,
     providerWebhookSecrets: e.PROVIDER_WEBHOOK_SECRETS ?? [],
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS ?? 30000,

@@ -38,6 +38,7 @@ export class Migration20261125000001_initial extends Migration {
         failure_provider_code text,
         attempts integer NOT NULL DEFAULT 0,
         next_attempt_at timestamptz,
+        submitted_at timestamptz,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
         completed_at timestamptz,

@@ -5,6 +5,7 @@ import { createOrmConfig } from '../config/mikro-orm.config';
 import { Clock, SystemClock } from '../libs/shared/clock';
 import { ApiModule } from './api/api.module';
 import { APP_CONFIG, DATABASE_URL } from './app-config.provider';
+import { DispatcherModule } from './dispatcher/dispatcher.module';
 import { HealthModule } from './health/health.module';
 import { ObservabilityModule } from './observability/observability.module';
 
@@ -37,6 +38,7 @@ export class AppModule {
         ObservabilityModule,
         HealthModule,
         ApiModule,
+        DispatcherModule,
       ],
     };
   }

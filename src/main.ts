@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from '../config/app-config';
+import { AppConfig, ConfigError, loadConfig } from '../config/app-config';
+import { createBssSimulator } from '../libs/bss-simulator';
 import { createApp } from './bootstrap';
 import { ManageClientsUseCase } from './clients/application/manage-clients.use-case';
 import { resolveDatabaseUrl } from './database/database-url';
@@ -10,7 +11,7 @@ const log = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 'in
 const warn = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg })}\n`);
 
 async function main(): Promise<void> {
-  let config;
+  let config: AppConfig;
   try {
     config = loadConfig();
   } catch (err) {
@@ -21,6 +22,15 @@ async function main(): Promise<void> {
     throw err;
   }
   for (const w of config.warnings) warn(w);
+
+  let closeSimulator = async () => undefined as void;
+  if (config.simulatorEmbedded) {
+    // Newcomer mode: a faithful BSS endpoint in this process, so the whole flow runs with no keys.
+    const simulator = await createBssSimulator({ port: Number(process.env.SIMULATOR_PORT ?? 0), rateLimitPerSecond: Math.max(10, config.providerMaxRps) });
+    config = { ...config, alibabaCloud: { ...config.alibabaCloud, endpoint: simulator.url } };
+    closeSimulator = () => simulator.close();
+    log(`BSS simulator listening on ${simulator.url}`);
+  }
 
   const database = await resolveDatabaseUrl(config, log);
   await runMigrations(database.url, log);
@@ -47,18 +57,20 @@ async function main(): Promise<void> {
   }
 
   const lifecycle = app.get(Lifecycle);
+  const settings = config;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log(`${signal} received: readiness now fails; draining for ${config.shutdownDrainDelayMs} ms`);
+    log(`${signal} received: readiness now fails; draining for ${settings.shutdownDrainDelayMs} ms`);
     lifecycle.startDraining();
     const force = setTimeout(() => {
-      warn(`shutdown grace of ${config.shutdownGraceMs} ms exceeded; exiting with work left resumable`);
+      warn(`shutdown grace of ${settings.shutdownGraceMs} ms exceeded; exiting with work left resumable`);
       process.exit(0);
-    }, config.shutdownDrainDelayMs + config.shutdownGraceMs).unref();
-    await new Promise((r) => setTimeout(r, config.shutdownDrainDelayMs));
+    }, settings.shutdownDrainDelayMs + settings.shutdownGraceMs).unref();
+    await new Promise((r) => setTimeout(r, settings.shutdownDrainDelayMs));
     await app.close();
+    await closeSimulator();
     await database.stop();
     clearTimeout(force);
     log('shutdown complete');

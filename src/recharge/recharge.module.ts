@@ -1,15 +1,22 @@
 import { Module } from '@nestjs/common';
+import { EntityManager } from '@mikro-orm/postgresql';
 import { APP_CONFIG, AppConfig, DATABASE_URL } from '../app-config.provider';
 import { AccountLedgerUseCase } from './application/account-ledger.use-case';
 import { CancelRechargeUseCase } from './application/cancel-recharge.use-case';
 import { CreateRechargeUseCase } from './application/create-recharge.use-case';
+import { DispatchRechargeUseCase, DispatchSettings } from './application/dispatch-recharge.use-case';
 import { GetRechargeUseCase } from './application/get-recharge.use-case';
+import { RechargeProvider } from './application/ports/recharge-provider';
+import { RechargeTelemetry } from './application/ports/recharge-telemetry';
 import { LedgerReader, RechargeRepository } from './application/ports/recharge.repository';
 import { RechargeNotifications } from './application/ports/recharge-notifications';
 import { RechargePolicy } from './application/recharge-policy';
 import { MikroOrmLedgerReader } from './infrastructure/persistence/mikro-orm-ledger.reader';
 import { MikroOrmRechargeRepository } from './infrastructure/persistence/mikro-orm-recharge.repository';
 import { PgRechargeNotifications } from './infrastructure/persistence/pg-recharge.notifications';
+import { AlibabaCloudRechargeProvider } from './infrastructure/alibaba-cloud/alibaba-cloud-recharge.provider';
+import { PgProviderRateLimiter } from './infrastructure/provider/pg-provider-rate-limiter';
+import { ResilientRechargeProvider } from './infrastructure/provider/resilient-recharge.provider';
 
 /** Binds the recharge ports to their adapters. */
 @Module({
@@ -26,11 +33,30 @@ import { PgRechargeNotifications } from './infrastructure/persistence/pg-recharg
       }),
       inject: [APP_CONFIG],
     },
+    {
+      provide: RechargeProvider,
+      useFactory: (c: AppConfig, em: EntityManager, telemetry: RechargeTelemetry) =>
+        new ResilientRechargeProvider(new AlibabaCloudRechargeProvider(c.alibabaCloud), new PgProviderRateLimiter(em, c.providerMaxRps), telemetry),
+      inject: [APP_CONFIG, EntityManager, RechargeTelemetry],
+    },
+    {
+      provide: DispatchSettings,
+      useFactory: (c: AppConfig): DispatchSettings => ({
+        leaseMs: c.alibabaCloud.timeoutMs + 30_000,
+        reconcileAfterMs: c.reconcileAfterMs,
+        confirmationWindowMs: c.confirmationWindowMs,
+        maxQuickRetries: 6,
+        retryBaseMs: 250,
+        retryMaxMs: 15_000,
+      }),
+      inject: [APP_CONFIG],
+    },
     CreateRechargeUseCase,
+    DispatchRechargeUseCase,
     GetRechargeUseCase,
     CancelRechargeUseCase,
     AccountLedgerUseCase,
   ],
-  exports: [RechargeRepository, RechargeNotifications, CreateRechargeUseCase, GetRechargeUseCase, CancelRechargeUseCase, AccountLedgerUseCase],
+  exports: [RechargeRepository, RechargeNotifications, RechargeProvider, DispatchRechargeUseCase, CreateRechargeUseCase, GetRechargeUseCase, CancelRechargeUseCase, AccountLedgerUseCase],
 })
 export class RechargeModule {}

@@ -61,6 +61,8 @@ export class Recharge {
   attempts!: number;
   /** When the dispatcher or reconciler should next look at it; null once final. */
   nextAttemptAt!: Date | null;
+  /** First hand-over to the provider: the confirmation window counts from here. */
+  submittedAt!: Date | null;
   createdAt!: Date;
   updatedAt!: Date;
   completedAt!: Date | null;
@@ -89,6 +91,7 @@ export class Recharge {
       failureProviderCode: null,
       attempts: 0,
       nextAttemptAt: now,
+      submittedAt: null,
       createdAt: now,
       updatedAt: now,
       completedAt: null,
@@ -114,6 +117,12 @@ export class Recharge {
   /** The dispatcher is about to call the provider for the first time. */
   submit(source: TransitionSource, now: Date): void {
     this.transition(RechargeState.SUBMITTED, 'sent to provider', source, now);
+    this.submittedAt = now;
+  }
+
+  /** True once an unconfirmed recharge has waited longer than the confirmation window. */
+  confirmationOverdue(now: Date, windowMs: number): boolean {
+    return this.submittedAt !== null && !this.isFinal() && now.getTime() - this.submittedAt.getTime() >= windowMs;
   }
 
   /** The outcome of a provider call is unknown (timeout, reset, 5xx after sending). */

@@ -39,6 +39,12 @@ export abstract class RechargeRepository {
    * Returns null when the recharge does not exist. `change` must be synchronous domain logic.
    */
   abstract mutate<T>(id: string, change: (recharge: Recharge) => T): Promise<Mutation<T> | null>;
+  /**
+   * Claims up to `limit` open recharges due at `now` for this replica (FOR UPDATE SKIP LOCKED) by
+   * pushing their due time to `leaseUntil`: a replica that dies mid-call loses the lease and another
+   * one re-sends the same OutBizId later.
+   */
+  abstract claimDue(limit: number, now: Date, leaseUntil: Date): Promise<string[]>;
 }
 
 export interface Balance {

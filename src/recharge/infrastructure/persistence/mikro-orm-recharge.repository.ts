@@ -1,11 +1,12 @@
 import { LockMode } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/postgresql';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { newId } from '../../../../libs/shared/ids';
 import { journalForSucceededRecharge, signedAmount } from '../../domain/ledger';
 import { Recharge, RechargeTransition } from '../../domain/recharge';
 import { RechargeState } from '../../domain/recharge-state';
 import { Mutation, Page, RechargeListQuery, RechargeRepository } from '../../application/ports/recharge.repository';
+import { RechargeTelemetry } from '../../application/ports/recharge-telemetry';
 import { LedgerEntryRecord, RechargeEventRecord } from './recharge.schema';
 
 /** Channels on which commits announce work: the dispatcher listens to the first, `Prefer: wait` to the second. */
@@ -14,7 +15,12 @@ export const RECHARGE_CHANGED_CHANNEL = 'recharge_changed';
 
 @Injectable()
 export class MikroOrmRechargeRepository extends RechargeRepository {
-  constructor(private readonly em: EntityManager) {
+  private readonly logger = new Logger('Recharge');
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly telemetry: RechargeTelemetry,
+  ) {
     super();
   }
 
@@ -58,7 +64,10 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
         creation.at,
       ],
     );
-    if (rows.length === 1) return { created: true, recharge };
+    if (rows.length === 1) {
+      this.committed(recharge, [creation]);
+      return { created: true, recharge };
+    }
     const existing = await this.em
       .fork()
       .findOneOrFail(Recharge, { clientId: recharge.clientId, idempotencyKey: recharge.idempotencyKey });
@@ -95,7 +104,7 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
   }
 
   async mutate<T>(id: string, change: (recharge: Recharge) => T): Promise<Mutation<T> | null> {
-    return this.em.fork().transactional(async (em) => {
+    const mutation = await this.em.fork().transactional(async (em): Promise<Mutation<T> | null> => {
       const recharge = await em.findOne(Recharge, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!recharge) return null;
       const result = change(recharge);
@@ -118,6 +127,37 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
       await em.flush();
       return { recharge, transitions, result };
     });
+    if (mutation) this.committed(mutation.recharge, mutation.transitions);
+    return mutation;
+  }
+
+  /** Every stored transition is counted and logged here, after its commit, whoever caused it. */
+  private committed(recharge: Recharge, transitions: RechargeTransition[]): void {
+    if (transitions.length === 0) return;
+    this.telemetry.transitions(transitions, recharge.createdAt);
+    for (const t of transitions) {
+      const fields = { rechargeId: recharge.id, clientId: recharge.clientId, from: t.from, to: t.to, source: t.source, reason: t.reason };
+      if (t.correction) {
+        this.logger.warn({ ...fields, correction: true }, `recharge ${recharge.id} ${t.from} → ${t.to}: provider proved success after our TIMEOUT (reconciliation correction)`);
+      } else {
+        this.logger.log(fields, `recharge ${recharge.id} ${t.from ?? 'new'} → ${t.to}`);
+      }
+    }
+  }
+
+  async claimDue(limit: number, now: Date, leaseUntil: Date): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.em.getConnection().execute(
+      `UPDATE recharges SET next_attempt_at = ?, version = version + 1
+       WHERE id IN (
+         SELECT id FROM recharges
+         WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND next_attempt_at <= ?
+         ORDER BY next_attempt_at
+         LIMIT ?
+         FOR UPDATE SKIP LOCKED)
+       RETURNING id`,
+      [leaseUntil, now, limit],
+    );
+    return rows.map((r) => r.id);
   }
 
   /** Appends the double-entry journal and moves the cached balances, inside the caller's transaction. */

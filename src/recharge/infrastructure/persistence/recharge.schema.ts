@@ -27,6 +27,7 @@ export const RechargeSchema = new EntitySchema<Recharge>({
     failureProviderCode: { type: 'text', nullable: true },
     attempts: { type: 'integer' },
     nextAttemptAt: { type: 'timestamptz', nullable: true },
+    submittedAt: { type: 'timestamptz', nullable: true },
     createdAt: { type: 'timestamptz' },
     updatedAt: { type: 'timestamptz' },
     completedAt: { type: 'timestamptz', nullable: true },

@@ -1,0 +1,101 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../app-config.provider';
+import { Inject } from '@nestjs/common';
+import { Lifecycle } from '../health/lifecycle';
+import { DispatchRechargeUseCase } from '../recharge/application/dispatch-recharge.use-case';
+import { RechargeNotifications } from '../recharge/application/ports/recharge-notifications';
+
+/**
+ * The per-replica loop that feeds due recharges to the dispatch use case. New recharges wake it
+ * at once (NOTIFY from the inserting commit); a short poll covers scheduled retries and any lost
+ * signal. Claims are leases in the database, so any number of replicas can run this loop.
+ */
+@Injectable()
+export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  static readonly POLL_MS = 200;
+  private readonly logger = new Logger('Dispatcher');
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly concurrency: number;
+  private loopDone: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private wakeUp: (() => void) | null = null;
+  private unsubscribe: () => void = () => undefined;
+
+  constructor(
+    private readonly dispatch: DispatchRechargeUseCase,
+    private readonly notifications: RechargeNotifications,
+    private readonly lifecycle: Lifecycle,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    this.concurrency = Math.min(64, Math.max(4, Math.ceil(config.providerMaxRps / 2)));
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.config.dispatcherEnabled) return;
+    this.unsubscribe = this.notifications.onCreated(() => this.wake());
+    this.lifecycle.onDrain(() => this.stopTakingWork());
+    this.loopDone = this.loop();
+  }
+
+  /** Stop claiming, then give in-flight calls the grace period; unfinished ones stay leased and resumable. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopTakingWork();
+    await this.loopDone;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.shutdownGraceMs)));
+    await Promise.race([Promise.allSettled([...this.inFlight]), grace]);
+    clearTimeout(timer);
+  }
+
+  private stopTakingWork(): void {
+    this.stopping = true;
+    this.unsubscribe();
+    this.wake();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      const free = this.concurrency - this.inFlight.size;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const ids = await this.dispatch.claimDue(free);
+          claimed = ids.length;
+          for (const id of ids) this.track(id);
+        } catch (err) {
+          this.logger.error({ err }, 'claiming due recharges failed; retrying shortly');
+        }
+      }
+      if (free > 0 && claimed === free) continue;
+      await this.sleep(DispatcherWorker.POLL_MS);
+    }
+  }
+
+  private track(id: string): void {
+    const work: Promise<void> = this.dispatch
+      .process(id)
+      .catch((err) => this.logger.error({ err, rechargeId: id }, `dispatching ${id} failed; it stays leased and will be retried`))
+      .finally(() => {
+        this.inFlight.delete(work);
+        this.wake();
+      });
+    this.inFlight.add(work);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+}

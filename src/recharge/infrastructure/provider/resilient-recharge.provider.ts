@@ -1,0 +1,73 @@
+import { BrokenCircuitError, CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhenResult } from 'cockatiel';
+import { Logger } from '@nestjs/common';
+import { Currency } from '../../domain/money';
+import { AvailableQuota, CreditRequest, ProviderOutcome, RechargeProvider } from '../../application/ports/recharge-provider';
+import { RechargeTelemetry } from '../../application/ports/recharge-telemetry';
+import { PgProviderRateLimiter } from './pg-provider-rate-limiter';
+
+const STATE_NAME = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.HalfOpen]: 'half_open',
+  [CircuitState.Open]: 'open',
+  [CircuitState.Isolated]: 'open',
+} as const;
+
+/**
+ * Wraps the real adapter with what every provider call needs: the cross-replica rate limit, a
+ * circuit breaker (cockatiel) that stops hammering a failing provider and probes it half-open,
+ * and metrics. Definitive rejections are answers from a healthy provider and do not trip it.
+ */
+export class ResilientRechargeProvider extends RechargeProvider {
+  private readonly logger = new Logger('ProviderCircuit');
+  private readonly breaker: CircuitBreakerPolicy;
+
+  constructor(
+    private readonly inner: RechargeProvider,
+    private readonly limiter: PgProviderRateLimiter,
+    private readonly telemetry: RechargeTelemetry,
+    options: { consecutiveFailures?: number; halfOpenAfterMs?: number } = {},
+  ) {
+    super();
+    this.breaker = circuitBreaker(
+      handleWhenResult((o) => (o as ProviderOutcome).kind === 'retryable' || (o as ProviderOutcome).kind === 'unknown'),
+      { halfOpenAfter: options.halfOpenAfterMs ?? 5000, breaker: new ConsecutiveBreaker(options.consecutiveFailures ?? 5) },
+    );
+    this.breaker.onStateChange((state) => {
+      this.telemetry.circuitState(STATE_NAME[state]);
+      this.logger.warn(`provider circuit ${STATE_NAME[state]}`);
+    });
+  }
+
+  async submitCredit(request: CreditRequest): Promise<ProviderOutcome> {
+    const action = 'ChangeResellerConsumeAmount';
+    try {
+      return await this.breaker.execute(async () => {
+        await this.limiter.acquire(action);
+        const started = process.hrtime.bigint();
+        const outcome = await this.inner.submitCredit(request);
+        this.telemetry.providerCall(action, outcome.kind, Number(process.hrtime.bigint() - started) / 1e9);
+        return outcome;
+      });
+    } catch (err) {
+      if (err instanceof BrokenCircuitError) {
+        this.telemetry.providerCall(action, 'circuit_open', 0);
+        return { kind: 'retryable', providerCode: null, message: 'provider circuit open: calls paused' };
+      }
+      throw err;
+    }
+  }
+
+  async availableQuota(accountId: string, currency: Currency): Promise<AvailableQuota> {
+    const action = 'QueryResellerAvailableQuota';
+    await this.limiter.acquire(action);
+    const started = process.hrtime.bigint();
+    try {
+      const quota = await this.inner.availableQuota(accountId, currency);
+      this.telemetry.providerCall(action, 'succeeded', Number(process.hrtime.bigint() - started) / 1e9);
+      return quota;
+    } catch (err) {
+      this.telemetry.providerCall(action, 'error', Number(process.hrtime.bigint() - started) / 1e9);
+      throw err;
+    }
+  }
+}
