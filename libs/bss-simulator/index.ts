@@ -1,3 +1,15 @@
+/**
+ * Alibaba Cloud BssOpenApi (2017-12-14) simulator for tests, benchmarks and `npm start`.
+ *
+ *   const sim = await createBssSimulator({ port: 0 });
+ *   const client = new RPCClient({ endpoint: sim.url, apiVersion: '2017-12-14', ...DEFAULT_CREDENTIAL });
+ *   sim.addFaults([{ fault: 'applyThenDrop', count: 1 }]);
+ *   ... exercise the service ...
+ *   expect(sim.credits()).toMatchObject([{ outBizId, timesApplied: 1 }]);
+ *   await sim.close();
+ *
+ * Standalone: `npm run simulator` (SIMULATOR_* variables, see simulator-env.ts); admin API under /__admin/.
+ */
 export { BSS_API_VERSION, createBssSimulator, DEFAULT_CREDENTIAL } from './bss-simulator';
 export type { BssSimulator, BssSimulatorOptions, SimulatorCredential } from './bss-simulator';
 export type { AccountInput, AccountView, AdjustType, AppliedCredit, Site } from './bss-ledger';
