@@ -4,13 +4,16 @@ describe('loadConfig', () => {
   it('applies the contract defaults and falls back to the simulator loudly', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ port: 3000, provider: 'simulator', providerMaxRps: 10, reconcileIntervalMs: 30000, maxRechargeAmount: 100000000 });
-    expect(c.alibabaCloud.endpoint).toBe('https://business.aliyuncs.com');
+    expect(c.simulatorEmbedded).toBe(true);
+    expect(c.alibabaCloud.accessKeyId).toBe('sim-access-key-id');
     expect(c.warnings.join()).toMatch(/simulator/);
   });
 
   it('chooses Alibaba Cloud when keys are set', () => {
     const c = loadConfig({ ALIBABA_CLOUD_ACCESS_KEY_ID: 'id', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'secret' });
     expect(c.provider).toBe('alibaba-cloud');
+    expect(c.simulatorEmbedded).toBe(false);
+    expect(c.alibabaCloud.endpoint).toBe('https://business.aliyuncs.com');
     expect(c.warnings).toEqual([]);
   });
 

@@ -1,11 +1,15 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
+import { ScheduleModule } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
 import { createOrmConfig } from '../config/mikro-orm.config';
 import { Clock, SystemClock } from '../libs/shared/clock';
 import { ApiModule } from './api/api.module';
 import { APP_CONFIG, DATABASE_URL } from './app-config.provider';
+import { CallbacksModule } from './callbacks/callbacks.module';
 import { DispatcherModule } from './dispatcher/dispatcher.module';
+import { ReconciliationModule } from './reconciliation/reconciliation.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 import { HealthModule } from './health/health.module';
 import { ObservabilityModule } from './observability/observability.module';
 
@@ -37,8 +41,12 @@ export class AppModule {
         MikroOrmModule.forRoot({ ...createOrmConfig(databaseUrl), registerRequestContext: false }),
         ObservabilityModule,
         HealthModule,
+        ScheduleModule.forRoot(),
         ApiModule,
+        WebhooksModule,
         DispatcherModule,
+        ReconciliationModule,
+        CallbacksModule,
       ],
     };
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyRequest } from 'fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppConfig } from '../config/app-config';
 import { validationPipe } from './api/dto/validation';
@@ -21,6 +22,24 @@ export async function createApp(config: AppConfig, databaseUrl: string, logger: 
     },
   });
   const fastify = adapter.getInstance();
+  // Our own body parser replaces Nest's: JSON only (no urlencoded bodies anywhere), the raw bytes
+  // kept for webhook signatures, and on the webhook route a parse error is left for the handler,
+  // so an unsigned body is answered 401 before a malformed one is answered 400.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error') as unknown as (req: unknown, body: Buffer, done: (err: Error | null, parsed?: unknown) => void) => void;
+  const parser = (req: FastifyRequest, body: Buffer, done: (err: Error | null, parsed?: unknown) => void) =>
+    parseJson(req, body, (err, parsed) => {
+      if (err && req.url.startsWith('/webhooks/')) {
+        (req as FastifyRequest & { bodyParseError?: boolean }).bodyParseError = true;
+        return done(null, undefined);
+      }
+      if (err) (err as Error & { statusCode?: number }).statusCode = 400;
+      done(err, parsed);
+    });
+  adapter.useBodyParser('application/json', true, { bodyLimit: BODY_LIMIT_BYTES }, parser as never);
+  fastify.addContentTypeParser(/^application\/[\w.-]+\+json/, { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (req, body, done) => {
+    (req as FastifyRequest & { rawBody?: Buffer }).rawBody = body as Buffer;
+    parser(req, body as Buffer, done);
+  });
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
     // Only JSON bodies are accepted; refusing before parsing keeps form or text bodies out entirely.

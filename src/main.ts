@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
 import { AppConfig, ConfigError, loadConfig } from '../config/app-config';
 import { createBssSimulator } from '../libs/bss-simulator';
 import { createApp } from './bootstrap';
@@ -26,8 +27,18 @@ async function main(): Promise<void> {
   let closeSimulator = async () => undefined as void;
   if (config.simulatorEmbedded) {
     // Newcomer mode: a faithful BSS endpoint in this process, so the whole flow runs with no keys.
-    const simulator = await createBssSimulator({ port: Number(process.env.SIMULATOR_PORT ?? 0), rateLimitPerSecond: Math.max(10, config.providerMaxRps) });
-    config = { ...config, alibabaCloud: { ...config.alibabaCloud, endpoint: simulator.url } };
+    // It also plays the notification relay: signed CloudEvents to our own webhook endpoint.
+    const webhookSecret = config.providerWebhookSecrets[0] ?? `whsec_${randomBytes(32).toString('base64')}`;
+    const simulator = await createBssSimulator({
+      port: Number(process.env.SIMULATOR_PORT ?? 0),
+      rateLimitPerSecond: Math.max(10, config.providerMaxRps),
+      notify: { url: `http://127.0.0.1:${config.port}/webhooks/alibaba-cloud`, secret: webhookSecret },
+    });
+    config = {
+      ...config,
+      providerWebhookSecrets: [...new Set([...config.providerWebhookSecrets, webhookSecret])],
+      alibabaCloud: { ...config.alibabaCloud, endpoint: simulator.url },
+    };
     closeSimulator = () => simulator.close();
     log(`BSS simulator listening on ${simulator.url}`);
   }

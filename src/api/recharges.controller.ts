@@ -13,7 +13,7 @@ import { AuthGuard, CurrentClient } from './auth.guard';
 import { decodeCursor, encodeCursor } from './cursor';
 import { CreateRechargeDto, IDEMPOTENCY_KEY, ListRechargesQuery } from './dto/recharge.dto';
 import { RechargeTelemetry } from '../recharge/application/ports/recharge-telemetry';
-import { presentRecharge, presentTransition } from './recharge.presenter';
+import { presentRecharge, presentTransition } from '../recharge/application/recharge.representation';
 
 const RECHARGE_ID = ID_PATTERN('rch');
 const MAX_WAIT_SECONDS = 30;

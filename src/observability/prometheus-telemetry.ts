@@ -27,6 +27,13 @@ export class PrometheusTelemetry extends RechargeTelemetry {
   });
   readonly circuit = new Gauge({ name: 'provider_circuit_state', help: 'Provider circuit breaker: 0 closed, 1 half-open, 2 open', registers: [this.registry] });
 
+  readonly webhookEvents = new Counter({ name: 'webhook_events_total', help: 'Provider notifications by result', labelNames: ['result'], registers: [this.registry] });
+  readonly discrepancies = new Counter({ name: 'ledger_discrepancies_total', help: 'Provider records that disagree with ours', labelNames: ['kind'], registers: [this.registry] });
+  readonly reconciliationRuns = new Counter({ name: 'reconciliation_runs_total', help: 'Reconciliation passes by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly reconciliationLastSuccess = new Gauge({ name: 'reconciliation_last_success_timestamp_seconds', help: 'When a reconciliation pass last succeeded', registers: [this.registry] });
+  readonly pendingBeyondSla = new Gauge({ name: 'recharges_pending_beyond_sla', help: 'Open recharges older than RECONCILE_AFTER_MS at the last reconciliation pass', registers: [this.registry] });
+  readonly callbackDeliveries = new Counter({ name: 'callback_deliveries_total', help: 'Callback delivery attempts by outcome', labelNames: ['outcome'], registers: [this.registry] });
+
   constructor() {
     super();
     collectDefaultMetrics({ register: this.registry });
@@ -54,5 +61,23 @@ export class PrometheusTelemetry extends RechargeTelemetry {
 
   circuitState(state: keyof typeof CIRCUIT): void {
     this.circuit.set(CIRCUIT[state]);
+  }
+
+  webhookEvent(result: string): void {
+    this.webhookEvents.inc({ result });
+  }
+
+  discrepancy(kind: string): void {
+    this.discrepancies.inc({ kind });
+  }
+
+  reconciliationRun(outcome: 'succeeded' | 'failed', pendingBeyondSla: number): void {
+    this.reconciliationRuns.inc({ outcome });
+    this.pendingBeyondSla.set(pendingBeyondSla);
+    if (outcome === 'succeeded') this.reconciliationLastSuccess.setToCurrentTime();
+  }
+
+  callbackDelivery(outcome: string): void {
+    this.callbackDeliveries.inc({ outcome });
   }
 }

@@ -2,13 +2,22 @@ import { Module } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { APP_CONFIG, AppConfig, DATABASE_URL } from '../app-config.provider';
 import { AccountLedgerUseCase } from './application/account-ledger.use-case';
+import { ApplyNotificationUseCase } from './application/apply-notification.use-case';
+import { CallbackSettings, DeliverCallbacksUseCase } from './application/deliver-callbacks.use-case';
+import { CallbackOutbox, CallbackSender } from './application/ports/callback-outbox';
+import { NotificationInbox } from './application/ports/notification-inbox';
+import { ReconcileUseCase } from './application/reconcile.use-case';
+import { HttpCallbackSender } from './infrastructure/callbacks/http-callback.sender';
+import { MikroOrmCallbackOutbox } from './infrastructure/persistence/mikro-orm-callback.outbox';
+import { MikroOrmNotificationInbox } from './infrastructure/persistence/mikro-orm-notification.inbox';
+import { MikroOrmReconciliationRunLog } from './infrastructure/persistence/mikro-orm-reconciliation-run.log';
 import { CancelRechargeUseCase } from './application/cancel-recharge.use-case';
 import { CreateRechargeUseCase } from './application/create-recharge.use-case';
 import { DispatchRechargeUseCase, DispatchSettings } from './application/dispatch-recharge.use-case';
 import { GetRechargeUseCase } from './application/get-recharge.use-case';
 import { RechargeProvider } from './application/ports/recharge-provider';
 import { RechargeTelemetry } from './application/ports/recharge-telemetry';
-import { LedgerReader, RechargeRepository } from './application/ports/recharge.repository';
+import { LedgerReader, ReconciliationRunLog, RechargeRepository } from './application/ports/recharge.repository';
 import { RechargeNotifications } from './application/ports/recharge-notifications';
 import { RechargePolicy } from './application/recharge-policy';
 import { MikroOrmLedgerReader } from './infrastructure/persistence/mikro-orm-ledger.reader';
@@ -23,6 +32,11 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
   providers: [
     { provide: RechargeRepository, useClass: MikroOrmRechargeRepository },
     { provide: LedgerReader, useClass: MikroOrmLedgerReader },
+    { provide: NotificationInbox, useClass: MikroOrmNotificationInbox },
+    { provide: ReconciliationRunLog, useClass: MikroOrmReconciliationRunLog },
+    { provide: CallbackOutbox, useClass: MikroOrmCallbackOutbox },
+    { provide: CallbackSender, useFactory: () => new HttpCallbackSender() },
+    { provide: CallbackSettings, useFactory: (c: AppConfig): CallbackSettings => ({ retryBaseMs: c.callbackRetryBaseMs }), inject: [APP_CONFIG] },
     { provide: RechargeNotifications, useFactory: (url: string) => new PgRechargeNotifications(url), inject: [DATABASE_URL] },
     {
       provide: RechargePolicy,
@@ -53,10 +67,21 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     },
     CreateRechargeUseCase,
     DispatchRechargeUseCase,
+    ApplyNotificationUseCase,
+    ReconcileUseCase,
+    DeliverCallbacksUseCase,
     GetRechargeUseCase,
     CancelRechargeUseCase,
     AccountLedgerUseCase,
   ],
-  exports: [RechargeRepository, RechargeNotifications, RechargeProvider, DispatchRechargeUseCase, CreateRechargeUseCase, GetRechargeUseCase, CancelRechargeUseCase, AccountLedgerUseCase],
+  exports: [
+    RechargeRepository,
+    RechargeNotifications,
+    RechargeProvider,
+    DispatchRechargeUseCase,
+    ApplyNotificationUseCase,
+    ReconcileUseCase,
+    DeliverCallbacksUseCase,
+    CreateRechargeUseCase, GetRechargeUseCase, CancelRechargeUseCase, AccountLedgerUseCase],
 })
 export class RechargeModule {}

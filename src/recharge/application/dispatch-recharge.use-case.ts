@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../../../libs/shared/clock';
 import { Recharge } from '../domain/recharge';
-import { RechargeState } from '../domain/recharge-state';
+import { RechargeState, TransitionSource } from '../domain/recharge-state';
 import { RechargeRepository } from './ports/recharge.repository';
 import { ProviderOutcome, RechargeProvider } from './ports/recharge-provider';
 
@@ -39,42 +39,42 @@ export class DispatchRechargeUseCase {
     return this.recharges.claimDue(limit, now, new Date(now.getTime() + this.settings.leaseMs));
   }
 
-  async process(id: string): Promise<void> {
-    const prepared = await this.recharges.mutate(id, (r) => this.prepare(r));
+  async process(id: string, source: TransitionSource = 'dispatcher'): Promise<void> {
+    const prepared = await this.recharges.mutate(id, (r) => this.prepare(r, source));
     if (!prepared || prepared.result !== 'send') return;
     const r = prepared.recharge;
     const outcome = await this.provider.submitCredit({ rechargeId: r.id, accountId: r.accountId, amount: r.money() });
-    await this.recharges.mutate(id, (current) => this.apply(current, outcome));
+    await this.recharges.mutate(id, (current) => this.apply(current, outcome, source));
   }
 
   /** Before the call: expire if too old, otherwise commit SUBMITTED so a crash leaves a resumable state. */
-  private prepare(r: Recharge): 'send' | 'skip' {
+  private prepare(r: Recharge, source: TransitionSource): 'send' | 'skip' {
     const now = this.clock.now();
     if (r.isFinal()) return 'skip';
     if (r.confirmationOverdue(now, this.settings.confirmationWindowMs)) {
-      r.expire('dispatcher', now);
+      r.expire(source, now);
       return 'skip';
     }
-    if (r.state === RechargeState.CREATED) r.submit('dispatcher', now);
+    if (r.state === RechargeState.CREATED) r.submit(source, now);
     return 'send';
   }
 
   /** After the call: the outcome goes through the aggregate, whatever happened meanwhile. */
-  private apply(r: Recharge, outcome: ProviderOutcome): void {
+  private apply(r: Recharge, outcome: ProviderOutcome, source: TransitionSource): void {
     const now = this.clock.now();
     if (r.isFinal()) {
       // A webhook or another replica concluded first. Only a late proof of success matters.
       if (outcome.kind === 'succeeded' && r.state === RechargeState.FAILED && r.failureCode === 'TIMEOUT') {
-        r.succeed(outcome.providerReference, 'provider confirmed after the confirmation window', 'dispatcher', now);
+        r.succeed(outcome.providerReference, 'provider confirmed after the confirmation window', source, now);
       }
       return;
     }
     switch (outcome.kind) {
       case 'succeeded':
-        r.succeed(outcome.providerReference, 'provider confirmed the credit', 'dispatcher', now);
+        r.succeed(outcome.providerReference, 'provider confirmed the credit', source, now);
         return;
       case 'rejected':
-        r.reject(outcome.providerCode, outcome.message, 'dispatcher', now);
+        r.reject(outcome.providerCode, outcome.message, source, now);
         return;
       case 'retryable':
         if (r.attempts < this.settings.maxQuickRetries) {
@@ -82,16 +82,16 @@ export class DispatchRechargeUseCase {
           r.scheduleNextAttempt(new Date(now.getTime() + delay), now, `retrying: ${outcome.message}`);
           return;
         }
-        this.awaitConfirmation(r, `provider kept failing: ${outcome.message}`, now);
+        this.awaitConfirmation(r, `provider kept failing: ${outcome.message}`, source, now);
         return;
       case 'unknown':
-        this.awaitConfirmation(r, `outcome unknown: ${outcome.message}`, now);
+        this.awaitConfirmation(r, `outcome unknown: ${outcome.message}`, source, now);
         return;
     }
   }
 
-  private awaitConfirmation(r: Recharge, reason: string, now: Date): void {
-    if (r.state === RechargeState.SUBMITTED) r.awaitConfirmation(reason, 'dispatcher', now);
+  private awaitConfirmation(r: Recharge, reason: string, source: TransitionSource, now: Date): void {
+    if (r.state === RechargeState.SUBMITTED) r.awaitConfirmation(reason, source, now);
     r.scheduleNextAttempt(new Date(now.getTime() + this.settings.reconcileAfterMs), now, reason);
     this.logger.warn({ rechargeId: r.id, attempts: r.attempts }, `recharge ${r.id} awaits confirmation: ${reason}`);
   }

@@ -170,3 +170,43 @@ describe('request fingerprint', () => {
     expect(requestFingerprint({ ...base, ...change })).not.toBe(requestFingerprint(base));
   });
 });
+
+describe('provider reports', () => {
+  const ok = { status: 'SUCCEEDED' as const, providerReference: 'tx7', failureCode: null };
+  const failed = { status: 'FAILED' as const, providerReference: null, failureCode: 'NotAuthorized' };
+  const canceled = { status: 'CANCELED' as const, providerReference: null, failureCode: null };
+
+  it.each([
+    [S.SUBMITTED, ok, 'applied', S.SUCCEEDED],
+    [S.PENDING_CONFIRMATION, ok, 'applied', S.SUCCEEDED],
+    [S.SUCCEEDED, ok, 'duplicate', S.SUCCEEDED],
+    [S.CREATED, ok, 'ignored', S.CREATED],
+    [S.CANCELED, ok, 'ignored', S.CANCELED],
+    [S.SUBMITTED, failed, 'applied', S.FAILED],
+    [S.SUCCEEDED, failed, 'ignored', S.SUCCEEDED],
+    [S.FAILED, failed, 'duplicate', S.FAILED],
+    [S.PENDING_CONFIRMATION, canceled, 'applied', S.CANCELED],
+    [S.SUCCEEDED, canceled, 'ignored', S.SUCCEEDED],
+  ] as const)('%s + %j → %s (%s)', (state, report, result, after) => {
+    const r = inState(state);
+    expect(r.applyProviderReport(report, 'webhook', now)).toBe(result);
+    expect(r.state).toBe(after);
+  });
+
+  it('corrects our own TIMEOUT on a success report, never a definitive rejection', () => {
+    const timedOut = inState(S.FAILED, 'TIMEOUT');
+    expect(timedOut.applyProviderReport(ok, 'webhook', now)).toBe('applied');
+    expect(timedOut.pullTransitions()[0].correction).toBe(true);
+    const rejected = inState(S.FAILED, 'PROVIDER_REJECTED');
+    expect(rejected.applyProviderReport(ok, 'webhook', now)).toBe('ignored');
+    expect(rejected.state).toBe(S.FAILED);
+  });
+
+  it('compares provider records by value in minor units', () => {
+    const r = inState(S.SUBMITTED);
+    expect(r.mismatchesWith({ ownerId: '1234567890123456', amount: '49.990', currency: 'CNY' })).toEqual([]);
+    expect(r.mismatchesWith({ ownerId: '1234567890123456', amount: '49.98', currency: 'CNY' })).toEqual(['Amount']);
+    expect(r.mismatchesWith({ ownerId: '1', amount: '49.99', currency: 'USD' })).toEqual(['OwnerId', 'Currency']);
+    expect(r.mismatchesWith({ ownerId: '1234567890123456', amount: 'abc', currency: 'CNY' })).toEqual(['Amount']);
+  });
+});

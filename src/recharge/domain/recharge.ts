@@ -22,6 +22,20 @@ export interface RechargeTransition {
   correction: boolean;
 }
 
+export interface ProviderReport {
+  status: 'SUCCEEDED' | 'FAILED' | 'CANCELED';
+  providerReference: string | null;
+  failureCode: string | null;
+}
+
+export type ReportResult = 'applied' | 'duplicate' | 'ignored';
+
+const REPORTED_STATE: Record<ProviderReport['status'], RechargeState> = {
+  SUCCEEDED: RechargeState.SUCCEEDED,
+  FAILED: RechargeState.FAILED,
+  CANCELED: RechargeState.CANCELED,
+};
+
 export interface NewRecharge {
   id: string;
   clientId: string;
@@ -164,6 +178,36 @@ export class Recharge {
   cancel(reason: string, source: TransitionSource, now: Date, providerCode: string | null = null): void {
     this.transition(RechargeState.CANCELED, reason, source, now);
     this.setFailure('CANCELED', reason, providerCode);
+  }
+
+  /**
+   * Applies what the provider reports about this recharge (a notification, or a re-read). Anything
+   * the state table does not allow is refused and reported as 'ignored' — a late Failed never
+   * undoes a success; a repeat of the current outcome is a 'duplicate' with no effect.
+   */
+  applyProviderReport(report: ProviderReport, source: TransitionSource, now: Date): ReportResult {
+    const target = REPORTED_STATE[report.status];
+    if (this.state === target) return 'duplicate';
+    if (!this.canTransitionTo(target) || (this.state === RechargeState.FAILED && this.failureCode !== 'TIMEOUT')) return 'ignored';
+    if (report.status === 'SUCCEEDED') this.succeed(report.providerReference, `provider reported success (${source})`, source, now);
+    else if (report.status === 'FAILED') this.reject(report.failureCode, `provider reported failure (${source})`, source, now);
+    else this.cancel(`provider reported the recharge canceled (${source})`, source, now, report.failureCode);
+    return 'applied';
+  }
+
+  /** The fields in which a provider record disagrees with this recharge (amounts compared by value). */
+  mismatchesWith(record: { ownerId: string; amount: string; currency: string }): string[] {
+    const out: string[] = [];
+    if (record.ownerId !== this.accountId) out.push('OwnerId');
+    if (record.currency !== this.currency) return [...out, 'Currency'];
+    let minor: bigint | null = null;
+    try {
+      minor = Money.fromMajorString(record.amount, this.currency).minor;
+    } catch {
+      minor = null;
+    }
+    if (minor !== this.amountMinor) out.push('Amount');
+    return out;
   }
 
   /** Schedules the next provider call or check without changing state. */

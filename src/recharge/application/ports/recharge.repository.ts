@@ -45,6 +45,25 @@ export abstract class RechargeRepository {
    * one re-sends the same OutBizId later.
    */
   abstract claimDue(limit: number, now: Date, leaseUntil: Date): Promise<string[]>;
+  /** Unconfirmed recharges first sent before `submittedBefore` (past the confirmation window). */
+  abstract overdue(submittedBefore: Date, limit: number): Promise<string[]>;
+  /** Open recharges created before `createdBefore`: the "pending beyond SLA" figure. */
+  abstract countOpenCreatedBefore(createdBefore: Date): Promise<number>;
+}
+
+export interface ReconciliationCounts {
+  redriven: number;
+  expired: number;
+  notificationsApplied: number;
+  orphansMatched: number;
+  orphansOpen: number;
+  discrepancies: number;
+}
+
+/** Each reconciliation pass leaves a row operators can read (started, finished, counts, error). */
+export abstract class ReconciliationRunLog {
+  abstract start(id: string, at: Date): Promise<void>;
+  abstract finish(id: string, at: Date, outcome: 'succeeded' | 'failed', counts: ReconciliationCounts, error: string | null): Promise<void>;
 }
 
 export interface Balance {

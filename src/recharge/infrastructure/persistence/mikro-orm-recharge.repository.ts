@@ -4,7 +4,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { newId } from '../../../../libs/shared/ids';
 import { journalForSucceededRecharge, signedAmount } from '../../domain/ledger';
 import { Recharge, RechargeTransition } from '../../domain/recharge';
-import { RechargeState } from '../../domain/recharge-state';
+import { FINAL_STATES, RechargeState } from '../../domain/recharge-state';
+import { presentRecharge } from '../../application/recharge.representation';
 import { Mutation, Page, RechargeListQuery, RechargeRepository } from '../../application/ports/recharge.repository';
 import { RechargeTelemetry } from '../../application/ports/recharge-telemetry';
 import { LedgerEntryRecord, RechargeEventRecord } from './recharge.schema';
@@ -121,6 +122,9 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
         } as RechargeEventRecord);
         if (t.to === RechargeState.SUCCEEDED) await this.postJournal(em, recharge, t.at);
       }
+      for (const t of transitions.filter((x) => FINAL_STATES.includes(x.to))) {
+        await this.enqueueCallback(em, recharge, t);
+      }
       if (transitions.length > 0) {
         await em.getConnection().execute(`SELECT pg_notify('${RECHARGE_CHANGED_CHANNEL}', ?)`, [id], 'all', em.getTransactionContext());
       }
@@ -158,6 +162,49 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
       [leaseUntil, now, limit],
     );
     return rows.map((r) => r.id);
+  }
+
+  async overdue(submittedBefore: Date, limit: number): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.em.getConnection().execute(
+      `SELECT id FROM recharges WHERE state IN ('SUBMITTED', 'PENDING_CONFIRMATION') AND submitted_at < ? ORDER BY submitted_at LIMIT ?`,
+      [submittedBefore, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async countOpenCreatedBefore(createdBefore: Date): Promise<number> {
+    const [row]: Array<{ n: string }> = await this.em.getConnection().execute(
+      `SELECT count(*) AS n FROM recharges WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND created_at < ?`,
+      [createdBefore],
+    );
+    return Number(row.n);
+  }
+
+  /**
+   * The callback outbox row, in the same transaction as the final transition: committed together
+   * or not at all, and never published before the commit.
+   */
+  private async enqueueCallback(em: EntityManager, recharge: Recharge, t: RechargeTransition): Promise<void> {
+    if (!recharge.callbackUrl) return;
+    const id = newId('msg');
+    const eventType = `recharge.${t.to.toLowerCase()}`;
+    const event = {
+      specversion: '1.0',
+      id,
+      source: 'alicloud-recharge',
+      type: eventType,
+      subject: recharge.id,
+      time: t.at.toISOString(),
+      datacontenttype: 'application/json',
+      data: presentRecharge(recharge),
+    };
+    await em.getConnection().execute(
+      `INSERT INTO callback_deliveries (id, recharge_id, client_id, url, event_type, payload, status, attempts, next_attempt_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?::jsonb, 'pending', 0, ?, ?) ON CONFLICT (recharge_id, event_type) DO NOTHING`,
+      [id, recharge.id, recharge.clientId, recharge.callbackUrl, eventType, JSON.stringify(event), t.at, t.at],
+      'run',
+      em.getTransactionContext(),
+    );
   }
 
   /** Appends the double-entry journal and moves the cached balances, inside the caller's transaction. */

@@ -1,5 +1,5 @@
-import { Recharge, RechargeTransition } from '../recharge/domain/recharge';
-import { STATUS_OF } from '../recharge/domain/recharge-state';
+import { Recharge, RechargeTransition } from '../domain/recharge';
+import { STATUS_OF } from '../domain/recharge-state';
 
 /** The public recharge representation of contract section 4 (also the data of callbacks). */
 export function presentRecharge(r: Recharge) {

@@ -1,0 +1,72 @@
+import { EntityManager } from '@mikro-orm/postgresql';
+import { Injectable } from '@nestjs/common';
+import { NotificationInbox, NotificationResult, ProviderNotification } from '../../application/ports/notification-inbox';
+
+interface Row {
+  webhook_id: string;
+  event_id: string;
+  type: ProviderNotification['type'];
+  out_biz_id: string;
+  owner_id: string;
+  amount: string;
+  currency: string;
+  transaction_number: string | null;
+  failure_code: string | null;
+  received_at: Date;
+  result: NotificationResult | null;
+}
+
+@Injectable()
+export class MikroOrmNotificationInbox extends NotificationInbox {
+  constructor(private readonly em: EntityManager) {
+    super();
+  }
+
+  async store(n: ProviderNotification, payload: unknown): Promise<boolean> {
+    const rows = await this.em.getConnection().execute(
+      `INSERT INTO provider_notifications (webhook_id, event_id, type, out_biz_id, owner_id, amount, currency, transaction_number, failure_code, payload, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?) ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id`,
+      [n.webhookId, n.eventId, n.type, n.outBizId, n.ownerId, n.amount, n.currency, n.transactionNumber, n.failureCode, JSON.stringify(payload), n.receivedAt],
+    );
+    return rows.length === 1;
+  }
+
+  async pending(before: Date, limit: number): Promise<Array<ProviderNotification & { orphan: boolean }>> {
+    const rows: Row[] = await this.em.getConnection().execute(
+      `SELECT * FROM provider_notifications
+       WHERE (processed_at IS NULL AND received_at < ?) OR result = 'orphan'
+       ORDER BY received_at LIMIT ?`,
+      [before, limit],
+    );
+    return rows.map((r) => ({
+      webhookId: r.webhook_id,
+      eventId: r.event_id,
+      type: r.type,
+      outBizId: r.out_biz_id,
+      ownerId: r.owner_id,
+      amount: r.amount,
+      currency: r.currency,
+      transactionNumber: r.transaction_number,
+      failureCode: r.failure_code,
+      receivedAt: r.received_at,
+      orphan: r.result === 'orphan',
+    }));
+  }
+
+  async complete(webhookId: string, result: NotificationResult, detail: string | null, at: Date): Promise<void> {
+    await this.em.getConnection().execute(
+      `UPDATE provider_notifications SET result = ?, detail = ?, processed_at = ?
+       WHERE webhook_id = ? AND (processed_at IS NULL OR result = 'orphan')`,
+      [result, detail, at, webhookId],
+    );
+  }
+
+  async recordDiscrepancy(kind: string, rechargeId: string | null, webhookId: string | null, detail: object, at: Date): Promise<boolean> {
+    const rows = await this.em.getConnection().execute(
+      `INSERT INTO discrepancies (kind, recharge_id, webhook_id, detail, detected_at) VALUES (?, ?, ?, ?::jsonb, ?)
+       ON CONFLICT (webhook_id, kind) DO NOTHING RETURNING id`,
+      [kind, rechargeId, webhookId, JSON.stringify(detail), at],
+    );
+    return rows.length === 1;
+  }
+}

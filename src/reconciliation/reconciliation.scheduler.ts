@@ -1,0 +1,43 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { APP_CONFIG, AppConfig } from '../app-config.provider';
+import { Lifecycle } from '../health/lifecycle';
+import { ReconcileUseCase } from '../recharge/application/reconcile.use-case';
+
+/** Runs a reconciliation pass every RECONCILE_INTERVAL_MS on each replica (passes are replica-safe). */
+@Injectable()
+export class ReconciliationScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+  static readonly NAME = 'reconciliation';
+  private readonly logger = new Logger('Reconciliation');
+  private running: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly reconcile: ReconcileUseCase,
+    private readonly registry: SchedulerRegistry,
+    private readonly lifecycle: Lifecycle,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.config.dispatcherEnabled) return;
+    this.registry.addInterval(ReconciliationScheduler.NAME, setInterval(() => this.tick(), this.config.reconcileIntervalMs));
+    this.lifecycle.onDrain(() => this.stop());
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stop();
+    await this.running;
+  }
+
+  private stop(): void {
+    if (this.registry.doesExist('interval', ReconciliationScheduler.NAME)) this.registry.deleteInterval(ReconciliationScheduler.NAME);
+  }
+
+  private tick(): void {
+    if (this.running || this.lifecycle.draining) return; // never overlap passes in one process
+    this.running = this.reconcile
+      .runOnce()
+      .catch((err) => this.logger.error({ err }, 'reconciliation pass crashed'))
+      .finally(() => (this.running = null));
+  }
+}

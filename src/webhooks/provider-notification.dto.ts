@@ -1,0 +1,45 @@
+import { plainToInstance, Type } from 'class-transformer';
+import { Equals, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateNested, validateSync } from 'class-validator';
+import { DomainError } from '../../libs/shared/domain-error';
+import { NotificationType } from '../recharge/application/ports/notification-inbox';
+
+export const NOTIFICATION_TYPES: NotificationType[] = ['bss:Recharge:Succeeded', 'bss:Recharge:Failed', 'bss:Recharge:Canceled'];
+
+class RechargeNotificationData {
+  @IsString() @MaxLength(64) OutBizId!: string;
+  @IsString() @Matches(/^\d{1,20}$/) OwnerId!: string;
+  @IsString() @Matches(/^\d+(\.\d+)?$/, { message: 'Amount must be a non-negative decimal string' }) Amount!: string;
+  @IsString() @MaxLength(8) Currency!: string;
+  @IsString() @IsIn(['SUCCEEDED', 'FAILED', 'CANCELED']) Status!: string;
+  @IsOptional() @IsString() @MaxLength(128) TransactionNumber?: string | null;
+  @IsOptional() @IsString() @MaxLength(128) FailureCode?: string | null;
+}
+
+/** CloudEvents 1.0 structured JSON, as contract section 5 shows it. */
+export class ProviderNotificationEvent {
+  @Equals('1.0') specversion!: string;
+  @IsString() @MaxLength(256) id!: string;
+  @IsString() source!: string;
+  @IsIn(NOTIFICATION_TYPES) type!: NotificationType;
+  @IsOptional() @IsString() time?: string;
+  @IsOptional() @IsString() subject?: string;
+  @IsOptional() @IsString() datacontenttype?: string;
+  @IsObject() @ValidateNested() @Type(() => RechargeNotificationData) data!: RechargeNotificationData;
+}
+
+export function parseNotification(body: unknown): ProviderNotificationEvent {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new DomainError('INVALID_ARGUMENT', 'notification body must be a CloudEvents JSON object');
+  }
+  const event = plainToInstance(ProviderNotificationEvent, body);
+  const errors = validateSync(event, { forbidUnknownValues: false });
+  if (errors.length > 0) {
+    const fields = errors.flatMap((e) =>
+      e.children && e.children.length > 0
+        ? e.children.map((c) => ({ field: `data.${c.property}`, message: Object.values(c.constraints ?? {}).join('; ') }))
+        : [{ field: e.property, message: Object.values(e.constraints ?? {}).join('; ') }],
+    );
+    throw new DomainError('INVALID_ARGUMENT', 'malformed provider notification', fields);
+  }
+  return event;
+}

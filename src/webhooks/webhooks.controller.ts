@@ -1,0 +1,61 @@
+import { Controller, HttpCode, Post, Req } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { Clock } from '../../libs/shared/clock';
+import { DomainError } from '../../libs/shared/domain-error';
+import { ApplyNotificationUseCase } from '../recharge/application/apply-notification.use-case';
+import { RechargeTelemetry } from '../recharge/application/ports/recharge-telemetry';
+import { parseNotification } from './provider-notification.dto';
+import { WebhookSignatureVerifier } from './webhook-signature';
+
+type RawRequest = FastifyRequest & { rawBody?: Buffer; bodyParseError?: boolean };
+
+@ApiTags('webhooks')
+@Controller('webhooks')
+export class WebhooksController {
+  constructor(
+    private readonly verifier: WebhookSignatureVerifier,
+    private readonly notifications: ApplyNotificationUseCase,
+    private readonly telemetry: RechargeTelemetry,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Signature first (401, nothing stored), then shape (400), then store-and-apply (2xx). */
+  @Post('alibaba-cloud')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Provider notifications: CloudEvents signed per Standard Webhooks' })
+  async receive(@Req() req: RawRequest) {
+    if (!this.verifier.isValid(req.rawBody, req.headers)) {
+      this.telemetry.webhookEvent('invalid_signature');
+      throw new DomainError('UNAUTHENTICATED', 'missing, invalid or stale webhook signature');
+    }
+    if (req.bodyParseError) {
+      this.telemetry.webhookEvent('malformed');
+      throw new DomainError('INVALID_ARGUMENT', 'notification body is not valid JSON');
+    }
+    let event;
+    try {
+      event = parseNotification(req.body);
+    } catch (err) {
+      this.telemetry.webhookEvent('malformed');
+      throw err;
+    }
+    const d = event.data;
+    const result = await this.notifications.receive(
+      {
+        webhookId: String(req.headers['webhook-id']),
+        eventId: event.id,
+        type: event.type,
+        outBizId: d.OutBizId,
+        ownerId: d.OwnerId,
+        amount: d.Amount,
+        currency: d.Currency,
+        transactionNumber: d.TransactionNumber ?? null,
+        failureCode: d.FailureCode ?? null,
+        receivedAt: this.clock.now(),
+      },
+      event,
+    );
+    return { received: true, result };
+  }
+}
