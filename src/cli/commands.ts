@@ -1,0 +1,207 @@
+import { Command, CommanderError } from 'commander';
+import { ManageClientsUseCase } from '../clients/application/manage-clients.use-case';
+import { Client } from '../clients/domain/client';
+import { RechargeRepository } from '../recharge/application/ports/recharge.repository';
+import { presentRecharge, presentTransition } from '../recharge/application/recharge.representation';
+import type { AppRunner } from './application';
+import { CliError } from './cli-error';
+import { runReconcilePass } from './reconcile';
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** What a command produced: one JSON object for --json, lines of text otherwise. */
+interface Result {
+  json: Record<string, unknown>;
+  human: string[];
+}
+
+interface JsonOption {
+  json?: boolean;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Parses argv (process.argv form), runs the command and resolves to the process exit code. */
+export async function runCli(argv: string[], io: CliIo, withApp: AppRunner): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = buildProgram(io, withApp, (code) => (exitCode = code));
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already written its message (or the help) to stderr/stdout.
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT_OK : EXIT_USAGE;
+    }
+    throw err;
+  }
+  return exitCode;
+}
+
+function buildProgram(io: CliIo, withApp: AppRunner, setExitCode: (code: number) => void): Command {
+  const program = new Command('npm run cli --');
+  // Set before adding commands: subcommands inherit these settings when they are created.
+  program
+    .description('Operator commands for alicloud-recharge. Every command accepts --json (one JSON object on stdout).')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .showHelpAfterError('(add --help for usage)')
+    .allowExcessArguments(false);
+
+  /** Runs a command body; its failure is one line on stderr and exit code 1, never a stack trace. */
+  const respond = async (opts: JsonOption, body: () => Promise<Result>): Promise<void> => {
+    try {
+      const result = await body();
+      io.out(opts.json ? `${JSON.stringify(result.json)}\n` : `${result.human.join('\n')}\n`);
+    } catch (err) {
+      io.err(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+      setExitCode(EXIT_FAILURE);
+    }
+  };
+
+  program
+    .command('clients:create')
+    .description('register an internal client; prints its API key and webhook secret once')
+    .requiredOption('--name <name>', 'client name')
+    .requiredOption('--accounts <uids>', 'comma-separated Alibaba Cloud account UIDs the client may recharge, or * for all')
+    .option('--json', 'print {"clientId","apiKey","webhookSecret"}')
+    .action((opts: JsonOption & { name: string; accounts: string }) =>
+      respond(opts, async () => {
+        const accounts = parseAccounts(opts.accounts);
+        // Same rules as the domain, checked before any database is touched (no id, nothing stored).
+        Client.register('validation-only', opts.name, accounts, new Date());
+        const { client, apiKey, webhookSecret } = await withApp((app) => app.get(ManageClientsUseCase).create(opts.name, accounts));
+        return {
+          json: { clientId: client.id, apiKey, webhookSecret },
+          human: [
+            `Client created: ${client.id}`,
+            `  name:           ${client.name}`,
+            `  accounts:       ${client.allowedAccounts.join(',')}`,
+            `  API key:        ${apiKey}`,
+            `  webhook secret: ${webhookSecret}`,
+            '',
+            'WARNING: the API key and the webhook secret are shown only now. Store them safely:',
+            'only a hash of the API key is kept, and no command prints either of them again.',
+          ],
+        };
+      }),
+    );
+
+  program
+    .command('clients:list')
+    .description('list clients (never their secrets)')
+    .option('--json', 'print {"clients":[...]}')
+    .action((opts: JsonOption) =>
+      respond(opts, async () => {
+        const clients = await withApp((app) => app.get(ManageClientsUseCase).list());
+        const rows = clients.map(presentClient);
+        return { json: { clients: rows }, human: clientsTable(rows) };
+      }),
+    );
+
+  program
+    .command('clients:revoke')
+    .description('revoke a client: its API key stops working within a second')
+    .argument('<clientId>', 'client id (cli_...)')
+    .option('--json', 'print {"clientId","revokedAt"}')
+    .action((clientId: string, opts: JsonOption) =>
+      respond(opts, async () => {
+        const client = await withApp((app) => app.get(ManageClientsUseCase).revoke(clientId));
+        const revokedAt = client.revokedAt?.toISOString() ?? null;
+        return {
+          json: { clientId: client.id, revokedAt },
+          human: [`Client ${client.id} (${client.name}) revoked at ${revokedAt}.`],
+        };
+      }),
+    );
+
+  program
+    .command('recharges:show')
+    .description("show any client's recharge and its state history")
+    .argument('<rechargeId>', 'recharge id (rch_...)')
+    .option('--json', 'print {"recharge":{...},"events":[...]}')
+    .action((rechargeId: string, opts: JsonOption) =>
+      respond(opts, async () => {
+        // Operators see every client's recharges, so this reads the repository port directly
+        // rather than GetRechargeUseCase, which scopes every read to one client.
+        const found = await withApp(async (app) => {
+          const recharges = app.get(RechargeRepository);
+          const recharge = await recharges.findById(rechargeId);
+          return recharge ? { recharge, events: await recharges.transitions(rechargeId) } : null;
+        });
+        if (!found) throw new CliError(`recharge ${rechargeId} not found`);
+        // The public representation plus its owner, which only an operator gets to see.
+        const { id, ...rest } = presentRecharge(found.recharge);
+        const recharge = { id, clientId: found.recharge.clientId, ...rest };
+        const events = found.events.map(presentTransition);
+        return { json: { recharge, events }, human: rechargeDetails(recharge, events) };
+      }),
+    );
+
+  program
+    .command('reconcile')
+    .description('run one reconciliation pass now')
+    .option('--json', 'print the pass summary as one JSON object')
+    .action((opts: JsonOption) =>
+      respond(opts, async () => {
+        const summary = await withApp((app) => runReconcilePass(app));
+        return {
+          json: summary,
+          human: ['Reconciliation pass done.', ...Object.entries(summary).map(([k, v]) => `  ${k}: ${v}`)],
+        };
+      }),
+    );
+
+  return program;
+}
+
+function parseAccounts(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+type ClientRow = ReturnType<typeof presentClient>;
+
+function presentClient(c: Client) {
+  return {
+    id: c.id,
+    name: c.name,
+    apiKeyPrefix: c.apiKeyPrefix,
+    allowedAccounts: c.allowedAccounts,
+    createdAt: c.createdAt.toISOString(),
+    revokedAt: c.revokedAt?.toISOString() ?? null,
+  };
+}
+
+function clientsTable(rows: ClientRow[]): string[] {
+  if (rows.length === 0) return ['No clients.'];
+  return table(
+    ['ID', 'NAME', 'KEY PREFIX', 'ACCOUNTS', 'CREATED', 'REVOKED'],
+    rows.map((r) => [r.id, r.name, `${r.apiKeyPrefix}…`, r.allowedAccounts.join(','), r.createdAt, r.revokedAt ?? '-']),
+  );
+}
+
+function rechargeDetails(recharge: Record<string, unknown>, events: Array<ReturnType<typeof presentTransition>>): string[] {
+  const width = Math.max(...Object.keys(recharge).map((k) => k.length));
+  const lines = [`Recharge ${recharge.id}`];
+  for (const [key, value] of Object.entries(recharge)) {
+    if (key === 'id') continue;
+    const shown = value === null ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    lines.push(`  ${key.padEnd(width)}  ${shown}`);
+  }
+  lines.push('', `Events (${events.length})`);
+  lines.push(...table(['AT', 'FROM', 'TO', 'SOURCE', 'REASON'], events.map((e) => [e.at, e.from ?? '-', e.to, e.source, e.reason ?? ''])).map((l) => `  ${l}`));
+  return lines;
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)];
+}

@@ -1,0 +1,245 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { query } from '../support/database';
+import { startTestApp, TestApp } from '../support/test-app';
+
+/**
+ * The compiled CLI as an operator runs it: a child process against a real database. The service
+ * under test (startTestApp) shares that database, so a key the CLI prints must work on the API.
+ */
+const ROOT = resolve(__dirname, '../..');
+// Private build output (inside node_modules so the compiled code resolves its dependencies), so
+// this suite neither races nor clobbers a concurrent `npm run build` into dist/.
+const OUT = join(ROOT, 'node_modules', '.cache', `cli-spec-${process.pid}`);
+const CLI = join(OUT, 'src', 'cli.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let t: TestApp;
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: t.databaseUrl, LOG_LEVEL: 'silent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+/** --json contract: stdout is exactly one JSON object (one line) and nothing else. */
+function onlyJson(run: Run): Record<string, any> {
+  expect(run.stdout.endsWith('\n')).toBe(true);
+  expect(run.stdout.trimEnd().split('\n')).toHaveLength(1);
+  const parsed = JSON.parse(run.stdout);
+  expect(parsed).toEqual(expect.any(Object));
+  expect(Array.isArray(parsed)).toBe(false);
+  return parsed;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+beforeAll(async () => {
+  const build = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json', '--outDir', OUT], { cwd: ROOT, encoding: 'utf8' });
+  // Type errors are the typecheck step's business; only a missing output stops this suite.
+  if (!existsSync(CLI)) throw new Error(`CLI build failed:\n${build.stdout}${build.stderr}`);
+  t = await startTestApp();
+}, 180_000);
+
+afterAll(async () => {
+  await t?.close();
+  rmSync(OUT, { recursive: true, force: true });
+});
+
+describe('clients:create', () => {
+  it('--json prints exactly clientId, apiKey and webhookSecret; only the key hash is stored, and the key works', async () => {
+    const run = await cli(['clients:create', '--name', 'Billing team', '--accounts', '1234567890123456, 2222', '--json']);
+    expect(run.code).toBe(0);
+    const out = onlyJson(run);
+    expect(Object.keys(out).sort()).toEqual(['apiKey', 'clientId', 'webhookSecret']);
+    expect(out.clientId).toMatch(/^cli_[0-9a-f]{32}$/);
+    expect(out.apiKey).toMatch(/^rk_/);
+    expect(out.webhookSecret).toMatch(/^whsec_/);
+
+    const [row] = await query<{ name: string; api_key_hash: string; api_key_prefix: string; allowed_accounts: string[]; revoked_at: Date | null }>(
+      t.databaseUrl,
+      'SELECT name, api_key_hash, api_key_prefix, allowed_accounts, revoked_at FROM clients WHERE id = $1',
+      [out.clientId],
+    );
+    expect(row).toMatchObject({ name: 'Billing team', api_key_hash: sha256(out.apiKey), api_key_prefix: out.apiKey.slice(0, 10), revoked_at: null });
+    expect(row.allowed_accounts).toEqual(['1234567890123456', '2222']);
+
+    const list = await t.http.get('/v1/recharges').set('Authorization', `Bearer ${out.apiKey}`);
+    expect(list.status).toBe(200);
+  });
+
+  it('prints the secrets once for a human, with a warning', async () => {
+    const run = await cli(['clients:create', '--name', 'ops', '--accounts', '*']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/API key:\s+rk_\S+/);
+    expect(run.stdout).toMatch(/webhook secret:\s+whsec_\S+/);
+    expect(run.stdout).toMatch(/shown only now/);
+  });
+
+  it('refuses an account list that is not UIDs or * (exit 1, nothing stored)', async () => {
+    const before = await query<{ n: number }>(t.databaseUrl, 'SELECT count(*)::int AS n FROM clients');
+    const run = await cli(['clients:create', '--name', 'x', '--accounts', 'abc', '--json']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('not an account UID: "abc"');
+    expect(await query(t.databaseUrl, 'SELECT count(*)::int AS n FROM clients')).toEqual(before);
+  });
+
+  it('is a usage error without --name (exit 2, commander message)', async () => {
+    const run = await cli(['clients:create', '--accounts', '*', '--json']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain("required option '--name <name>' not specified");
+  });
+});
+
+describe('clients:list', () => {
+  it('--json lists clients without any secret', async () => {
+    const created = onlyJson(await cli(['clients:create', '--name', 'listed', '--accounts', '42', '--json']));
+    const run = await cli(['clients:list', '--json']);
+    expect(run.code).toBe(0);
+    const out = onlyJson(run);
+    expect(Object.keys(out)).toEqual(['clients']);
+    const mine = out.clients.find((c: { id: string }) => c.id === created.clientId);
+    expect(mine).toEqual({
+      id: created.clientId,
+      name: 'listed',
+      apiKeyPrefix: created.apiKey.slice(0, 10),
+      allowedAccounts: ['42'],
+      createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      revokedAt: null,
+    });
+    expect(run.stdout).not.toContain(created.apiKey);
+    expect(run.stdout).not.toContain(created.webhookSecret);
+    expect(run.stdout).not.toContain(sha256(created.apiKey));
+  });
+
+  it('prints a table for a human', async () => {
+    const run = await cli(['clients:list']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+KEY PREFIX\s+ACCOUNTS\s+CREATED\s+REVOKED$/);
+    expect(run.stdout).toContain('listed');
+  });
+});
+
+describe('clients:revoke', () => {
+  it('--json revokes: revoked_at is set and the key stops working', async () => {
+    const created = onlyJson(await cli(['clients:create', '--name', 'leaving', '--accounts', '*', '--json']));
+    const run = await cli(['clients:revoke', created.clientId, '--json']);
+    expect(run.code).toBe(0);
+    const out = onlyJson(run);
+    expect(Object.keys(out).sort()).toEqual(['clientId', 'revokedAt']);
+    expect(out.clientId).toBe(created.clientId);
+    const [row] = await query<{ revoked_at: Date }>(t.databaseUrl, 'SELECT revoked_at FROM clients WHERE id = $1', [created.clientId]);
+    expect(row.revoked_at.toISOString()).toBe(out.revokedAt);
+
+    const list = await t.http.get('/v1/recharges').set('Authorization', `Bearer ${created.apiKey}`);
+    expect(list.status).toBe(401);
+  });
+
+  it('fails with exit 1 for an unknown client', async () => {
+    const run = await cli(['clients:revoke', 'cli_00000000000000000000000000000000', '--json']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('client cli_00000000000000000000000000000000 not found');
+  });
+
+  it('is a usage error without the id (exit 2)', async () => {
+    const run = await cli(['clients:revoke']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("missing required argument 'clientId'");
+  });
+});
+
+describe('recharges:show', () => {
+  let rechargeId: string;
+  let clientId: string;
+  let representation: Record<string, unknown>;
+
+  beforeAll(async () => {
+    const created = onlyJson(await cli(['clients:create', '--name', 'shop', '--accounts', '1234567890123456', '--json']));
+    clientId = created.clientId;
+    const res = await t.http
+      .post('/v1/recharges')
+      .set('Authorization', `Bearer ${created.apiKey}`)
+      .set('Idempotency-Key', 'cli-show-1')
+      .send({ accountId: '1234567890123456', amount: 4999, currency: 'CNY', metadata: { ticket: 'T-1' } });
+    expect([201, 202]).toContain(res.status);
+    rechargeId = res.body.id;
+    representation = res.body;
+  });
+
+  it('--json prints the recharge representation (plus its client) and its events', async () => {
+    const run = await cli(['recharges:show', rechargeId, '--json']);
+    expect(run.code).toBe(0);
+    const out = onlyJson(run);
+    expect(Object.keys(out)).toEqual(['recharge', 'events']);
+    // The dispatcher is off in the test app, so the recharge is exactly as the API returned it.
+    expect(out.recharge).toEqual({ ...representation, clientId });
+    expect(out.recharge).toMatchObject({ id: rechargeId, state: 'CREATED', amount: 4999, metadata: { ticket: 'T-1' } });
+    expect(out.events).toEqual([{ from: null, to: 'CREATED', reason: expect.any(String), source: 'api', at: out.recharge.createdAt }]);
+  });
+
+  it('prints the fields and the event history for a human', async () => {
+    const run = await cli(['recharges:show', rechargeId]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`Recharge ${rechargeId}`);
+    expect(run.stdout).toMatch(/clientId\s+cli_/);
+    expect(run.stdout).toMatch(/Events \(1\)/);
+    expect(run.stdout).toMatch(/-\s+CREATED\s+api/);
+  });
+
+  it('fails with exit 1 for an unknown recharge', async () => {
+    const run = await cli(['recharges:show', 'rch_00000000000000000000000000000000', '--json']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('recharge rch_00000000000000000000000000000000 not found');
+  });
+});
+
+describe('reconcile', () => {
+  it('is registered but not available yet (exit 1)', async () => {
+    const run = await cli(['reconcile', '--json']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('not available yet');
+  });
+});
+
+describe('usage and configuration', () => {
+  it('an unknown command is a usage error (exit 2)', async () => {
+    const run = await cli(['clients:lst']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("unknown command 'clients:lst'");
+  });
+
+  it('--help prints usage on stdout and exits 0', async () => {
+    const run = await cli(['--help']);
+    expect(run.code).toBe(0);
+    for (const c of ['clients:create', 'clients:list', 'clients:revoke', 'recharges:show', 'reconcile']) expect(run.stdout).toContain(c);
+  });
+
+  it('bad configuration is reported on stderr with exit 1', async () => {
+    const run = await cli(['clients:list', '--json'], { DATABASE_URL: 'mysql://nope' });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('DATABASE_URL must be a postgres:// URL');
+  });
+});
