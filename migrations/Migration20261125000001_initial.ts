@@ -39,6 +39,7 @@ export class Migration20261125000001_initial extends Migration {
         attempts integer NOT NULL DEFAULT 0,
         next_attempt_at timestamptz,
         submitted_at timestamptz,
+        trace_context text,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
         completed_at timestamptz,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
@@ -7,6 +8,7 @@ import { AppConfig } from '../config/app-config';
 import { validationPipe } from './api/dto/validation';
 import { ProblemFilter } from './api/problem.filter';
 import { AppModule } from './app.module';
+import { Logger } from 'nestjs-pino';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -16,9 +18,12 @@ export async function createApp(config: AppConfig, databaseUrl: string, logger: 
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: false,
-    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+    genReqId: (req: IncomingMessage) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      // Kept on the raw request too, so the request logger reuses the same correlation id.
+      (req as IncomingMessage & { id: string }).id = id;
+      return id;
     },
   });
   const fastify = adapter.getInstance();
@@ -53,9 +58,11 @@ export async function createApp(config: AppConfig, databaseUrl: string, logger: 
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config, databaseUrl }), adapter, {
     rawBody: true,
-    logger: logger === false ? false : ['error', 'warn', 'log'],
+    bufferLogs: logger !== false,
+    logger: logger === false ? false : undefined,
     abortOnError: false,
   });
+  if (logger !== false) app.useLogger(app.get(Logger));
   app.useGlobalFilters(new ProblemFilter());
   app.useGlobalPipes(validationPipe);
   app.enableShutdownHooks([]);

@@ -1,10 +1,11 @@
+import './instrument';
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { AppConfig, ConfigError, loadConfig } from '../config/app-config';
 import { createBssSimulator } from '../libs/bss-simulator';
 import { createApp } from './bootstrap';
 import { ManageClientsUseCase } from './clients/application/manage-clients.use-case';
-import { resolveDatabaseUrl } from './database/database-url';
+import { resolveDatabaseUrl, simulatorPort } from './database/database-url';
 import { runMigrations } from './database/migrations';
 import { Lifecycle } from './health/lifecycle';
 
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
     // It also plays the notification relay: signed CloudEvents to our own webhook endpoint.
     const webhookSecret = config.providerWebhookSecrets[0] ?? `whsec_${randomBytes(32).toString('base64')}`;
     const simulator = await createBssSimulator({
-      port: Number(process.env.SIMULATOR_PORT ?? 0),
+      port: simulatorPort(),
       rateLimitPerSecond: Math.max(10, config.providerMaxRps),
       notify: { url: `http://127.0.0.1:${config.port}/webhooks/alibaba-cloud`, secret: webhookSecret },
     });

@@ -5,6 +5,7 @@ import { resolveDatabaseUrl } from '../database/database-url';
 import { runMigrations } from '../database/migrations';
 import { CliError } from './cli-error';
 import { CliModule } from './cli.module';
+import { simulatorPort } from '../database/database-url';
 
 /** Runs `fn` against a started application context and tears everything down afterwards. */
 export type AppRunner = <T>(fn: (app: INestApplicationContext) => Promise<T>) => Promise<T>;
@@ -24,7 +25,10 @@ export function createAppRunner(log: (msg: string) => void): AppRunner {
       if (err instanceof ConfigError) throw new CliError(err.message);
       throw err;
     }
-    // config.warnings are about the provider, which no CLI command calls yet; they are not repeated here.
+    if (config.simulatorEmbedded) {
+      // The running service (npm start) hosts the simulator on SIMULATOR_PORT; reconcile re-drives talk to it.
+      config = { ...config, alibabaCloud: { ...config.alibabaCloud, endpoint: `http://127.0.0.1:${simulatorPort()}` } };
+    }
     const database = await resolveDatabaseUrl(config, log);
     try {
       await runMigrations(database.url, log);

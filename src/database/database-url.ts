@@ -1,6 +1,9 @@
 import { AppConfig } from '../../config/app-config';
 import { startEmbeddedPostgres } from '../../libs/embedded-postgres/embedded-postgres';
 
+/** Where `npm start` hosts its in-process BSS simulator, so the CLI can reach it too. */
+export const simulatorPort = (): number => Number(process.env.SIMULATOR_PORT ?? 8089);
+
 /** DATABASE_URL when set; otherwise a real PostgreSQL started from the embedded binaries in DATA_DIR. */
 export async function resolveDatabaseUrl(
   config: AppConfig,

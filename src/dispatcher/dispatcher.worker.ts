@@ -4,6 +4,9 @@ import { Inject } from '@nestjs/common';
 import { Lifecycle } from '../health/lifecycle';
 import { DispatchRechargeUseCase } from '../recharge/application/dispatch-recharge.use-case';
 import { RechargeNotifications } from '../recharge/application/ports/recharge-notifications';
+import { ClaimedRecharge } from '../recharge/application/ports/recharge.repository';
+import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
+import { withSpan } from '../observability/tracing';
 
 /**
  * The per-replica loop that feeds due recharges to the dispatch use case. New recharges wake it
@@ -59,9 +62,9 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
       let claimed = 0;
       if (free > 0) {
         try {
-          const ids = await this.dispatch.claimDue(free);
-          claimed = ids.length;
-          for (const id of ids) this.track(id);
+          const due = await this.dispatch.claimDue(free);
+          claimed = due.length;
+          for (const recharge of due) this.track(recharge);
         } catch (err) {
           this.logger.error({ err }, 'claiming due recharges failed; retrying shortly');
         }
@@ -71,9 +74,11 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
     }
   }
 
-  private track(id: string): void {
-    const work: Promise<void> = this.dispatch
-      .process(id)
+  private track({ id, traceContext }: ClaimedRecharge): void {
+    // Continue the trace of the request that created the recharge: one tree from POST to provider.
+    const parent = traceContext ? propagation.extract(ROOT_CONTEXT, { traceparent: traceContext }) : ROOT_CONTEXT;
+    const work: Promise<void> = context
+      .with(parent, () => withSpan('recharge.dispatch', { 'recharge.id': id }, () => this.dispatch.process(id)))
       .catch((err) => this.logger.error({ err, rechargeId: id }, `dispatching ${id} failed; it stays leased and will be retried`))
       .finally(() => {
         this.inFlight.delete(work);

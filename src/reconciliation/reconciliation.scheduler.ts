@@ -3,6 +3,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { APP_CONFIG, AppConfig } from '../app-config.provider';
 import { Lifecycle } from '../health/lifecycle';
 import { ReconcileUseCase } from '../recharge/application/reconcile.use-case';
+import { withSpan } from '../observability/tracing';
 
 /** Runs a reconciliation pass every RECONCILE_INTERVAL_MS on each replica (passes are replica-safe). */
 @Injectable()
@@ -35,8 +36,11 @@ export class ReconciliationScheduler implements OnApplicationBootstrap, OnApplic
 
   private tick(): void {
     if (this.running || this.lifecycle.draining) return; // never overlap passes in one process
-    this.running = this.reconcile
-      .runOnce()
+    this.running = withSpan('reconciliation.run', {}, async (span) => {
+      const report = await this.reconcile.runOnce();
+      span.setAttributes({ 'reconciliation.id': report.runId, 'reconciliation.outcome': report.outcome, 'reconciliation.redriven': report.redriven, 'reconciliation.expired': report.expired });
+      return report;
+    })
       .catch((err) => this.logger.error({ err }, 'reconciliation pass crashed'))
       .finally(() => (this.running = null));
   }

@@ -7,6 +7,7 @@ import { ApplyNotificationUseCase } from '../recharge/application/apply-notifica
 import { RechargeTelemetry } from '../recharge/application/ports/recharge-telemetry';
 import { parseNotification } from './provider-notification.dto';
 import { WebhookSignatureVerifier } from './webhook-signature';
+import { withSpan } from '../observability/tracing';
 
 type RawRequest = FastifyRequest & { rawBody?: Buffer; bodyParseError?: boolean };
 
@@ -41,21 +42,27 @@ export class WebhooksController {
       throw err;
     }
     const d = event.data;
-    const result = await this.notifications.receive(
-      {
-        webhookId: String(req.headers['webhook-id']),
-        eventId: event.id,
-        type: event.type,
-        outBizId: d.OutBizId,
-        ownerId: d.OwnerId,
-        amount: d.Amount,
-        currency: d.Currency,
-        transactionNumber: d.TransactionNumber ?? null,
-        failureCode: d.FailureCode ?? null,
-        receivedAt: this.clock.now(),
-      },
-      event,
-    );
+    const webhookId = String(req.headers['webhook-id']);
+    const attributes = { 'webhook.id': webhookId, 'webhook.type': event.type, 'recharge.id': d.OutBizId };
+    const result = await withSpan('webhook.apply', attributes, async (span) => {
+      const outcome = await this.notifications.receive(
+        {
+          webhookId,
+          eventId: event.id,
+          type: event.type,
+          outBizId: d.OutBizId,
+          ownerId: d.OwnerId,
+          amount: d.Amount,
+          currency: d.Currency,
+          transactionNumber: d.TransactionNumber ?? null,
+          failureCode: d.FailureCode ?? null,
+          receivedAt: this.clock.now(),
+        },
+        event,
+      );
+      span.setAttribute('webhook.result', outcome);
+      return outcome;
+    });
     return { received: true, result };
   }
 }

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createBssSimulator } from '../../libs/bss-simulator';
 import { query } from '../support/database';
 import { startTestApp, TestApp } from '../support/test-app';
 
@@ -215,11 +216,38 @@ describe('recharges:show', () => {
 });
 
 describe('reconcile', () => {
-  it('is registered but not available yet (exit 1)', async () => {
-    const run = await cli(['reconcile', '--json']);
-    expect(run.code).toBe(1);
-    expect(run.stdout).toBe('');
-    expect(run.stderr).toContain('not available yet');
+  it('runs one pass now: re-drives a waiting recharge to the provider and records the run', async () => {
+    const simulator = await createBssSimulator({ port: 0 });
+    try {
+      const { apiKey } = await t.createClient(['*']);
+      const created = await t.http
+        .post('/v1/recharges')
+        .set('Authorization', `Bearer ${apiKey}`)
+        .set('Idempotency-Key', `cli-reconcile-${Date.now()}`)
+        .send({ accountId: '7000000000000001', amount: 1234, currency: 'CNY' });
+      expect(created.status).toBe(202);
+
+      const run = await cli(['reconcile', '--json'], { PROVIDER: 'simulator', ALIBABA_CLOUD_BSS_ENDPOINT: simulator.url });
+      expect({ code: run.code, stderr: run.stderr.includes('error') ? run.stderr : '' }).toEqual({ code: 0, stderr: '' });
+      const report = onlyJson(run);
+      expect(report).toMatchObject({ outcome: 'succeeded', error: null, expired: 0 });
+      expect(report.runId).toMatch(/^rec_[0-9a-f]{32}$/);
+      expect(report.redriven).toBeGreaterThanOrEqual(1);
+
+      const [row] = await query<{ outcome: string; finished_at: Date | null; redriven: number }>(
+        t.databaseUrl,
+        'SELECT outcome, finished_at, redriven FROM reconciliation_runs WHERE id = $1',
+        [report.runId],
+      );
+      expect(row.outcome).toBe('succeeded');
+      expect(row.finished_at).not.toBeNull();
+      expect(row.redriven).toBe(report.redriven);
+      const [recharge] = await query<{ state: string }>(t.databaseUrl, 'SELECT state FROM recharges WHERE id = $1', [created.body.id]);
+      expect(recharge.state).toBe('SUCCEEDED');
+      expect(simulator.credits().filter((c) => c.outBizId === created.body.id)).toHaveLength(1);
+    } finally {
+      await simulator.close();
+    }
   });
 });
 

@@ -1,23 +1,22 @@
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { Client } from 'pg';
 import { startEmbeddedPostgres } from '../../libs/embedded-postgres/embedded-postgres';
 import { runMigrations } from '../../src/database/migrations';
-
-export const TEMPLATE_DB = 'recharge_template';
-const TEST_PG_PORT = Number(process.env.TEST_PG_PORT ?? 54330);
+import { TEMPLATE_DB, withDatabase } from './database';
 
 /**
  * One real PostgreSQL for the whole run: TEST_DATABASE_URL when given (any server ≥ 15), else the
- * embedded binaries. A migrated template database is built once; every test file clones it.
+ * embedded binaries on a free port in a folder of this run's own (runs may overlap on a developer
+ * machine). A migrated template database is built once; every test file clones it.
  */
 export default async function globalSetup(): Promise<void> {
   let adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) {
-    const dataDir = '.test-data';
-    const reuse = await reachable(`postgres://postgres:postgres@127.0.0.1:${TEST_PG_PORT}/postgres`);
-    if (!reuse) rmSync(dataDir, { recursive: true, force: true });
-    const pg = await startEmbeddedPostgres({ dataDir, port: TEST_PG_PORT, database: 'postgres' });
-    (globalThis as Record<string, unknown>).__EMBEDDED_PG__ = pg;
+    const dataDir = `.test-data/run-${process.pid}`;
+    rmSync(dataDir, { recursive: true, force: true });
+    const pg = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'postgres' });
+    (globalThis as Record<string, unknown>).__EMBEDDED_PG__ = { ...pg, dataDir };
     adminUrl = pg.url;
   }
   const admin = new Client({ connectionString: adminUrl });
@@ -32,19 +31,13 @@ export default async function globalSetup(): Promise<void> {
   process.env.TEST_ADMIN_DATABASE_URL = adminUrl;
 }
 
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function reachable(url: string): Promise<boolean> {
-  const c = new Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

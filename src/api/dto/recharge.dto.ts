@@ -3,7 +3,7 @@ import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsPositive, IsString, IsUrl, Matches, Max, MaxLength, Min } from 'class-validator';
 import { CURRENCIES } from '../../recharge/domain/money';
 import { STATUSES, RechargeStatus } from '../../recharge/domain/recharge-state';
-import { IsStringMap } from './validation';
+import { IsStringMap, PRINTABLE } from './validation';
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
 const ACCOUNT_ID = /^\d{1,20}$/;
@@ -28,6 +28,7 @@ export class CreateRechargeDto {
   @IsOptional()
   @IsString()
   @MaxLength(128)
+  @Matches(PRINTABLE, { message: 'orderReference must not contain control characters or unpaired surrogates' })
   orderReference?: string;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: '≤ 20 string pairs, values ≤ 500 chars' })

@@ -24,6 +24,9 @@ export const validationPipe = new ValidationPipe({
   exceptionFactory: (errors) => new DomainError('INVALID_ARGUMENT', 'the request is invalid', flatten(errors)),
 });
 
+/** No control characters (PostgreSQL text cannot even hold NUL) and no unpaired UTF-16 surrogates. */
+export const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
+
 /** A flat object of string → string with bounded size (Stripe-style metadata). */
 export function IsStringMap(limits: { maxEntries: number; maxKeyLength: number; maxValueLength: number }, options?: ValidationOptions) {
   return (object: object, propertyName: string) =>
@@ -32,7 +35,7 @@ export function IsStringMap(limits: { maxEntries: number; maxKeyLength: number; 
       target: object.constructor,
       propertyName,
       options: {
-        message: `must be an object of at most ${limits.maxEntries} string values (keys 1–${limits.maxKeyLength} chars, values ≤ ${limits.maxValueLength} chars)`,
+        message: `must be an object of at most ${limits.maxEntries} string values (keys 1–${limits.maxKeyLength} chars, values ≤ ${limits.maxValueLength} chars, no control characters)`,
         ...options,
       },
       validator: {
@@ -41,7 +44,15 @@ export function IsStringMap(limits: { maxEntries: number; maxKeyLength: number; 
           const entries = Object.entries(value);
           return (
             entries.length <= limits.maxEntries &&
-            entries.every(([k, v]) => k.length >= 1 && k.length <= limits.maxKeyLength && typeof v === 'string' && v.length <= limits.maxValueLength)
+            entries.every(
+              ([k, v]) =>
+                k.length >= 1 &&
+                k.length <= limits.maxKeyLength &&
+                PRINTABLE.test(k) &&
+                typeof v === 'string' &&
+                v.length <= limits.maxValueLength &&
+                PRINTABLE.test(v),
+            )
           );
         },
       },

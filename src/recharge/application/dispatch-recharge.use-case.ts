@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../../../libs/shared/clock';
 import { Recharge } from '../domain/recharge';
 import { RechargeState, TransitionSource } from '../domain/recharge-state';
-import { RechargeRepository } from './ports/recharge.repository';
+import { ClaimedRecharge, RechargeRepository } from './ports/recharge.repository';
 import { ProviderOutcome, RechargeProvider } from './ports/recharge-provider';
 
 export abstract class DispatchSettings {
@@ -34,7 +34,7 @@ export class DispatchRechargeUseCase {
     private readonly clock: Clock,
   ) {}
 
-  claimDue(limit: number): Promise<string[]> {
+  claimDue(limit: number): Promise<ClaimedRecharge[]> {
     const now = this.clock.now();
     return this.recharges.claimDue(limit, now, new Date(now.getTime() + this.settings.leaseMs));
   }

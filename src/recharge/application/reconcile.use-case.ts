@@ -78,10 +78,10 @@ export class ReconcileUseCase {
   /** Small claims, processed before the next, so no lease runs out while waiting for a rate slot. */
   private async redrive(counts: ReconciliationCounts): Promise<void> {
     while (counts.redriven < BATCH) {
-      const ids = await this.dispatch.claimDue(REDRIVE_CHUNK);
-      if (ids.length === 0) return;
-      counts.redriven += ids.length;
-      await Promise.all(ids.map((id) => this.dispatch.process(id, 'reconciliation')));
+      const claimed = await this.dispatch.claimDue(REDRIVE_CHUNK);
+      if (claimed.length === 0) return;
+      counts.redriven += claimed.length;
+      await Promise.all(claimed.map((c) => this.dispatch.process(c.id, 'reconciliation')));
     }
   }
 

@@ -17,6 +17,12 @@ export interface RechargeListQuery {
   after?: string;
 }
 
+export interface ClaimedRecharge {
+  id: string;
+  /** The W3C traceparent of the request that created it, so its processing joins that trace. */
+  traceContext: string | null;
+}
+
 export interface Mutation<T> {
   recharge: Recharge;
   transitions: RechargeTransition[];
@@ -44,7 +50,7 @@ export abstract class RechargeRepository {
    * pushing their due time to `leaseUntil`: a replica that dies mid-call loses the lease and another
    * one re-sends the same OutBizId later.
    */
-  abstract claimDue(limit: number, now: Date, leaseUntil: Date): Promise<string[]>;
+  abstract claimDue(limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRecharge[]>;
   /** Unconfirmed recharges first sent before `submittedBefore` (past the confirmation window). */
   abstract overdue(submittedBefore: Date, limit: number): Promise<string[]>;
   /** Open recharges created before `createdBefore`: the "pending beyond SLA" figure. */

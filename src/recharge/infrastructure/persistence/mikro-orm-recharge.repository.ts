@@ -1,4 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
+import { context, propagation } from '@opentelemetry/api';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable, Logger } from '@nestjs/common';
 import { newId } from '../../../../libs/shared/ids';
@@ -6,9 +7,15 @@ import { journalForSucceededRecharge, signedAmount } from '../../domain/ledger';
 import { Recharge, RechargeTransition } from '../../domain/recharge';
 import { FINAL_STATES, RechargeState } from '../../domain/recharge-state';
 import { presentRecharge } from '../../application/recharge.representation';
-import { Mutation, Page, RechargeListQuery, RechargeRepository } from '../../application/ports/recharge.repository';
+import { ClaimedRecharge, Mutation, Page, RechargeListQuery, RechargeRepository } from '../../application/ports/recharge.repository';
 import { RechargeTelemetry } from '../../application/ports/recharge-telemetry';
 import { LedgerEntryRecord, RechargeEventRecord } from './recharge.schema';
+
+function currentTraceParent(): string | null {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent ?? null;
+}
 
 /** Channels on which commits announce work: the dispatcher listens to the first, `Prefer: wait` to the second. */
 export const RECHARGE_CREATED_CHANNEL = 'recharge_created';
@@ -35,8 +42,8 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
     const rows: Array<{ id: string }> = await this.em.getConnection().execute(
       `WITH ins AS (
          INSERT INTO recharges (id, client_id, idempotency_key, request_fingerprint, account_id, amount, currency,
-           order_reference, metadata, callback_url, state, attempts, next_attempt_at, created_at, updated_at, version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, 0, ?, ?, ?, 1)
+           order_reference, metadata, callback_url, state, attempts, next_attempt_at, created_at, updated_at, version, trace_context)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, 0, ?, ?, ?, 1, ?)
          ON CONFLICT (client_id, idempotency_key) DO NOTHING
          RETURNING id
        ), ev AS (
@@ -59,6 +66,7 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
         recharge.nextAttemptAt,
         recharge.createdAt,
         recharge.updatedAt,
+        currentTraceParent(),
         creation.to,
         creation.reason,
         creation.source,
@@ -149,8 +157,8 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
     }
   }
 
-  async claimDue(limit: number, now: Date, leaseUntil: Date): Promise<string[]> {
-    const rows: Array<{ id: string }> = await this.em.getConnection().execute(
+  async claimDue(limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRecharge[]> {
+    const rows: Array<{ id: string; trace_context: string | null }> = await this.em.getConnection().execute(
       `UPDATE recharges SET next_attempt_at = ?, version = version + 1
        WHERE id IN (
          SELECT id FROM recharges
@@ -158,10 +166,10 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
          ORDER BY next_attempt_at
          LIMIT ?
          FOR UPDATE SKIP LOCKED)
-       RETURNING id`,
+       RETURNING id, trace_context`,
       [leaseUntil, now, limit],
     );
-    return rows.map((r) => r.id);
+    return rows.map((r) => ({ id: r.id, traceContext: r.trace_context }));
   }
 
   async overdue(submittedBefore: Date, limit: number): Promise<string[]> {

@@ -4,6 +4,9 @@ import { Currency } from '../../domain/money';
 import { AvailableQuota, CreditRequest, ProviderOutcome, RechargeProvider } from '../../application/ports/recharge-provider';
 import { RechargeTelemetry } from '../../application/ports/recharge-telemetry';
 import { PgProviderRateLimiter } from './pg-provider-rate-limiter';
+import { withSpan } from '../../../observability/tracing';
+
+const RPC_ATTRIBUTES = { 'rpc.system': 'alibaba_cloud_pop', 'rpc.service': 'BssOpenApi', 'rpc.version': '2017-12-14' };
 
 const STATE_NAME = {
   [CircuitState.Closed]: 'closed',
@@ -43,10 +46,14 @@ export class ResilientRechargeProvider extends RechargeProvider {
     try {
       return await this.breaker.execute(async () => {
         await this.limiter.acquire(action);
-        const started = process.hrtime.bigint();
-        const outcome = await this.inner.submitCredit(request);
-        this.telemetry.providerCall(action, outcome.kind, Number(process.hrtime.bigint() - started) / 1e9);
-        return outcome;
+        return withSpan(`BssOpenApi/${action}`, { ...RPC_ATTRIBUTES, 'rpc.method': action, 'recharge.id': request.rechargeId }, async (span) => {
+          const started = process.hrtime.bigint();
+          const outcome = await this.inner.submitCredit(request);
+          this.telemetry.providerCall(action, outcome.kind, Number(process.hrtime.bigint() - started) / 1e9);
+          span.setAttribute('provider.outcome', outcome.kind);
+          if (outcome.kind !== 'succeeded' && outcome.providerCode) span.setAttribute('provider.code', outcome.providerCode);
+          return outcome;
+        });
       });
     } catch (err) {
       if (err instanceof BrokenCircuitError) {

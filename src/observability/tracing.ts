@@ -1,0 +1,56 @@
+import FastifyOtelInstrumentation from '@fastify/otel';
+import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
+import { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import { Attributes, Span, SpanStatusCode, trace } from '@opentelemetry/api';
+
+let sdk: NodeSDK | null = null;
+
+/**
+ * Tracing is on when an exporter is configured the standard way (OTEL_TRACES_EXPORTER other than
+ * "none", or an OTLP endpoint); otherwise nothing is started and the API stays a no-op.
+ */
+export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.OTEL_SDK_DISABLED === 'true' || env.OTEL_TRACES_EXPORTER === 'none') return false;
+  return Boolean(env.OTEL_TRACES_EXPORTER || env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
+
+export function startTracing(extra: Partial<NodeSDKConfiguration> = {}, force = false): NodeSDK | null {
+  if (sdk || (!force && !tracingConfigured())) return sdk;
+  sdk = new NodeSDK({
+    serviceName: process.env.OTEL_SERVICE_NAME ?? 'alicloud-recharge',
+    instrumentations: [
+      getNodeAutoInstrumentations({
+        // Noise without value for this service: every file read and DNS lookup.
+        '@opentelemetry/instrumentation-fs': { enabled: false },
+        '@opentelemetry/instrumentation-dns': { enabled: false },
+        '@opentelemetry/instrumentation-net': { enabled: false },
+      }),
+      new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: (o: { url: string }) => o.url.startsWith('/health') || o.url === '/metrics' }),
+    ],
+    ...extra,
+  });
+  sdk.start();
+  return sdk;
+}
+
+export async function stopTracing(): Promise<void> {
+  await sdk?.shutdown().catch(() => undefined);
+  sdk = null;
+}
+
+const tracer = () => trace.getTracer('alicloud-recharge');
+
+/** Runs `work` inside a span of our own; records exceptions and ends the span either way. */
+export async function withSpan<T>(name: string, attributes: Attributes, work: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await work(span);
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message.slice(0, 200) : String(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
