@@ -5,6 +5,7 @@ import { MIGRATIONS } from '../../migrations';
 
 /** Any constant shared by every replica; it names the advisory lock that serialises migrations. */
 const MIGRATION_LOCK_KEY = 727_001;
+const MIN_SERVER_VERSION = 150000;
 
 /**
  * Applies pending migrations while holding a session-level PostgreSQL advisory lock, so replicas
@@ -14,6 +15,10 @@ export async function runMigrations(databaseUrl: string, log: (msg: string) => v
   const lock = new Client({ connectionString: databaseUrl });
   await lock.connect();
   try {
+    const { rows } = await lock.query<{ server_version_num: string }>('SHOW server_version_num');
+    if (Number(rows[0].server_version_num) < MIN_SERVER_VERSION) {
+      throw new Error(`PostgreSQL ${rows[0].server_version_num} is too old: the service needs PostgreSQL 15 or newer`);
+    }
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     const orm = await MikroORM.init(createOrmConfig(databaseUrl, 2));
     try {
