@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ConnectionException } from '@mikro-orm/core';
 import { DomainError, ErrorCode, FieldError } from '../../libs/shared/domain-error';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -82,6 +83,10 @@ export class ProblemFilter implements ExceptionFilter {
       if (exception.code === 'INTERNAL_ERROR') return this.internal(exception, request);
       return { code: exception.code, status: STATUS[exception.code], detail: exception.message, errors: exception.fieldErrors };
     }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn({ err: exception, correlationId: request.id }, 'database unavailable');
+      return { code: 'UNAVAILABLE', status: 503, detail: 'the service cannot reach its database; retry shortly', headers: { 'Retry-After': '1' } };
+    }
     const status = exception instanceof HttpException ? exception.getStatus() : (exception as { statusCode?: unknown })?.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       // Framework-level refusals: unknown route, body over 64 KB, wrong content type, bad JSON.
@@ -96,6 +101,15 @@ export class ProblemFilter implements ExceptionFilter {
     this.logger.error({ err: exception, correlationId: request.id }, 'unhandled error');
     return { code: 'INTERNAL_ERROR', status: 500, detail: 'an internal error occurred; quote the correlationId when reporting it' };
   }
+}
+
+/** Connection-level failures (not query errors): the request may be retried as is. */
+function isDatabaseUnavailable(exception: unknown): boolean {
+  if (exception instanceof ConnectionException) return true;
+  const e = exception as { code?: unknown; message?: unknown };
+  // ECONNREFUSED/ECONNRESET: no server; 57P0x: admin shutdown, crash, cannot connect now; 53300: too many connections.
+  if (typeof e?.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '53300'].includes(e.code)) return true;
+  return typeof e?.message === 'string' && /Timeout acquiring a connection|Connection terminated/i.test(e.message);
 }
 
 function describeClientError(status: number, exception: unknown): string {
