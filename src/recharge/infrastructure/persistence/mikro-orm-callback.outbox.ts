@@ -26,7 +26,8 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
       payload: r.payload,
       webhookSecret: r.webhook_secret,
       attempts: r.attempts,
-      createdAt: r.created_at,
+      // Raw queries through MikroORM's pg driver return timestamptz as a string, not a Date.
+      createdAt: new Date(r.created_at),
     }));
   }
 

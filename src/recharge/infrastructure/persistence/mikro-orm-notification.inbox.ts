@@ -12,7 +12,7 @@ interface Row {
   currency: string;
   transaction_number: string | null;
   failure_code: string | null;
-  received_at: Date;
+  received_at: Date | string;
   result: NotificationResult | null;
 }
 
@@ -31,11 +31,16 @@ export class MikroOrmNotificationInbox extends NotificationInbox {
     return rows.length === 1;
   }
 
+  /**
+   * Never-processed notifications first, then orphans by their last attempt (an orphan that stays
+   * unmatched gets a new processed_at), so a pile of orphans larger than one batch can neither
+   * starve unapplied notifications nor keep the newer orphans from ever being retried.
+   */
   async pending(before: Date, limit: number): Promise<Array<ProviderNotification & { orphan: boolean }>> {
     const rows: Row[] = await this.em.getConnection().execute(
       `SELECT * FROM provider_notifications
        WHERE (processed_at IS NULL AND received_at < ?) OR result = 'orphan'
-       ORDER BY received_at LIMIT ?`,
+       ORDER BY processed_at NULLS FIRST, received_at LIMIT ?`,
       [before, limit],
     );
     return rows.map((r) => ({
@@ -48,7 +53,8 @@ export class MikroOrmNotificationInbox extends NotificationInbox {
       currency: r.currency,
       transactionNumber: r.transaction_number,
       failureCode: r.failure_code,
-      receivedAt: r.received_at,
+      // Raw queries through MikroORM's pg driver return timestamptz as a string, not a Date.
+      receivedAt: new Date(r.received_at),
       orphan: r.result === 'orphan',
     }));
   }

@@ -1,0 +1,221 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, IncomingHttpHeaders, Server } from 'node:http';
+import { AddressInfo, createServer as createNetServer } from 'node:net';
+import { Pool } from 'pg';
+import { Webhook } from 'standardwebhooks';
+
+/**
+ * Helpers for the issue-4 suites (test/integration/confirmations): provider notifications signed
+ * per Standard Webhooks, a local callback receiver, Prometheus text parsing and the compiled
+ * service as a child process that can be SIGKILLed and restarted.
+ */
+
+export interface Sql {
+  <T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/** Queries on a small pool kept open for a whole file (a new connection per assertion is slow on a busy machine). */
+export function sqlOn(databaseUrl: string): Sql {
+  const pool = new Pool({ connectionString: databaseUrl, max: 4 });
+  const sql = (async <T>(text: string, params: unknown[] = []) => (await pool.query(text, params)).rows as T[]) as Sql;
+  sql.close = () => pool.end();
+  return sql;
+}
+
+/** A fresh Standard Webhooks secret, `whsec_<base64 of 32 random bytes>`. */
+export const newWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
+
+export interface NotificationData {
+  OutBizId?: string;
+  OwnerId?: string;
+  Amount?: string;
+  Currency?: string;
+  Status?: string;
+  TransactionNumber?: string | null;
+  FailureCode?: string | null;
+  [extra: string]: unknown;
+}
+
+const STATUS_OF_TYPE: Record<string, string> = { Succeeded: 'SUCCEEDED', Failed: 'FAILED', Canceled: 'CANCELED' };
+
+/** A contract-section-5 CloudEvent; `type` may be short ('Succeeded') or full ('bss:Recharge:Succeeded'). */
+export function providerEvent(type: string, data: NotificationData): Record<string, unknown> {
+  const fullType = type.includes(':') ? type : `bss:Recharge:${type}`;
+  const short = fullType.split(':').pop() ?? '';
+  return {
+    specversion: '1.0',
+    id: `evt_${randomBytes(12).toString('hex')}`,
+    source: 'acs:bss',
+    type: fullType,
+    time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    subject: data.OutBizId ?? '',
+    datacontenttype: 'application/json',
+    data: { Status: STATUS_OF_TYPE[short] ?? 'SUCCEEDED', TransactionNumber: `tx-${randomBytes(6).toString('hex')}`, FailureCode: null, ...data },
+  };
+}
+
+export const newWebhookId = (): string => `msg_${randomBytes(12).toString('hex')}`;
+
+/** The three Standard Webhooks headers for `body`, signed with `secret` at `at`. */
+export function signatureHeaders(secret: string, body: string, webhookId = newWebhookId(), at = new Date()): Record<string, string> {
+  return {
+    'webhook-id': webhookId,
+    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+    'webhook-signature': new Webhook(secret).sign(webhookId, at, body),
+  };
+}
+
+/** Sums the samples of a Prometheus metric whose labels include `labels` (0 when absent). */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[4]);
+  }
+  return total;
+}
+
+export interface ReceivedCallback {
+  at: number;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  status: number;
+}
+
+/** A local HTTP endpoint for callbacks: records every request and answers the scripted statuses (then 200). */
+export interface CallbackReceiver {
+  url: string;
+  port: number;
+  received: ReceivedCallback[];
+  /** Statuses for the next requests, in order; once used up, 200. */
+  script(...statuses: number[]): void;
+  close(): Promise<void>;
+}
+
+export async function startCallbackReceiver(): Promise<CallbackReceiver> {
+  const received: ReceivedCallback[] = [];
+  let scripted: number[] = [];
+  const server: Server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const status = scripted.shift() ?? 200;
+      received.push({ at: Date.now(), url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status });
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(status < 300 ? 'ok' : 'nope');
+    });
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    received,
+    script: (...statuses) => {
+      scripted = statuses;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ChildService {
+  url: string;
+  pid: number;
+  /** SIGKILL: no shutdown hook runs, in-flight work is simply gone. Resolves once the process has exited. */
+  kill9(): Promise<void>;
+  /** SIGTERM (graceful); SIGKILL after timeoutMs. Resolves to the exit code (null when killed). */
+  stop(timeoutMs?: number): Promise<number | null>;
+  output(): string;
+}
+
+/**
+ * A compiled entry point (`<dist>/src/main.js`) as a child process with exactly `env` (plus PATH
+ * and HOME), resolved once it logs that it is listening on `port`.
+ */
+export async function startCompiledService(mainJs: string, port: number, env: Record<string, string>, startTimeoutMs = 30_000): Promise<ChildService> {
+  const child: ChildProcess = spawn(process.execPath, [mainJs], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let listening: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (listening = resolve));
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line) continue;
+      lines.push(line);
+      if (lines.length > 300) lines.shift();
+      if (line.includes('alicloud-recharge listening')) listening();
+    }
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const output = () => lines.join('\n');
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    ready.then(() => 'ready' as const),
+    exited.then(() => 'exited' as const),
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), startTimeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (outcome !== 'ready') {
+    child.kill('SIGKILL');
+    throw new Error(`service ${outcome === 'exited' ? 'exited' : 'did not start in time'}:\n${output()}`);
+  }
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    output,
+    async kill9() {
+      if (!gone()) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop(timeoutMs = 15_000) {
+      if (gone()) return child.exitCode;
+      child.kill('SIGTERM');
+      let t: NodeJS.Timeout | undefined;
+      const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => (t = setTimeout(() => resolve('timeout'), timeoutMs)))]);
+      clearTimeout(t);
+      if (code !== 'timeout') return code;
+      child.kill('SIGKILL');
+      return exited;
+    },
+  };
+}
+
+/** Runs a command to completion; resolves with its exit code and output (never rejects on a non-zero code). */
+export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
