@@ -65,7 +65,9 @@ export async function createApp(config: AppConfig, databaseUrl: string, logger: 
   if (logger !== false) app.useLogger(app.get(Logger));
   app.useGlobalFilters(new ProblemFilter());
   app.useGlobalPipes(validationPipe);
-  app.enableShutdownHooks([]);
+  // No app.enableShutdownHooks(): with an empty list Nest listens to EVERY signal and, on SIGTERM,
+  // closes the listener as soon as in-flight dispatches finish, cutting the drain delay short.
+  // main.ts owns the signals (readiness 503, drain, then app.close(), which runs the same hooks).
 
   const document = SwaggerModule.createDocument(
     app,

@@ -8,6 +8,7 @@ import { ManageClientsUseCase } from './clients/application/manage-clients.use-c
 import { resolveDatabaseUrl, simulatorPort } from './database/database-url';
 import { runMigrations } from './database/migrations';
 import { Lifecycle } from './health/lifecycle';
+import { stopTracing } from './observability/tracing';
 
 const log = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
 const warn = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg })}\n`);
@@ -84,6 +85,9 @@ async function main(): Promise<void> {
     await app.close();
     await closeSimulator();
     await database.stop();
+    // Without this the spans still batched for export (the requests and provider calls of the
+    // last few seconds, in-flight work finished during the grace period included) are lost.
+    await stopTracing();
     clearTimeout(force);
     log('shutdown complete');
     process.exit(0);

@@ -33,9 +33,18 @@ export function startTracing(extra: Partial<NodeSDKConfiguration> = {}, force = 
   return sdk;
 }
 
-export async function stopTracing(): Promise<void> {
-  await sdk?.shutdown().catch(() => undefined);
+/**
+ * Exports what is still batched (the last seconds of spans) and stops the SDK. Bounded, so an
+ * unreachable collector cannot hold up a shutdown.
+ */
+export async function stopTracing(timeoutMs = 3000): Promise<void> {
+  const current = sdk;
   sdk = null;
+  if (!current) return;
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+  await Promise.race([current.shutdown().catch(() => undefined), gaveUp]);
+  clearTimeout(timer);
 }
 
 const tracer = () => trace.getTracer('alicloud-recharge');
