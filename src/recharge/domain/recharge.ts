@@ -1,3 +1,4 @@
+import { DomainError } from '../../../libs/shared/domain-error';
 import { Currency, Money } from './money';
 import { InvalidTransitionError } from './recharge.errors';
 import { ALLOWED_TRANSITIONS, FINAL_STATES, RechargeState, TransitionSource } from './recharge-state';
@@ -210,8 +211,9 @@ export class Recharge {
     return out;
   }
 
-  /** Schedules the next provider call or check without changing state. */
+  /** Schedules the next provider call or check without changing state. A final recharge is never rescheduled. */
   scheduleNextAttempt(at: Date, now: Date, message: string | null = null): void {
+    if (this.isFinal()) throw new DomainError('INVALID_STATE', `recharge ${this.id} is ${this.state}; a final recharge is not rescheduled`);
     this.attempts += 1;
     this.nextAttemptAt = at;
     this.updatedAt = now;
