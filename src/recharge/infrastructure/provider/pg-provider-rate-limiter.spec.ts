@@ -1,0 +1,57 @@
+import { EntityManager } from '@mikro-orm/postgresql';
+import { Logger } from '@nestjs/common';
+import { PgProviderRateLimiter } from './pg-provider-rate-limiter';
+
+/** An EntityManager whose reservation answers after `answerAfterMs`, of which `queuedMs` spent on the row lock. */
+function fakeEm(answers: Array<{ answerAfterMs: number; waitMs: number; queuedMs?: number }>) {
+  const calls: unknown[][] = [];
+  const em = {
+    getConnection: () => ({
+      execute: async (_sql: string, params: unknown[]) => {
+        calls.push(params);
+        const answer = answers[Math.min(calls.length - 1, answers.length - 1)]!;
+        await new Promise((resolve) => setTimeout(resolve, answer.answerAfterMs));
+        return [{ wait_ms: String(answer.waitMs), queued_ms: String(answer.queuedMs ?? 0) }];
+      },
+    }),
+  } as unknown as EntityManager;
+  return { em, calls };
+}
+
+describe('PgProviderRateLimiter', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+  afterAll(() => Logger.overrideLogger(['error', 'warn', 'log']));
+
+  it('reserves one slot spaced 1.04/rate and waits until it begins, never earlier', async () => {
+    const { em, calls } = fakeEm([{ answerAfterMs: 0, waitMs: 60 }]);
+    const started = performance.now();
+    await new PgProviderRateLimiter(em, 20).acquire('ChangeResellerConsumeAmount');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(60);
+    expect(calls).toHaveLength(1);
+    const [action, ...intervals] = calls[0] as [string, number, number, number];
+    expect(action).toBe('ChangeResellerConsumeAmount');
+    for (const seconds of intervals) expect(seconds).toBeCloseTo(0.052, 9);
+  });
+
+  it('gives up a slot it would use too late (its answer arrived late) and reserves a new one', async () => {
+    // The first answer comes 60 ms after the question: the slot may have begun 60 ms ago.
+    const { em, calls } = fakeEm([
+      { answerAfterMs: 60, waitMs: 0 },
+      { answerAfterMs: 0, waitMs: 10 },
+    ]);
+    await new PgProviderRateLimiter(em, 20).acquire('ChangeResellerConsumeAmount');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('does not count time queued on the row lock before the slot was computed as lateness', async () => {
+    const { em, calls } = fakeEm([{ answerAfterMs: 60, waitMs: 0, queuedMs: 55 }]);
+    await new PgProviderRateLimiter(em, 20).acquire('ChangeResellerConsumeAmount');
+    expect(calls).toHaveLength(1);
+  });
+
+  it('sends anyway after MAX_RESERVATIONS late slots in a row, so an overloaded replica is slowed, not stuck', async () => {
+    const { em, calls } = fakeEm([{ answerAfterMs: PgProviderRateLimiter.MAX_LATENESS_MS + 30, waitMs: 0 }]);
+    await new PgProviderRateLimiter(em, 20).acquire('ChangeResellerConsumeAmount');
+    expect(calls).toHaveLength(PgProviderRateLimiter.MAX_RESERVATIONS);
+  });
+});

@@ -1,0 +1,128 @@
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import request from 'supertest';
+import { loadConfig } from '../../config/app-config';
+import { createBssSimulator, BssSimulator, BssSimulatorOptions } from '../../libs/bss-simulator';
+import { createApp } from '../../src/bootstrap';
+import { ManageClientsUseCase } from '../../src/clients/application/manage-clients.use-case';
+import { createTestDatabase, query } from './database';
+import { TestApp } from './test-app';
+
+/**
+ * The real application on a database the caller chose, so several instances (replicas) can share
+ * one. Same shape as startTestApp; it leaves the database alone on close.
+ */
+export async function startTestAppOn(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', DISPATCHER_ENABLED: 'false', CALLBACK_ALLOWED_HOSTS: 'hooks.example.com,*.callbacks.test', ...env });
+  const app: NestFastifyApplication = await createApp(config, databaseUrl, false);
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+  return {
+    app,
+    http: request(app.getHttpServer()),
+    databaseUrl,
+    config,
+    async createClient(accounts = ['*']) {
+      const { client, apiKey, webhookSecret } = await app.get(ManageClientsUseCase).create('test client', accounts);
+      return { clientId: client.id, apiKey, webhookSecret };
+    },
+    close: () => app.close(),
+  };
+}
+
+/** The environment that runs the dispatcher against a simulator over HTTP through the real pop-core client. */
+export function dispatcherEnv(sim: BssSimulator, env: Record<string, string> = {}): Record<string, string> {
+  return {
+    DISPATCHER_ENABLED: 'true',
+    PROVIDER: 'simulator',
+    ALIBABA_CLOUD_BSS_ENDPOINT: sim.url,
+    PROVIDER_TIMEOUT_MS: '2000',
+    RECONCILE_AFTER_MS: '300',
+    CLIENT_RATE_LIMIT_RPS: '10000',
+    SHUTDOWN_GRACE_MS: '2000',
+    SHUTDOWN_DRAIN_DELAY_MS: '0',
+    ...env,
+  };
+}
+
+export interface DispatcherRig {
+  sim: BssSimulator;
+  app: TestApp;
+  databaseUrl: string;
+  auth: string;
+  close(): Promise<void>;
+}
+
+/** A simulator, a fresh database and one application instance with its dispatcher running, plus a client. */
+export async function startDispatcherRig(simOptions: BssSimulatorOptions = {}, env: Record<string, string> = {}): Promise<DispatcherRig> {
+  const sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 100, ...simOptions });
+  const databaseUrl = await createTestDatabase();
+  let app: TestApp;
+  try {
+    app = await startTestAppOn(databaseUrl, dispatcherEnv(sim, env));
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
+  const { apiKey } = await app.createClient(['*']);
+  return {
+    sim,
+    app,
+    databaseUrl,
+    auth: `Bearer ${apiKey}`,
+    async close() {
+      // The application first: it finishes or abandons its calls while the simulator still answers.
+      await app.close();
+      await sim.close();
+    },
+  };
+}
+
+/** Polls until the predicate yields a truthy value; fails with the description and the last value. */
+export async function waitFor<T>(
+  probe: () => Promise<T> | T,
+  timeoutMs: number,
+  description: string,
+  intervalMs = 25,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await probe();
+    if (last) return last as NonNullable<T>;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description} (last: ${JSON.stringify(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export interface LedgerRow {
+  recharge_id: string;
+  ledger_account: string;
+  account_id: string | null;
+  direction: 'debit' | 'credit';
+  amount: string;
+  currency: string;
+}
+
+export const ledgerRowsOf = (databaseUrl: string, rechargeId: string): Promise<LedgerRow[]> =>
+  query<LedgerRow>(
+    databaseUrl,
+    `SELECT recharge_id, ledger_account, account_id, direction, amount::text AS amount, currency
+       FROM ledger_entries WHERE recharge_id = $1 ORDER BY direction DESC, ledger_account`,
+    [rechargeId],
+  );
+
+/** Credits positive, debits negative (minor units, exact). */
+export const signed = (row: Pick<LedgerRow, 'direction' | 'amount'>): bigint => (row.direction === 'credit' ? 1n : -1n) * BigInt(row.amount);
+
+/** ChangeResellerConsumeAmount requests the simulator received. */
+export const creditCalls = (sim: BssSimulator): number => sim.stats().requests.ChangeResellerConsumeAmount ?? 0;
+
+/** 16-digit Alibaba Cloud UIDs, distinct per call, so tests sharing a simulator never share an account. */
+let accountSeq = 0;
+export const newAccountId = (): string => `1${String(process.pid % 1000).padStart(3, '0')}${String(Date.now() % 1e8).padStart(8, '0')}${String(++accountSeq).padStart(4, '0')}`;
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
+}
