@@ -1,0 +1,85 @@
+'use strict';
+/**
+ * The bench's yardstick: the least a POST /v1/recharges can do and still be durable. Plain
+ * node:http + pg, no framework, no auth, no validation beyond JSON.parse: it commits the same rows
+ * a POST commits (a recharge row and its CREATED event) in one transaction (BEGIN; INSERT
+ * recharges; INSERT recharge_events; COMMIT) on a pool of the service's size (20) and answers a
+ * minimal 202. The service's ingest rate is reported as a fraction of this server's, measured in
+ * the same run, so the comparison holds on a noisy machine.
+ *
+ * Env: DATABASE_URL, PORT, BASELINE_CLIENT_ID (an existing clients.id: recharges reference it).
+ */
+const { createHash } = require('node:crypto');
+const http = require('node:http');
+const { Pool } = require('pg');
+const { uuidv7 } = require('uuidv7');
+
+const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
+const clientId = process.env.BASELINE_CLIENT_ID;
+const BODY_LIMIT = 64 * 1024;
+
+const INSERT_RECHARGE = `INSERT INTO recharges (id, client_id, idempotency_key, request_fingerprint, account_id, amount, currency,
+  order_reference, metadata, callback_url, state, attempts, next_attempt_at, created_at, updated_at, version)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, 'CREATED', 0, $11, $11, $11, 1)`;
+const INSERT_EVENT = `INSERT INTO recharge_events (recharge_id, from_state, to_state, reason, source, correction, at)
+  VALUES ($1, NULL, 'CREATED', 'requested', 'api', false, $2)`;
+
+function send(res, status, body, headers = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function create(req, res, raw) {
+  let body;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    return send(res, 400, { code: 'INVALID_ARGUMENT' });
+  }
+  const key = req.headers['idempotency-key'];
+  if (typeof key !== 'string' || !body || typeof body.accountId !== 'string') return send(res, 400, { code: 'INVALID_ARGUMENT' });
+  const id = `rch_${uuidv7().replace(/-/g, '')}`;
+  const now = new Date();
+  const metadata = body.metadata ?? {};
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([body.accountId, String(body.amount), body.currency, body.orderReference ?? null, metadata, body.callbackUrl ?? null]))
+    .digest('hex');
+  const db = await pool.connect();
+  try {
+    await db.query('BEGIN');
+    await db.query(INSERT_RECHARGE, [
+      id, clientId, key, fingerprint, body.accountId, body.amount, body.currency,
+      body.orderReference ?? null, JSON.stringify(metadata), body.callbackUrl ?? null, now,
+    ]);
+    await db.query(INSERT_EVENT, [id, now]);
+    await db.query('COMMIT');
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    return send(res, err.code === '23505' ? 409 : 500, { code: 'ERROR', detail: String(err.message) });
+  } finally {
+    db.release();
+  }
+  send(res, 202, { id, status: 'accepted' }, { location: `/v1/recharges/${id}` });
+}
+
+const server = http.createServer((req, res) => {
+  if (req.method !== 'POST' || req.url !== '/v1/recharges') return send(res, 404, { code: 'NOT_FOUND' });
+  const chunks = [];
+  let size = 0;
+  req.on('data', (c) => {
+    size += c.length;
+    if (size <= BODY_LIMIT) chunks.push(c);
+  });
+  req.on('end', () => {
+    if (size > BODY_LIMIT) return send(res, 413, { code: 'INVALID_ARGUMENT' });
+    create(req, res, Buffer.concat(chunks).toString('utf8')).catch((err) => send(res, 500, { code: 'ERROR', detail: String(err) }));
+  });
+});
+
+server.keepAliveTimeout = 30_000;
+server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log(`baseline listening on ${process.env.PORT}`));
+
+const stop = () => server.close(() => pool.end().then(() => process.exit(0)));
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

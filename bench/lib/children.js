@@ -1,0 +1,138 @@
+'use strict';
+/**
+ * Child processes for the bench: the compiled service, the BSS simulator, the baseline server.
+ * Every child is tracked so that any exit path of the bench (success, error, Ctrl-C, the global
+ * deadline) stops them: SIGTERM first, SIGKILL after a timeout. Only PATH and HOME of the bench's
+ * own environment reach a child, so a developer's real Alibaba Cloud keys never do.
+ */
+const { spawn } = require('node:child_process');
+const { readFileSync } = require('node:fs');
+const { createServer } = require('node:net');
+
+const ROOT = require('node:path').resolve(__dirname, '../..');
+const live = new Set();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Reads a field (kB) of /proc/<pid>/status; null when the process is gone. */
+function procStatusKb(pid, field) {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts `node <script>` and resolves once a line of its output matches `readyPattern`.
+ * Samples VmRSS every 200 ms while it runs; VmHWM (the kernel's own peak) is read just before stop.
+ */
+async function startNode(name, script, env, { readyPattern, startTimeoutMs = 60_000, nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines = [];
+  let onReady = () => undefined;
+  const ready = new Promise((resolve) => (onReady = resolve));
+  let partial = '';
+  const collect = (chunk) => {
+    const text = partial + chunk.toString('utf8');
+    const parts = text.split('\n');
+    partial = parts.pop();
+    for (const line of parts) {
+      if (!line) continue;
+      lines.push(line);
+      if (lines.length > 300) lines.shift();
+      if (readyPattern.test(line)) onReady();
+    }
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const proc = {
+    name,
+    pid: child.pid,
+    child,
+    exited,
+    peakRssKb: 0,
+    hwmKb: null,
+    output: (n = 40) => lines.slice(-n).join('\n'),
+    lines,
+    async stop(timeoutMs = 20_000) {
+      clearInterval(sampler);
+      const hwm = procStatusKb(child.pid, 'VmHWM');
+      if (hwm !== null) proc.hwmKb = hwm;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        let timer;
+        const outcome = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+      live.delete(proc);
+      return child.exitCode ?? child.signalCode;
+    },
+  };
+  const sampler = setInterval(() => {
+    const rss = procStatusKb(child.pid, 'VmRSS');
+    if (rss !== null) proc.peakRssKb = Math.max(proc.peakRssKb, rss);
+  }, 200);
+  sampler.unref();
+  live.add(proc);
+
+  let timer;
+  const outcome = await Promise.race([
+    ready.then(() => 'ready'),
+    exited.then(() => 'exited'),
+    new Promise((r) => (timer = setTimeout(() => r('timeout'), startTimeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (outcome !== 'ready') {
+    await proc.stop(2000);
+    throw new Error(`${name} ${outcome === 'exited' ? 'exited during start' : 'did not start in time'}:\n${proc.output()}`);
+  }
+  return proc;
+}
+
+/** Stops every child still running (used on any exit path). */
+async function stopAll() {
+  await Promise.all([...live].map((p) => p.stop(5000).catch(() => undefined)));
+}
+
+/** Runs `node <script> args…` to completion and returns its stdout (throws on a non-zero exit). */
+function runNode(script, args, env, timeoutMs = 60_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`node ${script} ${args.join(' ')} exited ${code}:\n${out}\n${err}`));
+    });
+  });
+}
+
+module.exports = { ROOT, freePort, startNode, stopAll, runNode, procStatusKb };

@@ -1,0 +1,376 @@
+'use strict';
+/**
+ * `npm run bench`: the production build (`node dist/src/main.js`) as a child process against a
+ * real PostgreSQL and the BSS simulator (its own child process, 50 ms per call), loaded with
+ * autocannon; a plain node:http + pg baseline measured in the same run. Prints a table with
+ * PASS/MISS per target and writes bench/results.json. See bench/README.md.
+ *
+ * Phases (each service process is started fresh; tables are emptied between phases):
+ *   1. baseline: ingest at 32 connections, then 200 req/s (autocannon overallRate, then evenly paced)
+ *   2. service:  the same three loads                                 (dispatcher on, PROVIDER_MAX_RPS=10)
+ *      then a second ingest round of each; the ratio is taken over both rounds
+ *   3. end to end: 200 POSTs with Prefer: wait=10 at 20/s             (PROVIDER_MAX_RPS=100)
+ *   4. drain: 2,000 queued (dispatcher off), then a service with PROVIDER_MAX_RPS=50 drains them
+ *   5. scale: ingest on an empty table, then on 1,000,000 historical recharges
+ */
+const { performance } = require('node:perf_hooks');
+const { mkdirSync, writeFileSync, readFileSync } = require('node:fs');
+const os = require('node:os');
+const { resolve } = require('node:path');
+const { ROOT, freePort, startNode, stopAll, runNode } = require('./lib/children');
+const { startDatabase, withClient, truncateRecharges, vacuumAnalyze, seedHistory, pgCounters, counterDelta } = require('./lib/database');
+const load = require('./lib/load');
+const cpu = require('./lib/cpu');
+const { execFileSync } = require('node:child_process');
+
+const DEADLINE_MS = 15 * 60_000;
+const TARGETS = {
+  ingestRatioToBaseline: 0.6,
+  p99At200RpsMs: 25,
+  drainUtilisation: 0.95,
+  drainMaxRate: 50,
+  scaleP99Ratio: 1.3,
+  peakRssMb: 300,
+};
+const SERVICE_LOG_LEVEL = 'warn';
+
+const t0 = Date.now();
+
+/** Runs a load phase and records how busy the machine was, and how much of that was not the bench. */
+async function measured(work) {
+  const before = cpu.snapshot();
+  const result = await work();
+  return { ...result, cpu: cpu.usage(before) };
+}
+
+function gitState() {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'libs', 'config', 'migrations'], { cwd: ROOT, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(3));
+    return { head, uncommittedSourceFiles: dirty };
+  } catch {
+    return { head: 'unknown (not a git checkout)', uncommittedSourceFiles: [] };
+  }
+}
+const log = (msg) => process.stderr.write(`[bench +${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${msg}\n`);
+
+let database = null;
+let cleaningUp = null;
+function cleanup() {
+  cleaningUp ??= (async () => {
+    await stopAll();
+    if (database) await database.stop().catch((err) => log(`stopping PostgreSQL failed: ${err.message}`));
+  })();
+  return cleaningUp;
+}
+
+function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+  return { nproc: os.availableParallelism(), cpuModel: model, memoryGb: Math.round(memKb / 1024 / 1024), node: process.version, kernel: os.release() };
+}
+
+async function main() {
+  const info = machine();
+  log(`machine: ${info.nproc} × ${info.cpuModel}, ${info.memoryGb} GB, Node ${info.node}`);
+  database = await startDatabase(log);
+  log(`PostgreSQL ${database.version} ready (${JSON.stringify(database.settings)})`);
+
+  const simPort = await freePort();
+  const simulator = await startNode('simulator', 'dist/libs/bss-simulator/main.js', {
+    SIMULATOR_PORT: String(simPort),
+    SIMULATOR_LATENCY_MS: '50',
+    SIMULATOR_RATE_LIMIT_RPS: '1000',
+  }, { readyPattern: /listening on/ });
+  const simUrl = `http://127.0.0.1:${simPort}`;
+  const simAdmin = async (method, path) => (await fetch(`${simUrl}${path}`, { method })).json();
+
+  // The bench client; its rows satisfy the baseline's foreign key too. The CLI applies the migrations.
+  const created = JSON.parse(
+    (await runNode('dist/src/cli.js', ['clients:create', '--name', 'bench', '--accounts', '*', '--json'], { DATABASE_URL: database.url, LOG_LEVEL: 'warn', PROVIDER: 'simulator', ALIBABA_CLOUD_BSS_ENDPOINT: simUrl }))
+      .trim()
+      .split('\n')
+      .at(-1),
+  );
+  const apiKey = created.apiKey;
+  log(`bench client ${created.clientId} created; migrations applied`);
+
+  const services = [];
+  const startService = async (phase, extraEnv) => {
+    const port = await freePort();
+    const env = {
+      DATABASE_URL: database.url,
+      PORT: String(port),
+      PROVIDER: 'simulator',
+      ALIBABA_CLOUD_BSS_ENDPOINT: simUrl,
+      LOG_LEVEL: SERVICE_LOG_LEVEL,
+      // One bench client sends thousands of requests a second; the per-client limit (default 100/s) would answer 429.
+      CLIENT_RATE_LIMIT_RPS: '1000000',
+      SHUTDOWN_DRAIN_DELAY_MS: '0',
+      SHUTDOWN_GRACE_MS: '5000',
+      ...extraEnv,
+    };
+    const proc = await startNode(`service (${phase})`, 'dist/src/main.js', env, {
+      readyPattern: /alicloud-recharge listening/,
+      nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${resolve(ROOT, 'bench/.data/profiles')}`, `--cpu-prof-name=${phase}.cpuprofile`] : [],
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const ready = await fetch(`${url}/health/ready`);
+    if (ready.status !== 200) throw new Error(`service not ready: ${ready.status} ${await ready.text()}`);
+    services.push({ phase, proc });
+    return { url, proc, env };
+  };
+  const stopService = async (svc) => {
+    const code = await svc.proc.stop();
+    if (code !== 0) log(`warning: service (${svc.proc.name}) exited with ${code}:\n${svc.proc.output(20)}`);
+  };
+  const rssOf = (proc) => Math.round(Math.max(proc.peakRssKb, proc.hwmKb ?? 0) / 1024);
+
+  const results = { startedAt: new Date(t0).toISOString(), git: gitState(), machine: info, database: { kind: database.kind, version: database.version, settings: database.settings }, serviceLogLevel: SERVICE_LOG_LEVEL, targets: TARGETS };
+
+  // 1. Baseline.
+  log('baseline: ingest at 32 connections (3 s warm-up + 10 s)');
+  const basePort = await freePort();
+  const baseline = await startNode('baseline', 'bench/baseline-server.js', { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId }, { readyPattern: /baseline listening/ });
+  const baseUrl = `http://127.0.0.1:${basePort}`;
+  const baselineIngest = await load.ingest(baseUrl, apiKey);
+  log(`baseline: ${baselineIngest.requestsPerSecond} req/s, p50 ${baselineIngest.latencyMs.p50} ms, p99 ${baselineIngest.latencyMs.p99} ms; now 200 req/s for 10 s`);
+  const baselineSteady = await load.steadyRate(baseUrl, apiKey);
+  log(`baseline at 200 req/s (autocannon overallRate): p99 ${baselineSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`);
+  const baselinePaced = await load.paced(baseUrl, apiKey, { rate: 200 });
+  log(`baseline at evenly paced 200 req/s: p50 ${baselinePaced.latencyMs.p50} ms, p99 ${baselinePaced.latencyMs.p99} ms`);
+  await baseline.stop();
+  await truncateRecharges(database.url);
+  results.baseline = { ingest: baselineIngest, steady200: baselineSteady, paced200: baselinePaced, peakRssMb: rssOf(baseline) };
+
+  // 2. Service ingest, as deployed: dispatcher on at the default provider rate (10/s).
+  const ingestSvc = await startService('ingest', {});
+  log('service: ingest at 32 connections (3 s warm-up + 10 s)');
+  const serviceIngest = await load.ingest(ingestSvc.url, apiKey);
+  log(`service: ${serviceIngest.requestsPerSecond} req/s, p50 ${serviceIngest.latencyMs.p50} ms, p99 ${serviceIngest.latencyMs.p99} ms; now 200 req/s for 10 s`);
+  const serviceSteady = await load.steadyRate(ingestSvc.url, apiKey);
+  log(`service at 200 req/s (autocannon overallRate): p50 ${serviceSteady.latencyMs.p50} ms, p99 ${serviceSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`);
+  const servicePaced = await load.paced(ingestSvc.url, apiKey, { rate: 200 });
+  log(`service at evenly paced 200 req/s: p50 ${servicePaced.latencyMs.p50} ms, p99 ${servicePaced.latencyMs.p99} ms`);
+  await stopService(ingestSvc);
+  await truncateRecharges(database.url);
+
+  // 2b. A second ingest round of each, so one disturbed 10-second window does not decide the ratio:
+  // the ratio is total service requests over total baseline requests of both rounds.
+  log('round 2: baseline ingest, then service ingest');
+  const baseline2 = await startNode('baseline', 'bench/baseline-server.js', { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId }, { readyPattern: /baseline listening/ });
+  const baselineIngest2 = await load.ingest(baseUrl, apiKey);
+  await baseline2.stop();
+  await truncateRecharges(database.url);
+  const ingestSvc2 = await startService('ingest-2', {});
+  const serviceIngest2 = await load.ingest(ingestSvc2.url, apiKey);
+  await stopService(ingestSvc2);
+  log(`round 2: baseline ${baselineIngest2.requestsPerSecond} req/s, service ${serviceIngest2.requestsPerSecond} req/s`);
+  results.baseline.ingestRound2 = baselineIngest2;
+  const ratios = [serviceIngest.requestsPerSecond / baselineIngest.requestsPerSecond, serviceIngest2.requestsPerSecond / baselineIngest2.requestsPerSecond];
+  results.ingest = {
+    ...serviceIngest,
+    round2: serviceIngest2,
+    roundRatios: ratios.map((x) => round(x, 3)),
+    ratioToBaseline: round((serviceIngest.requestsPerSecond + serviceIngest2.requestsPerSecond) / (baselineIngest.requestsPerSecond + baselineIngest2.requestsPerSecond), 3),
+  };
+  results.steady200 = serviceSteady;
+  results.paced200 = servicePaced;
+
+  // 3. End to end with a 50 ms provider.
+  await truncateRecharges(database.url);
+  const e2eSvc = await startService('e2e', { PROVIDER_MAX_RPS: '100' });
+  log('end to end: 200 recharges at 20/s with Prefer: wait=10 (provider 50 ms, PROVIDER_MAX_RPS=100)');
+  results.endToEnd = await measured(() => load.endToEnd(e2eSvc.url, apiKey, { count: 200, rate: 20 }));
+  log(`end to end: ${results.endToEnd.succeeded}/200 succeeded, p50 ${results.endToEnd.latencyMs.p50} ms, p99 ${results.endToEnd.latencyMs.p99} ms`);
+  await stopService(e2eSvc);
+
+  // 4. Drain: 2,000 queued, then one replica with PROVIDER_MAX_RPS=50.
+  await truncateRecharges(database.url);
+  const fillSvc = await startService('drain-fill', { DISPATCHER_ENABLED: 'false' });
+  log('drain: queueing 2,000 recharges with the dispatcher off');
+  const filled = await load.fill(fillSvc.url, apiKey, 2000);
+  await stopService(fillSvc);
+  const queued = await withClient(database.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM recharges WHERE state = 'CREATED'")).rows[0].n);
+  if (queued !== 2000) throw new Error(`drain: expected 2000 CREATED recharges, found ${queued} (fill: ${JSON.stringify(filled)})`);
+  await simAdmin('POST', '/__admin/reset');
+  const drainStart = performance.now();
+  const drainCpu = cpu.snapshot();
+  const drainSvc = await startService('drain', { DISPATCHER_ENABLED: 'true', PROVIDER_MAX_RPS: '50' });
+  log('drain: service started with PROVIDER_MAX_RPS=50; polling until all SUCCEEDED (≤ 150 s)');
+  const drained = await withClient(database.url, async (c) => {
+    const deadline = Date.now() + 150_000;
+    let row;
+    for (;;) {
+      row = (
+        await c.query(
+          `SELECT count(*) FILTER (WHERE state = 'SUCCEEDED')::int AS succeeded,
+                  count(*) FILTER (WHERE state IN ('CREATED','SUBMITTED','PENDING_CONFIRMATION'))::int AS open,
+                  count(*) FILTER (WHERE state IN ('FAILED','CANCELED'))::int AS other
+           FROM recharges`,
+        )
+      ).rows[0];
+      if (row.open === 0 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const observedAllDoneSeconds = (performance.now() - drainStart) / 1000;
+    const span = (
+      await c.query(
+        `SELECT EXTRACT(EPOCH FROM (max(at) FILTER (WHERE to_state IN ('SUCCEEDED','FAILED')) - min(at) FILTER (WHERE to_state = 'SUBMITTED')))::float AS seconds
+         FROM recharge_events`,
+      )
+    ).rows[0];
+    return { ...row, drainSeconds: span.seconds, observedFromSpawnSeconds: observedAllDoneSeconds, timedOut: row.open > 0 };
+  });
+  const simStats = await simAdmin('GET', '/__admin/stats');
+  const drainCpuUsage = cpu.usage(drainCpu);
+  const arrivals = (await simAdmin('GET', '/__admin/credits')).credits.map((c) => Date.parse(c.appliedAt)).sort((x, y) => x - y);
+  const firstSubmitted = await withClient(database.url, async (c) => (await c.query("SELECT min(at) AS at FROM recharge_events WHERE to_state = 'SUBMITTED'")).rows[0].at);
+  await stopService(drainSvc);
+  results.drain = {
+    queued,
+    succeeded: drained.succeeded,
+    failedOrCanceled: drained.other,
+    stillOpen: drained.open,
+    drainSeconds: round(drained.drainSeconds, 2),
+    secondsFromProcessStart: round(drained.observedFromSpawnSeconds, 2),
+    utilisation: round(drained.succeeded / (drained.drainSeconds * 50), 4),
+    maxRequestsPerSecond: simStats.maxRequestsPerSecond,
+    maxRequestsPerCalendarSecond: simStats.maxRequestsPerCalendarSecond,
+    providerCalls: simStats.requests.ChangeResellerConsumeAmount ?? 0,
+    providerOutcomes: simStats.outcomesByAction.ChangeResellerConsumeAmount ?? {},
+    cpu: drainCpuUsage,
+    // Diagnostics: how the drain time splits into the start (first dispatch → first credit at the
+    // simulator) and the steady part (first → last credit), and the rate within the steady part.
+    firstCreditAfterDispatchStartSeconds: arrivals.length ? round((arrivals[0] - firstSubmitted.getTime()) / 1000, 3) : null,
+    firstToLastCreditSeconds: arrivals.length > 1 ? round((arrivals.at(-1) - arrivals[0]) / 1000, 3) : null,
+    steadyRatePerSecond: arrivals.length > 1 ? round(((arrivals.length - 1) * 1000) / (arrivals.at(-1) - arrivals[0]), 2) : null,
+  };
+  log(`drain: ${drained.succeeded} succeeded in ${results.drain.drainSeconds} s (utilisation ${(results.drain.utilisation * 100).toFixed(1)}%), simulator peak ${simStats.maxRequestsPerSecond}/s`);
+
+  // 5. Scale: the same ingest load on an empty table, then on 1M historical recharges.
+  await truncateRecharges(database.url);
+  await vacuumAnalyze(database.url);
+  const emptySvc = await startService('scale-empty', {});
+  log('scale: ingest on an empty table');
+  const emptyBefore = await pgCounters(database.url);
+  const scaleEmpty = await load.ingest(emptySvc.url, apiKey);
+  scaleEmpty.postgres = counterDelta(emptyBefore, await pgCounters(database.url));
+  await stopService(emptySvc);
+  log(`scale: empty table p99 ${scaleEmpty.latencyMs.p99} ms (${scaleEmpty.requestsPerSecond} req/s); seeding 1,000,000 historical recharges`);
+  await truncateRecharges(database.url);
+  const seeded = await seedHistory(database.url, created.clientId);
+  log(`scale: seeded ${seeded.recharges} recharges (${seeded.recharges_size}) + ${seeded.events} events (${seeded.events_size}) in ${(seeded.totalMs / 1000).toFixed(0)} s; VACUUM ANALYZE`);
+  await vacuumAnalyze(database.url);
+  const fullSvc = await startService('scale-1m', {});
+  log('scale: ingest on 1,000,000 historical recharges');
+  const fullBefore = await pgCounters(database.url);
+  const scaleFull = await load.ingest(fullSvc.url, apiKey);
+  scaleFull.postgres = counterDelta(fullBefore, await pgCounters(database.url));
+  await stopService(fullSvc);
+  log(`scale: 1M table p99 ${scaleFull.latencyMs.p99} ms (${scaleFull.requestsPerSecond} req/s)`);
+  results.scale = { empty: scaleEmpty, million: scaleFull, seeded, p99Ratio: round(scaleFull.latencyMs.p99 / scaleEmpty.latencyMs.p99, 3) };
+
+  // Peak RSS over every service process of the run.
+  const rss = services.map(({ phase, proc }) => ({ phase, peakRssMb: rssOf(proc) }));
+  const worst = rss.reduce((a, b) => (b.peakRssMb > a.peakRssMb ? b : a));
+  results.rss = { perProcess: rss, peakMb: worst.peakRssMb, peakPhase: worst.phase };
+
+  results.verdicts = {
+    ingestRatio: results.ingest.ratioToBaseline >= TARGETS.ingestRatioToBaseline,
+    p99At200: results.steady200.latencyMs.p99 <= TARGETS.p99At200RpsMs,
+    p99AtPaced200: results.paced200.latencyMs.p99 <= TARGETS.p99At200RpsMs,
+    drain: results.drain.utilisation >= TARGETS.drainUtilisation && results.drain.maxRequestsPerSecond <= TARGETS.drainMaxRate && results.drain.stillOpen === 0,
+    scale: results.scale.p99Ratio <= TARGETS.scaleP99Ratio,
+    rss: results.rss.peakMb <= TARGETS.peakRssMb,
+  };
+  results.totalSeconds = round((Date.now() - t0) / 1000, 1);
+  await simulator.stop();
+
+  writeFileSync(resolve(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`${table(results)}\n`);
+  log(`results written to bench/results.json (${results.totalSeconds} s)`);
+}
+
+const round = (x, d) => Math.round(x * 10 ** d) / 10 ** d;
+const verdict = (ok) => (ok ? 'PASS' : 'MISS');
+
+function table(r) {
+  const lat = (l) => `p50 ${l.p50} ms · p99 ${l.p99} ms`;
+  const bad = (x) => (x.non2xx || x.errors ? `  (${x.non2xx} non-2xx, ${x.errors} errors: ${JSON.stringify(x.statusCodes)})` : '');
+  const sc = (k) => `${r.scale.empty.postgres[k]} → ${r.scale.million.postgres[k]}`;
+  const rows = [
+    ['ingest, 32 connections (2 rounds)', `${r.ingest.requestsPerSecond} · ${r.ingest.round2.requestsPerSecond} req/s${bad(r.ingest)}${bad(r.ingest.round2)}`, `${r.baseline.ingest.requestsPerSecond} · ${r.baseline.ingestRound2.requestsPerSecond} req/s`, `≥ 60% of baseline`, `${(r.ingest.ratioToBaseline * 100).toFixed(1)}% (${r.ingest.roundRatios.map((x) => `${(x * 100).toFixed(0)}`).join(', ')})`, verdict(r.verdicts.ingestRatio)],
+    ['  latency at 32 connections, round 1', lat(r.ingest.latencyMs), lat(r.baseline.ingest.latencyMs), '', '', ''],
+    ['200 req/s, autocannon overallRate', `${lat(r.steady200.latencyMs)}${bad(r.steady200)}`, lat(r.baseline.steady200.latencyMs), 'p99 ≤ 25 ms', `${r.steady200.latencyMs.p99} ms`, verdict(r.verdicts.p99At200)],
+    ['200 req/s, evenly paced (5 ms)', `${lat(r.paced200.latencyMs)}${bad(r.paced200)}`, lat(r.baseline.paced200.latencyMs), 'p99 ≤ 25 ms', `${r.paced200.latencyMs.p99} ms`, verdict(r.verdicts.p99AtPaced200)],
+    ['end to end POST → SUCCEEDED', `${lat(r.endToEnd.latencyMs)} (${r.endToEnd.succeeded}/${r.endToEnd.count} ok)`, '—', '(reported)', '', ''],
+    ['drain 2,000 at PROVIDER_MAX_RPS=50', `${r.drain.drainSeconds} s, ${r.drain.succeeded} SUCCEEDED, peak ${r.drain.maxRequestsPerSecond}/s`, '—', 'util ≥ 95%, peak ≤ 50/s', `${(r.drain.utilisation * 100).toFixed(1)}%, ${r.drain.maxRequestsPerSecond}/s`, verdict(r.verdicts.drain)],
+    ['  drain: start / steady part', `first credit ${r.drain.firstCreditAfterDispatchStartSeconds} s after first dispatch; then ${r.drain.steadyRatePerSecond}/s`, '—', '', '', ''],
+    ['scale: ingest p99, 1M rows vs empty', `${r.scale.million.latencyMs.p99} ms vs ${r.scale.empty.latencyMs.p99} ms (${r.scale.million.requestsPerSecond} vs ${r.scale.empty.requestsPerSecond} req/s)`, '—', 'ratio ≤ 1.3', `${r.scale.p99Ratio.toFixed(2)}`, verdict(r.verdicts.scale)],
+    ['  scale: PostgreSQL, empty → 1M', `${sc('blks_read')} blocks read, ${sc('wal_fpi')} full-page images, ${sc('checkpoints')} checkpoints, ${sc('autovacuums')} autovacuums`, '—', '', '', ''],
+    ['peak RSS of the service', `${r.rss.peakMb} MB (${r.rss.peakPhase})`, `${r.baseline.peakRssMb} MB`, '≤ 300 MB', `${r.rss.peakMb} MB`, verdict(r.verdicts.rss)],
+  ];
+  const head = ['figure', 'service', 'baseline', 'target', 'value', ''];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join(' │ ').trimEnd();
+  const m = r.machine;
+  const foreign = [
+    ['baseline ingest', r.baseline.ingest.cpu],
+    ['baseline 200 req/s', r.baseline.steady200.cpu],
+    ['service ingest', r.ingest.cpu],
+    ['baseline ingest, round 2', r.baseline.ingestRound2.cpu],
+    ['service ingest, round 2', r.ingest.round2.cpu],
+    ['service 200 req/s', r.steady200.cpu],
+    ['baseline paced 200 req/s', r.baseline.paced200.cpu],
+    ['service paced 200 req/s', r.paced200.cpu],
+    ['end to end', r.endToEnd.cpu],
+    ['drain', r.drain.cpu],
+    ['scale, empty table', r.scale.empty.cpu],
+    ['scale, 1M rows', r.scale.million.cpu],
+  ];
+  return [
+    '',
+    `alicloud-recharge bench — ${r.startedAt}`,
+    `machine: ${m.nproc} × ${m.cpuModel}, ${m.memoryGb} GB RAM, Node ${m.node}; PostgreSQL ${r.database.version} (${r.database.kind}, fsync=${r.database.settings.fsync}, synchronous_commit=${r.database.settings.synchronous_commit}); everything on this one machine`,
+    `service: node dist/src/main.js, LOG_LEVEL=${r.serviceLogLevel}, CLIENT_RATE_LIMIT_RPS=1000000, tracing off (no OTEL exporter), dispatcher on during ingest (PROVIDER_MAX_RPS=10); provider: BSS simulator child, 50 ms per call`,
+    `load: autocannon in the bench process, 32 connections, unique Idempotency-Key per request; "evenly paced" = one POST every 5 ms, open loop, latency from the due time`,
+    `baseline: bench/baseline-server.js (node:http + pg, pool 20, BEGIN; INSERT recharges; INSERT recharge_events; COMMIT)`,
+    '',
+    line(head),
+    widths.map((w) => '─'.repeat(w)).join('─┼─'),
+    ...rows.map(line),
+    '',
+    `CPU during the measured windows (${m.nproc} cores): busy / of which the bench's own processes / other processes on the machine`,
+    ...foreign.map(([name, c]) => `  ${name.padEnd(26)} ${c.busyCores.toFixed(2)} / ${c.oursCores.toFixed(2)} / ${c.foreignCores.toFixed(2)} cores${c.foreignCores > 0.25 ? '   ← machine not quiet: figure disturbed' : ''}`),
+    '',
+    `git ${r.git.head}${r.git.uncommittedSourceFiles.length ? `, with uncommitted changes in ${r.git.uncommittedSourceFiles.join(', ')}` : ', clean sources'} · total bench time ${r.totalSeconds} s`,
+  ].join('\n');
+}
+
+const deadline = setTimeout(() => {
+  log(`deadline of ${DEADLINE_MS / 60000} min exceeded; stopping`);
+  cleanup().finally(() => process.exit(3));
+}, DEADLINE_MS);
+deadline.unref();
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    log(`${signal}: stopping children`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+mkdirSync(resolve(ROOT, 'bench/.data'), { recursive: true });
+main()
+  .then(() => cleanup())
+  .then(() => process.exit(0))
+  .catch(async (err) => {
+    log(`bench failed: ${err.stack ?? err}`);
+    await cleanup();
+    process.exit(1);
+  });
