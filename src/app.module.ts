@@ -20,13 +20,11 @@ export interface AppModuleOptions {
   databaseUrl: string;
 }
 
+/** Configuration, database URL and clock, global to every module (the service's and the CLI's). */
 @Module({})
-class CoreModule {}
-
-@Module({})
-export class AppModule {
+export class CoreModule {
   static forRoot({ config, databaseUrl }: AppModuleOptions): DynamicModule {
-    const core: DynamicModule = {
+    return {
       module: CoreModule,
       global: true,
       providers: [
@@ -36,10 +34,16 @@ export class AppModule {
       ],
       exports: [APP_CONFIG, DATABASE_URL, Clock],
     };
+  }
+}
+
+@Module({})
+export class AppModule {
+  static forRoot({ config, databaseUrl }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        core,
+        CoreModule.forRoot({ config, databaseUrl }),
         LoggerModule.forRoot(loggerParams(config)),
         MikroOrmModule.forRoot({ ...createOrmConfig(databaseUrl), registerRequestContext: false }),
         ObservabilityModule,

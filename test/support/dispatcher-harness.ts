@@ -1,33 +1,9 @@
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import request from 'supertest';
-import { loadConfig } from '../../config/app-config';
 import { createBssSimulator, BssSimulator, BssSimulatorOptions } from '../../libs/bss-simulator';
-import { createApp } from '../../src/bootstrap';
-import { ManageClientsUseCase } from '../../src/clients/application/manage-clients.use-case';
 import { createTestDatabase, query } from './database';
-import { TestApp } from './test-app';
 
-/**
- * The real application on a database the caller chose, so several instances (replicas) can share
- * one. Same shape as startTestApp; it leaves the database alone on close.
- */
-export async function startTestAppOn(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', DISPATCHER_ENABLED: 'false', CALLBACK_ALLOWED_HOSTS: 'hooks.example.com,*.callbacks.test', ...env });
-  const app: NestFastifyApplication = await createApp(config, databaseUrl, false);
-  await app.init();
-  await app.getHttpAdapter().getInstance().ready();
-  return {
-    app,
-    http: request(app.getHttpServer()),
-    databaseUrl,
-    config,
-    async createClient(accounts = ['*']) {
-      const { client, apiKey, webhookSecret } = await app.get(ManageClientsUseCase).create('test client', accounts);
-      return { clientId: client.id, apiKey, webhookSecret };
-    },
-    close: () => app.close(),
-  };
-}
+import { startTestAppOn, TestApp } from './test-app';
+
+export { startTestAppOn };
 
 /** The environment that runs the dispatcher against a simulator over HTTP through the real pop-core client. */
 export function dispatcherEnv(sim: BssSimulator, env: Record<string, string> = {}): Record<string, string> {

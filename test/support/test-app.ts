@@ -17,9 +17,16 @@ export interface TestApp {
 
 /** The real application on a private real database, driven through HTTP by supertest. */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const databaseUrl = await createTestDatabase();
+  return startTestAppOn(await createTestDatabase(), env);
+}
+
+/**
+ * The real application on a database the caller chose, so several instances (replicas) can share
+ * one. Same shape as startTestApp; it leaves the database alone on close.
+ */
+export async function startTestAppOn(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
   const config = loadConfig({ LOG_LEVEL: 'silent', DISPATCHER_ENABLED: 'false', CALLBACK_ALLOWED_HOSTS: 'hooks.example.com,*.callbacks.test', ...env });
-  const app = await createApp(config, databaseUrl, false);
+  const app: NestFastifyApplication = await createApp(config, databaseUrl, false);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   return {
