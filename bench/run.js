@@ -33,6 +33,11 @@ const TARGETS = {
   peakRssMb: 300,
 };
 const SERVICE_LOG_LEVEL = 'warn';
+const ALL_PHASES = ['ingest', 'e2e', 'drain', 'scale'];
+/** `BENCH_PHASES=drain npm run bench` runs only the named phases (comma-separated); default: all. */
+const PHASES = (process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
+for (const p of PHASES) if (!ALL_PHASES.includes(p)) throw new Error(`BENCH_PHASES: unknown phase ${p} (known: ${ALL_PHASES.join(', ')})`);
+const runs = (phase) => PHASES.includes(phase);
 
 const t0 = Date.now();
 
@@ -132,6 +137,7 @@ async function main() {
 
   const results = { startedAt: new Date(t0).toISOString(), git: gitState(), machine: info, database: { kind: database.kind, version: database.version, settings: database.settings }, serviceLogLevel: SERVICE_LOG_LEVEL, targets: TARGETS };
 
+  if (runs('ingest')) {
   // 1. Baseline.
   log('baseline: ingest at 32 connections (3 s warm-up + 10 s)');
   const basePort = await freePort();
@@ -180,7 +186,9 @@ async function main() {
   };
   results.steady200 = serviceSteady;
   results.paced200 = servicePaced;
+  }
 
+  if (runs('e2e')) {
   // 3. End to end with a 50 ms provider.
   await truncateRecharges(database.url);
   const e2eSvc = await startService('e2e', { PROVIDER_MAX_RPS: '100' });
@@ -188,7 +196,9 @@ async function main() {
   results.endToEnd = await measured(() => load.endToEnd(e2eSvc.url, apiKey, { count: 200, rate: 20 }));
   log(`end to end: ${results.endToEnd.succeeded}/200 succeeded, p50 ${results.endToEnd.latencyMs.p50} ms, p99 ${results.endToEnd.latencyMs.p99} ms`);
   await stopService(e2eSvc);
+  }
 
+  if (runs('drain')) {
   // 4. Drain: 2,000 queued, then one replica with PROVIDER_MAX_RPS=50.
   await truncateRecharges(database.url);
   const fillSvc = await startService('drain-fill', { DISPATCHER_ENABLED: 'false' });
@@ -251,7 +261,9 @@ async function main() {
     steadyRatePerSecond: arrivals.length > 1 ? round(((arrivals.length - 1) * 1000) / (arrivals.at(-1) - arrivals[0]), 2) : null,
   };
   log(`drain: ${drained.succeeded} succeeded in ${results.drain.drainSeconds} s (utilisation ${(results.drain.utilisation * 100).toFixed(1)}%), simulator peak ${simStats.maxRequestsPerSecond}/s`);
+  }
 
+  if (runs('scale')) {
   // 5. Scale: the same ingest load on an empty table, then on 1M historical recharges.
   await truncateRecharges(database.url);
   await vacuumAnalyze(database.url);
@@ -274,26 +286,33 @@ async function main() {
   await stopService(fullSvc);
   log(`scale: 1M table p99 ${scaleFull.latencyMs.p99} ms (${scaleFull.requestsPerSecond} req/s)`);
   results.scale = { empty: scaleEmpty, million: scaleFull, seeded, p99Ratio: round(scaleFull.latencyMs.p99 / scaleEmpty.latencyMs.p99, 3) };
+  }
 
   // Peak RSS over every service process of the run.
   const rss = services.map(({ phase, proc }) => ({ phase, peakRssMb: rssOf(proc) }));
   const worst = rss.reduce((a, b) => (b.peakRssMb > a.peakRssMb ? b : a));
   results.rss = { perProcess: rss, peakMb: worst.peakRssMb, peakPhase: worst.phase };
 
+  results.phases = PHASES;
   results.verdicts = {
-    ingestRatio: results.ingest.ratioToBaseline >= TARGETS.ingestRatioToBaseline,
-    p99At200: results.steady200.latencyMs.p99 <= TARGETS.p99At200RpsMs,
-    p99AtPaced200: results.paced200.latencyMs.p99 <= TARGETS.p99At200RpsMs,
-    drain: results.drain.utilisation >= TARGETS.drainUtilisation && results.drain.maxRequestsPerSecond <= TARGETS.drainMaxRate && results.drain.stillOpen === 0,
-    scale: results.scale.p99Ratio <= TARGETS.scaleP99Ratio,
+    ...(runs('ingest') && {
+      ingestRatio: results.ingest.ratioToBaseline >= TARGETS.ingestRatioToBaseline,
+      p99At200: results.steady200.latencyMs.p99 <= TARGETS.p99At200RpsMs,
+      p99AtPaced200: results.paced200.latencyMs.p99 <= TARGETS.p99At200RpsMs,
+    }),
+    ...(runs('drain') && {
+      drain: results.drain.utilisation >= TARGETS.drainUtilisation && results.drain.maxRequestsPerSecond <= TARGETS.drainMaxRate && results.drain.stillOpen === 0,
+    }),
+    ...(runs('scale') && { scale: results.scale.p99Ratio <= TARGETS.scaleP99Ratio }),
     rss: results.rss.peakMb <= TARGETS.peakRssMb,
   };
   results.totalSeconds = round((Date.now() - t0) / 1000, 1);
   await simulator.stop();
 
-  writeFileSync(resolve(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  // A partial run (BENCH_PHASES) must not overwrite the full figures the README quotes.
+  writeFileSync(resolve(ROOT, PHASES.length === ALL_PHASES.length ? 'bench/results.json' : `bench/.data/results-${PHASES.join('-')}.json`), `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`${table(results)}\n`);
-  log(`results written to bench/results.json (${results.totalSeconds} s)`);
+  log(`results written (${results.totalSeconds} s)`);
 }
 
 const round = (x, d) => Math.round(x * 10 ** d) / 10 ** d;
@@ -304,22 +323,31 @@ function table(r) {
   const bad = (x) => (x.non2xx || x.errors ? `  (${x.non2xx} non-2xx, ${x.errors} errors: ${JSON.stringify(x.statusCodes)})` : '');
   const sc = (k) => `${r.scale.empty.postgres[k]} → ${r.scale.million.postgres[k]}`;
   const rows = [
+    ...(r.ingest ? [
     ['ingest, 32 connections (2 rounds)', `${r.ingest.requestsPerSecond} · ${r.ingest.round2.requestsPerSecond} req/s${bad(r.ingest)}${bad(r.ingest.round2)}`, `${r.baseline.ingest.requestsPerSecond} · ${r.baseline.ingestRound2.requestsPerSecond} req/s`, `≥ 60% of baseline`, `${(r.ingest.ratioToBaseline * 100).toFixed(1)}% (${r.ingest.roundRatios.map((x) => `${(x * 100).toFixed(0)}`).join(', ')})`, verdict(r.verdicts.ingestRatio)],
     ['  latency at 32 connections, round 1', lat(r.ingest.latencyMs), lat(r.baseline.ingest.latencyMs), '', '', ''],
     ['200 req/s, autocannon overallRate', `${lat(r.steady200.latencyMs)}${bad(r.steady200)}`, lat(r.baseline.steady200.latencyMs), 'p99 ≤ 25 ms', `${r.steady200.latencyMs.p99} ms`, verdict(r.verdicts.p99At200)],
     ['200 req/s, evenly paced (5 ms)', `${lat(r.paced200.latencyMs)}${bad(r.paced200)}`, lat(r.baseline.paced200.latencyMs), 'p99 ≤ 25 ms', `${r.paced200.latencyMs.p99} ms`, verdict(r.verdicts.p99AtPaced200)],
+    ] : []),
+    ...(r.endToEnd ? [
     ['end to end POST → SUCCEEDED', `${lat(r.endToEnd.latencyMs)} (${r.endToEnd.succeeded}/${r.endToEnd.count} ok)`, '—', '(reported)', '', ''],
+    ] : []),
+    ...(r.drain ? [
     ['drain 2,000 at PROVIDER_MAX_RPS=50', `${r.drain.drainSeconds} s, ${r.drain.succeeded} SUCCEEDED, peak ${r.drain.maxRequestsPerSecond}/s`, '—', 'util ≥ 95%, peak ≤ 50/s', `${(r.drain.utilisation * 100).toFixed(1)}%, ${r.drain.maxRequestsPerSecond}/s`, verdict(r.verdicts.drain)],
     ['  drain: start / steady part', `first credit ${r.drain.firstCreditAfterDispatchStartSeconds} s after first dispatch; then ${r.drain.steadyRatePerSecond}/s`, '—', '', '', ''],
+    ] : []),
+    ...(r.scale ? [
     ['scale: ingest p99, 1M rows vs empty', `${r.scale.million.latencyMs.p99} ms vs ${r.scale.empty.latencyMs.p99} ms (${r.scale.million.requestsPerSecond} vs ${r.scale.empty.requestsPerSecond} req/s)`, '—', 'ratio ≤ 1.3', `${r.scale.p99Ratio.toFixed(2)}`, verdict(r.verdicts.scale)],
     ['  scale: PostgreSQL, empty → 1M', `${sc('blks_read')} blocks read, ${sc('wal_fpi')} full-page images, ${sc('checkpoints')} checkpoints, ${sc('autovacuums')} autovacuums`, '—', '', '', ''],
-    ['peak RSS of the service', `${r.rss.peakMb} MB (${r.rss.peakPhase})`, `${r.baseline.peakRssMb} MB`, '≤ 300 MB', `${r.rss.peakMb} MB`, verdict(r.verdicts.rss)],
+    ] : []),
+    ['peak RSS of the service', `${r.rss.peakMb} MB (${r.rss.peakPhase})`, r.baseline ? `${r.baseline.peakRssMb} MB` : '—', '≤ 300 MB', `${r.rss.peakMb} MB`, verdict(r.verdicts.rss)],
   ];
   const head = ['figure', 'service', 'baseline', 'target', 'value', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join(' │ ').trimEnd();
   const m = r.machine;
   const foreign = [
+    ...(r.ingest ? [
     ['baseline ingest', r.baseline.ingest.cpu],
     ['baseline 200 req/s', r.baseline.steady200.cpu],
     ['service ingest', r.ingest.cpu],
@@ -328,10 +356,10 @@ function table(r) {
     ['service 200 req/s', r.steady200.cpu],
     ['baseline paced 200 req/s', r.baseline.paced200.cpu],
     ['service paced 200 req/s', r.paced200.cpu],
-    ['end to end', r.endToEnd.cpu],
-    ['drain', r.drain.cpu],
-    ['scale, empty table', r.scale.empty.cpu],
-    ['scale, 1M rows', r.scale.million.cpu],
+    ] : []),
+    ...(r.endToEnd ? [['end to end', r.endToEnd.cpu]] : []),
+    ...(r.drain ? [['drain', r.drain.cpu]] : []),
+    ...(r.scale ? [['scale, empty table', r.scale.empty.cpu], ['scale, 1M rows', r.scale.million.cpu]] : []),
   ];
   return [
     '',

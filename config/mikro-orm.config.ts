@@ -11,6 +11,9 @@ import {
 
 export const ENTITIES = [ClientSchema, RechargeSchema, RechargeEventSchema, LedgerEntrySchema, BalanceSchema];
 
+/** Connections the service opens at start and keeps open (see PoolWarmup). */
+export const POOL_WARM_CONNECTIONS = 10;
+
 export function createOrmConfig(databaseUrl: string, poolMax = 20): Options {
   return defineConfig({
     clientUrl: databaseUrl,
@@ -18,7 +21,7 @@ export function createOrmConfig(databaseUrl: string, poolMax = 20): Options {
     discovery: { warnWhenNoEntities: false },
     extensions: [Migrator],
     migrations: { migrationsList: MIGRATIONS, tableName: 'mikro_orm_migrations', transactional: true, allOrNothing: true, snapshot: false, silent: true },
-    pool: { min: 0, max: poolMax },
+    pool: { min: Math.min(POOL_WARM_CONNECTIONS, poolMax), max: poolMax },
     // Entities are plain domain classes; MikroORM must not try to read TypeScript metadata.
     metadataProvider: undefined,
     forceUtcTimezone: true,

@@ -14,6 +14,7 @@ import { ReconciliationModule } from './reconciliation/reconciliation.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 import { HealthModule } from './health/health.module';
 import { ObservabilityModule } from './observability/observability.module';
+import { PoolWarmup } from './database/pool-warmup';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -55,6 +56,7 @@ export class AppModule {
         ReconciliationModule,
         CallbacksModule,
       ],
+      providers: [PoolWarmup],
     };
   }
 }

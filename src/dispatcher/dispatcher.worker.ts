@@ -16,9 +16,17 @@ import { withSpan } from '../observability/tracing';
 @Injectable()
 export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   static readonly POLL_MS = 200;
+  /**
+   * Slow start: after an idle spell the loop takes on this many recharges, and one more for each
+   * that completes, up to `concurrency`. Starting all of them at once on a cold process made the
+   * first slot reservations come back 150–250 ms late (the event loop busy with 25 first
+   * transactions), and a late slot must be given up (see PgProviderRateLimiter).
+   */
+  static readonly INITIAL_WINDOW = 4;
   private readonly logger = new Logger('Dispatcher');
   private readonly inFlight = new Set<Promise<void>>();
   private readonly concurrency: number;
+  private window = DispatcherWorker.INITIAL_WINDOW;
   private loopDone: Promise<void> = Promise.resolve();
   private stopping = false;
   private wakeUp: (() => void) | null = null;
@@ -58,7 +66,8 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
 
   private async loop(): Promise<void> {
     while (!this.stopping) {
-      const free = this.concurrency - this.inFlight.size;
+      if (this.inFlight.size === 0) this.window = Math.min(this.concurrency, DispatcherWorker.INITIAL_WINDOW);
+      const free = Math.min(this.concurrency, this.window) - this.inFlight.size;
       let claimed = 0;
       if (free > 0) {
         try {
@@ -81,6 +90,7 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
       .with(parent, () => withSpan('recharge.dispatch', { 'recharge.id': id }, () => this.dispatch.process(id)))
       .catch((err) => this.logger.error({ err, rechargeId: id }, `dispatching ${id} failed; it stays leased and will be retried`))
       .finally(() => {
+        this.window = Math.min(this.concurrency, this.window + 1);
         this.inFlight.delete(work);
         this.wake();
       });

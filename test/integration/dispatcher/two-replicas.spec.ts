@@ -160,7 +160,7 @@ describe('two service processes on one database (issue 3)', () => {
       ].join('\n'),
     );
     expect(stats.maxRequestsPerSecond).toBeLessThanOrEqual(PROVIDER_MAX_RPS);
-    // Nor does the limiter starve the work: 200 at 20/s take at least 10.4 s; this bound is generous
+    // Nor does the limiter starve the work: 200 at 20/s take at least 10.3 s; this bound is generous
     // because a loaded machine makes replicas give up late slots (see PgProviderRateLimiter).
     expect(drainMs).toBeLessThan(30_000);
   }, 60_000);

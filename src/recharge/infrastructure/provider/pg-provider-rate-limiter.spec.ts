@@ -22,7 +22,7 @@ describe('PgProviderRateLimiter', () => {
   beforeAll(() => Logger.overrideLogger(false));
   afterAll(() => Logger.overrideLogger(['error', 'warn', 'log']));
 
-  it('reserves one slot spaced 1.04/rate and waits until it begins, never earlier', async () => {
+  it('reserves one slot spaced 1.03/rate and waits until it begins, never earlier', async () => {
     const { em, calls } = fakeEm([{ answerAfterMs: 0, waitMs: 60 }]);
     const started = performance.now();
     await new PgProviderRateLimiter(em, 20).acquire('ChangeResellerConsumeAmount');
@@ -30,7 +30,23 @@ describe('PgProviderRateLimiter', () => {
     expect(calls).toHaveLength(1);
     const [action, ...intervals] = calls[0] as [string, number, number, number];
     expect(action).toBe('ChangeResellerConsumeAmount');
-    for (const seconds of intervals) expect(seconds).toBeCloseTo(0.052, 9);
+    for (const seconds of intervals) expect(seconds).toBeCloseTo(0.0515, 9);
+  });
+
+  it('serves callers who ask while a reservation is on its way with one statement for all of them, one interval apart', async () => {
+    const { em, calls } = fakeEm([
+      { answerAfterMs: 5, waitMs: 0 },
+      { answerAfterMs: 5, waitMs: 40 },
+    ]);
+    const limiter = new PgProviderRateLimiter(em, 20);
+    const started = performance.now();
+    const sentAt = await Promise.all(
+      Array.from({ length: 5 }, () => limiter.acquire('ChangeResellerConsumeAmount').then(() => performance.now() - started)),
+    );
+    // The first caller's statement was already on its way; the four others share the next one.
+    expect(calls.map((params) => params[1])).toEqual([expect.closeTo(0.0515, 9), expect.closeTo(4 * 0.0515, 9)]);
+    const later = sentAt.slice(1).sort((a, b) => a - b);
+    for (let i = 0; i < later.length; i += 1) expect(later[i]).toBeGreaterThanOrEqual(10 + 40 + i * 51.5 - 1);
   });
 
   it('gives up a slot it would use too late (its answer arrived late) and reserves a new one', async () => {
