@@ -1,8 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { ScheduleModule } from '@nestjs/schedule';
-import { LoggerModule } from 'nestjs-pino';
-import { loggerParams } from './observability/logging';
 import { AppConfig } from '../config/app-config';
 import { createOrmConfig } from '../config/mikro-orm.config';
 import { Clock, SystemClock } from '../libs/shared/clock';
@@ -45,7 +43,6 @@ export class AppModule {
       module: AppModule,
       imports: [
         CoreModule.forRoot({ config, databaseUrl }),
-        LoggerModule.forRoot(loggerParams(config)),
         MikroOrmModule.forRoot({ ...createOrmConfig(databaseUrl), registerRequestContext: false }),
         ObservabilityModule,
         HealthModule,

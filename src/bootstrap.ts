@@ -8,13 +8,14 @@ import { AppConfig } from '../config/app-config';
 import { validationPipe } from './api/dto/validation';
 import { ProblemFilter } from './api/problem.filter';
 import { AppModule } from './app.module';
-import { Logger } from 'nestjs-pino';
+import { createLogger, logRequestCompleted, PinoNestLogger, requestLogContext } from './observability/logging';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
 /** Builds the HTTP application (not listening yet); shared by main, the e2e tests and the bench. */
-export async function createApp(config: AppConfig, databaseUrl: string, logger: false | undefined = undefined): Promise<NestFastifyApplication> {
+export async function createApp(config: AppConfig, databaseUrl: string, logs: false | undefined = undefined): Promise<NestFastifyApplication> {
+  const quiet = logs === false;
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: false,
@@ -27,6 +28,14 @@ export async function createApp(config: AppConfig, databaseUrl: string, logger: 
     },
   });
   const fastify = adapter.getInstance();
+  const logger = createLogger(quiet ? 'silent' : config.logLevel);
+  // Log lines written while a request is handled carry its correlation id. Set once the body is
+  // parsed: the parser's callbacks run in the socket's async context, which would lose it.
+  fastify.addHook('preValidation', (request, _reply, done) => requestLogContext.run({ correlationId: request.id }, done));
+  fastify.addHook('onResponse', (request, reply, done) => {
+    logRequestCompleted(logger, request, reply);
+    done();
+  });
   // Our own body parser replaces Nest's: JSON only (no urlencoded bodies anywhere), the raw bytes
   // kept for webhook signatures, and on the webhook route a parse error is left for the handler,
   // so an unsigned body is answered 401 before a malformed one is answered 400.
@@ -58,11 +67,9 @@ export async function createApp(config: AppConfig, databaseUrl: string, logger: 
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ config, databaseUrl }), adapter, {
     rawBody: true,
-    bufferLogs: logger !== false,
-    logger: logger === false ? false : undefined,
+    logger: quiet ? false : new PinoNestLogger(logger),
     abortOnError: false,
   });
-  if (logger !== false) app.useLogger(app.get(Logger));
   app.useGlobalFilters(new ProblemFilter());
   app.useGlobalPipes(validationPipe);
   // No app.enableShutdownHooks(): with an empty list Nest listens to EVERY signal and, on SIGTERM,

@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Params } from 'nestjs-pino';
-import { stdSerializers, stdTimeFunctions } from 'pino';
-import { AppConfig } from '../../config/app-config';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { LoggerService } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { pino, Logger as PinoLogger, stdSerializers, stdTimeFunctions } from 'pino';
 import { redactSecrets } from '../../libs/shared/redact';
 
 /** Paths pino blanks out wherever they appear in a log record. */
@@ -36,29 +35,94 @@ function errorSerializer(err: Error) {
   return out;
 }
 
-export function loggerParams(config: AppConfig): Params {
-  return {
-    pinoHttp: {
-      level: config.logLevel,
-      timestamp: stdTimeFunctions.isoTime,
-      // Fastify already chose the request id (the caller's X-Request-Id when valid); reuse it.
-      genReqId: (req: IncomingMessage) => ((req as IncomingMessage & { id?: string }).id ?? randomUUID()) as string,
-      customProps: (req: IncomingMessage) => ({ correlationId: (req as IncomingMessage & { id?: string }).id }),
-      customLogLevel: (_req: IncomingMessage, res: ServerResponse, err?: Error) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-      autoLogging: { ignore: (req: IncomingMessage) => QUIET_PATHS.has((req.url ?? '').split('?')[0]) },
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      serializers: {
-        err: errorSerializer,
-        req: (req: { id: string; method: string; url: string; headers: Record<string, string> }) => ({
-          id: req.id,
-          method: req.method,
-          url: req.url,
-          idempotencyKey: req.headers?.['idempotency-key'],
-          userAgent: req.headers?.['user-agent'],
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      formatters: { level: (label: string) => ({ level: label }) },
+/** What every log line written while serving a request carries (set by the request hook in bootstrap). */
+export interface RequestLogContext {
+  correlationId: string;
+}
+
+/**
+ * The request a log line belongs to. Set with `run` by a Fastify onRequest hook, so it follows the
+ * request into guards, use cases and repositories without being passed along.
+ */
+export const requestLogContext = new AsyncLocalStorage<RequestLogContext>();
+
+/** The one pino logger of the process: JSON lines, secrets redacted, the request's correlation id mixed in. */
+export function createLogger(level: string): PinoLogger {
+  return pino({
+    level,
+    timestamp: stdTimeFunctions.isoTime,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { err: errorSerializer },
+    formatters: { level: (label: string) => ({ level: label }) },
+    mixin: () => requestLogContext.getStore() ?? {},
+  });
+}
+
+type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+/**
+ * Nest's LoggerService over pino. Nest's `new Logger('Context').warn({ rechargeId }, 'message')`
+ * arrives here as warn(object, 'message', 'Context'): the context is always the last argument.
+ */
+export class PinoNestLogger implements LoggerService {
+  constructor(readonly pino: PinoLogger) {}
+
+  verbose(message: unknown, ...params: unknown[]): void {
+    this.write('trace', message, params);
+  }
+  debug(message: unknown, ...params: unknown[]): void {
+    this.write('debug', message, params);
+  }
+  log(message: unknown, ...params: unknown[]): void {
+    this.write('info', message, params);
+  }
+  warn(message: unknown, ...params: unknown[]): void {
+    this.write('warn', message, params);
+  }
+  error(message: unknown, ...params: unknown[]): void {
+    this.write('error', message, params);
+  }
+  fatal(message: unknown, ...params: unknown[]): void {
+    this.write('fatal', message, params);
+  }
+
+  private write(level: Level, message: unknown, params: unknown[]): void {
+    if (!this.pino.isLevelEnabled(level)) return;
+    const fields: Record<string, unknown> = {};
+    const rest = [...params];
+    if (rest.length > 0 && typeof rest[rest.length - 1] === 'string') fields.context = rest.pop();
+    if (message instanceof Error) {
+      fields.err = message;
+      this.pino[level](fields, message.message);
+    } else if (typeof message === 'object' && message !== null) {
+      this.pino[level]({ ...fields, ...message }, ...(rest.filter((p) => typeof p === 'string') as [string?]));
+    } else if (level === 'error' && typeof rest[0] === 'string' && rest[0].includes('\n    at ')) {
+      // Nest's own exception handlers call error(message, stack, context).
+      const err = Object.assign(new Error(String(message)), { stack: rest[0] });
+      this.pino[level]({ ...fields, err }, String(message));
+    } else {
+      this.pino[level](fields, String(message));
+    }
+  }
+}
+
+/**
+ * One line per answered request, written when the response has gone out (Fastify onResponse):
+ * method, path, status, duration and the correlation id. Probes and scrapes are not logged.
+ */
+export function logRequestCompleted(logger: PinoLogger, request: FastifyRequest, reply: FastifyReply): void {
+  if (QUIET_PATHS.has(request.url.split('?')[0])) return;
+  const status = reply.statusCode;
+  const level: Level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+  if (!logger.isLevelEnabled(level)) return;
+  const headers = request.headers;
+  logger[level](
+    {
+      correlationId: request.id,
+      req: { id: request.id, method: request.method, url: request.url, idempotencyKey: headers['idempotency-key'], userAgent: headers['user-agent'] },
+      res: { statusCode: status },
+      responseTime: Math.round(reply.elapsedTime),
     },
-  };
+    'request completed',
+  );
 }
