@@ -139,6 +139,7 @@ async function main() {
 
   if (runs('ingest')) {
   // 1. Baseline.
+  await truncateRecharges(database.url);
   log('baseline: ingest at 32 connections (3 s warm-up + 10 s)');
   const basePort = await freePort();
   const baseline = await startNode('baseline', 'bench/baseline-server.js', { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId }, { readyPattern: /baseline listening/ });

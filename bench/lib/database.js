@@ -89,7 +89,12 @@ async function withClient(url, work) {
   }
 }
 
-/** Empties every table that recharges fill (clients stay). The ledger refuses TRUNCATE by trigger; the bench lifts it for this one statement. */
+/**
+ * Empties every table that recharges fill (clients stay), then checkpoints, so every measured
+ * window starts from the same state: otherwise a checkpoint that happens to start inside one
+ * window (and the full-page images written after it) charges that window alone.
+ * The ledger refuses TRUNCATE by trigger; the bench lifts it for this one statement.
+ */
 async function truncateRecharges(url) {
   await withClient(url, async (c) => {
     await c.query('BEGIN');
@@ -101,6 +106,7 @@ async function truncateRecharges(url) {
     await c.query('ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_no_truncate');
     await c.query('COMMIT');
     await c.query("DELETE FROM clients WHERE name LIKE 'historical-%'");
+    await c.query('CHECKPOINT');
   });
 }
 

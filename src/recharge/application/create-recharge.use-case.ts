@@ -7,6 +7,7 @@ import { Currency, isCurrency, Money } from '../domain/money';
 import { Recharge } from '../domain/recharge';
 import { DuplicateRequestError } from '../domain/recharge.errors';
 import { requestFingerprint } from '../domain/request-fingerprint';
+import { RechargeNotifications } from './ports/recharge-notifications';
 import { RechargeRepository } from './ports/recharge.repository';
 import { isAllowedCallbackHost, RechargePolicy } from './recharge-policy';
 
@@ -29,6 +30,7 @@ export class CreateRechargeUseCase {
     private readonly recharges: RechargeRepository,
     private readonly policy: RechargePolicy,
     private readonly clock: Clock,
+    private readonly notifications: RechargeNotifications,
   ) {}
 
   async execute(cmd: CreateRechargeCommand): Promise<CreateRechargeResult> {
@@ -52,7 +54,10 @@ export class CreateRechargeUseCase {
       this.clock.now(),
     );
     const { created, recharge } = await this.recharges.createIfAbsent(candidate);
-    if (created) return { outcome: 'created', recharge };
+    if (created) {
+      this.notifications.announceCreated(recharge.id);
+      return { outcome: 'created', recharge };
+    }
     if (recharge.requestFingerprint !== fingerprint) throw new DuplicateRequestError(cmd.idempotencyKey);
     return { outcome: 'replayed', recharge };
   }

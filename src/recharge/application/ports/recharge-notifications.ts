@@ -1,10 +1,16 @@
 /**
- * Cross-replica signals that a commit made (PostgreSQL LISTEN/NOTIFY in production). They only
- * wake work up early; every consumer also polls, so a lost signal costs latency, never money.
+ * Signals that a commit made. They only wake work up early; every consumer also polls, so a lost
+ * signal costs latency, never money.
  */
 export abstract class RechargeNotifications {
-  /** Subscribes to "a recharge was created" anywhere; returns an unsubscribe function. */
+  /**
+   * Announces, after its commit, a recharge created by this replica. Only this replica's
+   * listeners hear it (other replicas find new work by polling): a NOTIFY in the insert would
+   * serialise every API commit on PostgreSQL's notification lock, defeating group commit.
+   */
+  abstract announceCreated(rechargeId: string): void;
+  /** Subscribes to "a recharge was created" on this replica; returns an unsubscribe function. */
   abstract onCreated(listener: (rechargeId: string) => void): () => void;
-  /** Subscribes to "this recharge changed state" anywhere; returns an unsubscribe function. */
+  /** Subscribes to "this recharge changed state" on any replica (LISTEN/NOTIFY); returns an unsubscribe function. */
   abstract onChanged(listener: (rechargeId: string) => void): () => void;
 }

@@ -17,8 +17,7 @@ function currentTraceParent(): string | null {
   return carrier.traceparent ?? null;
 }
 
-/** Channels on which commits announce work: the dispatcher listens to the first, `Prefer: wait` to the second. */
-export const RECHARGE_CREATED_CHANNEL = 'recharge_created';
+/** The channel on which commits announce state changes (`Prefer: wait` and the callback worker listen). */
 export const RECHARGE_CHANGED_CHANNEL = 'recharge_changed';
 
 interface PreparedStatement {
@@ -38,7 +37,7 @@ const CREATE_IF_ABSENT: PreparedStatement = {
       INSERT INTO recharge_events (recharge_id, from_state, to_state, reason, source, correction, at)
       SELECT id, NULL, $16, $17, $18, false, $19 FROM ins
     )
-    SELECT id, pg_notify('${RECHARGE_CREATED_CHANNEL}', id) FROM ins`,
+    SELECT id FROM ins`,
 };
 
 /** The node-postgres client under MikroORM's pool, as far as a prepared query needs it. */
@@ -58,9 +57,9 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
   }
 
   /**
-   * One statement, so one round trip and one implicit transaction: the recharge, its CREATED
-   * event and the dispatcher wake-up commit together or not at all. ON CONFLICT makes a concurrent
-   * insert with the same key wait for the winner's commit, then yield nothing.
+   * One statement, so one round trip and one implicit transaction: the recharge and its CREATED
+   * event commit together or not at all. ON CONFLICT makes a concurrent insert with the same key
+   * wait for the winner's commit, then yield nothing.
    *
    * The hot path of the API, so it runs as a named prepared statement on a pooled connection
    * (MikroORM's query path cannot name statements): PostgreSQL parses and plans it once per

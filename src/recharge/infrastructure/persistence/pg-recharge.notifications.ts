@@ -2,11 +2,14 @@ import { EventEmitter } from 'node:events';
 import { Client } from 'pg';
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { RechargeNotifications } from '../../application/ports/recharge-notifications';
-import { RECHARGE_CHANGED_CHANNEL, RECHARGE_CREATED_CHANNEL } from './mikro-orm-recharge.repository';
+import { RECHARGE_CHANGED_CHANNEL } from './mikro-orm-recharge.repository';
+
+const CREATED = 'created';
 
 /**
- * One LISTEN connection per replica, fanned out in process. NOTIFY is delivered only after the
- * sender's commit, so a listener never sees a recharge that is not yet readable.
+ * State changes: one LISTEN connection per replica, fanned out in process. NOTIFY is delivered
+ * only after the sender's commit, so a listener never sees a change that is not yet readable.
+ * Creations: announced in process only, after the insert's commit (see RechargeNotifications).
  */
 export class PgRechargeNotifications extends RechargeNotifications implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(PgRechargeNotifications.name);
@@ -27,8 +30,12 @@ export class PgRechargeNotifications extends RechargeNotifications implements On
     await this.client?.end().catch(() => undefined);
   }
 
+  announceCreated(id: string): void {
+    this.emitter.emit(CREATED, id);
+  }
+
   onCreated(listener: (id: string) => void): () => void {
-    return this.subscribe(RECHARGE_CREATED_CHANNEL, listener);
+    return this.subscribe(CREATED, listener);
   }
 
   onChanged(listener: (id: string) => void): () => void {
@@ -50,7 +57,6 @@ export class PgRechargeNotifications extends RechargeNotifications implements On
       if (!this.closed) setTimeout(() => void this.connect().catch(() => undefined), 1000).unref();
     });
     await client.connect();
-    await client.query(`LISTEN ${RECHARGE_CREATED_CHANNEL}`);
     await client.query(`LISTEN ${RECHARGE_CHANGED_CHANNEL}`);
     this.client = client;
   }
