@@ -30,7 +30,7 @@ export class GetRechargeUseCase {
   }
 
   /**
-   * `Prefer: wait`: re-reads the recharge whenever any replica signals a change to it (and at
+   * `Prefer: wait`: re-reads the recharge whenever any replica signals it became final (and at
    * least every second, in case a signal is lost) until it is final or the time is up.
    */
   async waitUntilFinal(recharge: Recharge, timeoutMs: number): Promise<Recharge> {
@@ -51,7 +51,7 @@ export class GetRechargeUseCase {
         resolve();
       };
       const timer = setTimeout(done, Math.max(0, maxMs));
-      const unsubscribe = this.notifications.onChanged((changed) => changed === id && done());
+      const unsubscribe = this.notifications.onFinished((changed) => changed === id && done());
     });
   }
 }

@@ -17,8 +17,8 @@ function currentTraceParent(): string | null {
   return carrier.traceparent ?? null;
 }
 
-/** The channel on which commits announce state changes (`Prefer: wait` and the callback worker listen). */
-export const RECHARGE_CHANGED_CHANNEL = 'recharge_changed';
+/** The channel on which commits announce that a recharge became final (`Prefer: wait` and the callback worker listen). */
+export const RECHARGE_FINISHED_CHANNEL = 'recharge_finished';
 
 interface PreparedStatement {
   name: string;
@@ -163,8 +163,10 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
       for (const t of transitions.filter((x) => FINAL_STATES.includes(x.to))) {
         await this.enqueueCallback(em, recharge, t);
       }
-      if (transitions.length > 0) {
-        await em.getConnection().execute(`SELECT pg_notify('${RECHARGE_CHANGED_CHANNEL}', ?)`, [id], 'all', em.getTransactionContext());
+      // Only final states are announced: nobody waits for the others, and every NOTIFY serialises
+      // its commit on PostgreSQL's notification lock.
+      if (transitions.some((t) => FINAL_STATES.includes(t.to))) {
+        await em.getConnection().execute(`SELECT pg_notify('${RECHARGE_FINISHED_CHANNEL}', ?)`, [id], 'all', em.getTransactionContext());
       }
       await em.flush();
       return { recharge, transitions, result };

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Client } from 'pg';
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { RechargeNotifications } from '../../application/ports/recharge-notifications';
-import { RECHARGE_CHANGED_CHANNEL } from './mikro-orm-recharge.repository';
+import { RECHARGE_FINISHED_CHANNEL } from './mikro-orm-recharge.repository';
 
 const CREATED = 'created';
 
@@ -38,8 +38,8 @@ export class PgRechargeNotifications extends RechargeNotifications implements On
     return this.subscribe(CREATED, listener);
   }
 
-  onChanged(listener: (id: string) => void): () => void {
-    return this.subscribe(RECHARGE_CHANGED_CHANNEL, listener);
+  onFinished(listener: (id: string) => void): () => void {
+    return this.subscribe(RECHARGE_FINISHED_CHANNEL, listener);
   }
 
   private subscribe(channel: string, listener: (id: string) => void): () => void {
@@ -57,7 +57,7 @@ export class PgRechargeNotifications extends RechargeNotifications implements On
       if (!this.closed) setTimeout(() => void this.connect().catch(() => undefined), 1000).unref();
     });
     await client.connect();
-    await client.query(`LISTEN ${RECHARGE_CHANGED_CHANNEL}`);
+    await client.query(`LISTEN ${RECHARGE_FINISHED_CHANNEL}`);
     this.client = client;
   }
 }
