@@ -4,7 +4,7 @@ import { Lifecycle } from '../health/lifecycle';
 import { DeliverCallbacksUseCase } from '../recharge/application/deliver-callbacks.use-case';
 import { RechargeNotifications } from '../recharge/application/ports/recharge-notifications';
 
-/** Polls the callback outbox (and wakes whenever a recharge becomes final) on every replica. */
+/** Polls the callback outbox (and wakes whenever a final transition queued a callback) on every replica. */
 @Injectable()
 export class CallbackDeliveryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   static readonly POLL_MS = 500;
@@ -24,7 +24,7 @@ export class CallbackDeliveryWorker implements OnApplicationBootstrap, BeforeApp
 
   onApplicationBootstrap(): void {
     if (!this.config.dispatcherEnabled) return;
-    this.unsubscribe = this.notifications.onFinished(() => this.wakeUp?.());
+    this.unsubscribe = this.notifications.onFinished((_id, callbackQueued) => callbackQueued && this.wakeUp?.());
     this.lifecycle.onDrain(() => this.stop());
     this.loopDone = this.loop();
   }

@@ -11,6 +11,9 @@ export abstract class RechargeNotifications {
   abstract announceCreated(rechargeId: string): void;
   /** Subscribes to "a recharge was created" on this replica; returns an unsubscribe function. */
   abstract onCreated(listener: (rechargeId: string) => void): () => void;
-  /** Subscribes to "this recharge reached a final state" on any replica (LISTEN/NOTIFY); returns an unsubscribe function. */
-  abstract onFinished(listener: (rechargeId: string) => void): () => void;
+  /**
+   * Subscribes to "this recharge reached a final state" on any replica (LISTEN/NOTIFY), and whether
+   * that queued a callback; returns an unsubscribe function.
+   */
+  abstract onFinished(listener: (rechargeId: string, callbackQueued: boolean) => void): () => void;
 }

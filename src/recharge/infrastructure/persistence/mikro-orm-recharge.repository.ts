@@ -19,6 +19,8 @@ function currentTraceParent(): string | null {
 
 /** The channel on which commits announce that a recharge became final (`Prefer: wait` and the callback worker listen). */
 export const RECHARGE_FINISHED_CHANNEL = 'recharge_finished';
+/** Appended (after a space) to the payload when the final transition queued a callback. */
+export const CALLBACK_QUEUED = 'callback';
 
 interface PreparedStatement {
   name: string;
@@ -166,7 +168,9 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
       // Only final states are announced: nobody waits for the others, and every NOTIFY serialises
       // its commit on PostgreSQL's notification lock.
       if (transitions.some((t) => FINAL_STATES.includes(t.to))) {
-        await em.getConnection().execute(`SELECT pg_notify('${RECHARGE_FINISHED_CHANNEL}', ?)`, [id], 'all', em.getTransactionContext());
+        // The payload says whether a callback was queued, so callback workers wake only then.
+        const payload = recharge.callbackUrl ? `${id} ${CALLBACK_QUEUED}` : id;
+        await em.getConnection().execute(`SELECT pg_notify('${RECHARGE_FINISHED_CHANNEL}', ?)`, [payload], 'all', em.getTransactionContext());
       }
       await em.flush();
       return { recharge, transitions, result };
@@ -249,7 +253,9 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
 
   /** Appends the double-entry journal and moves the cached balances, inside the caller's transaction. */
   private async postJournal(em: EntityManager, recharge: Recharge, at: Date): Promise<void> {
-    for (const entry of journalForSucceededRecharge(recharge, at)) {
+    const entries = journalForSucceededRecharge(recharge, at);
+    const deltas = new Map<string, { ledgerAccount: string; currency: string; amount: bigint }>();
+    for (const entry of entries) {
       em.create<LedgerEntryRecord>('LedgerEntryRecord', {
         id: newId('led'),
         rechargeId: entry.rechargeId,
@@ -260,13 +266,20 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
         currency: entry.currency,
         at,
       } as LedgerEntryRecord);
-      await em.getConnection().execute(
-        `INSERT INTO balances (ledger_account, currency, amount, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (ledger_account, currency) DO UPDATE SET amount = balances.amount + EXCLUDED.amount, updated_at = EXCLUDED.updated_at`,
-        [entry.ledgerAccount, entry.currency, signedAmount(entry).toString(), at],
-        'run',
-        em.getTransactionContext(),
-      );
+      const key = `${entry.ledgerAccount}\u0000${entry.currency}`;
+      const sum = deltas.get(key) ?? { ledgerAccount: entry.ledgerAccount, currency: entry.currency, amount: 0n };
+      sum.amount += signedAmount(entry);
+      deltas.set(key, sum);
     }
+    // One statement for every balance the journal moves (one row per account and currency, always
+    // in the journal's order, so concurrent successes lock the balance rows in the same order).
+    const rows = [...deltas.values()];
+    await em.getConnection().execute(
+      `INSERT INTO balances (ledger_account, currency, amount, updated_at) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}
+       ON CONFLICT (ledger_account, currency) DO UPDATE SET amount = balances.amount + EXCLUDED.amount, updated_at = EXCLUDED.updated_at`,
+      rows.flatMap((r) => [r.ledgerAccount, r.currency, r.amount.toString(), at]),
+      'run',
+      em.getTransactionContext(),
+    );
   }
 }

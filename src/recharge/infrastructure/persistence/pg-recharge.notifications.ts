@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Client } from 'pg';
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { RechargeNotifications } from '../../application/ports/recharge-notifications';
-import { RECHARGE_FINISHED_CHANNEL } from './mikro-orm-recharge.repository';
+import { CALLBACK_QUEUED, RECHARGE_FINISHED_CHANNEL } from './mikro-orm-recharge.repository';
 
 const CREATED = 'created';
 
@@ -38,18 +38,22 @@ export class PgRechargeNotifications extends RechargeNotifications implements On
     return this.subscribe(CREATED, listener);
   }
 
-  onFinished(listener: (id: string) => void): () => void {
+  onFinished(listener: (id: string, callbackQueued: boolean) => void): () => void {
     return this.subscribe(RECHARGE_FINISHED_CHANNEL, listener);
   }
 
-  private subscribe(channel: string, listener: (id: string) => void): () => void {
+  private subscribe(channel: string, listener: (id: string, callbackQueued: boolean) => void): () => void {
     this.emitter.on(channel, listener);
     return () => this.emitter.off(channel, listener);
   }
 
   private async connect(): Promise<void> {
     const client = new Client({ connectionString: this.databaseUrl });
-    client.on('notification', (n) => n.payload && this.emitter.emit(n.channel, n.payload));
+    client.on('notification', (n) => {
+      if (!n.payload) return;
+      const [id, flag] = n.payload.split(' ');
+      this.emitter.emit(n.channel, id, flag === CALLBACK_QUEUED);
+    });
     client.on('error', (err) => {
       this.logger.warn(`notification connection lost (${err.message}); consumers fall back to polling until it is back`);
       this.client = null;
