@@ -3,7 +3,7 @@
  * `npm run bench`: the production build (`node dist/src/main.js`) as a child process against a
  * real PostgreSQL and the BSS simulator (its own child process, 50 ms per call), loaded with
  * autocannon; a plain node:http + pg baseline measured in the same run. Prints a table with
- * PASS/MISS per target and writes bench/results.json. See bench/README.md.
+ * PASS/MISS per target and writes bench/results.json. See the Performance section of README.md.
  *
  * Phases (each service process is started fresh; tables are emptied between phases):
  *   1. baseline: ingest at 32 connections, then 200 req/s (autocannon overallRate, then evenly paced)
