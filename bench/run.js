@@ -273,23 +273,23 @@ async function main() {
   // 5. Scale: the same ingest load on an empty table, then on 1M historical recharges.
   await truncateRecharges(database.url);
   await vacuumAnalyze(database.url);
-  const emptySvc = await startService('scale-empty', {});
+  const scaleIngest = async (phase) => {
+    const svc = await startService(phase, {});
+    const before = await pgCounters(database.url);
+    const measuredIngest = await load.ingest(svc.url, apiKey);
+    measuredIngest.postgres = counterDelta(before, await pgCounters(database.url));
+    await stopService(svc);
+    return measuredIngest;
+  };
   log('scale: ingest on an empty table');
-  const emptyBefore = await pgCounters(database.url);
-  const scaleEmpty = await load.ingest(emptySvc.url, apiKey);
-  scaleEmpty.postgres = counterDelta(emptyBefore, await pgCounters(database.url));
-  await stopService(emptySvc);
+  const scaleEmpty = await scaleIngest('scale-empty');
   log(`scale: empty table p99 ${scaleEmpty.latencyMs.p99} ms (${scaleEmpty.requestsPerSecond} req/s); seeding 1,000,000 historical recharges`);
   await truncateRecharges(database.url);
   const seeded = await seedHistory(database.url, created.clientId);
   log(`scale: seeded ${seeded.recharges} recharges (${seeded.recharges_size}) + ${seeded.events} events (${seeded.events_size}) in ${(seeded.totalMs / 1000).toFixed(0)} s; VACUUM ANALYZE`);
   await vacuumAnalyze(database.url);
-  const fullSvc = await startService('scale-1m', {});
   log('scale: ingest on 1,000,000 historical recharges');
-  const fullBefore = await pgCounters(database.url);
-  const scaleFull = await load.ingest(fullSvc.url, apiKey);
-  scaleFull.postgres = counterDelta(fullBefore, await pgCounters(database.url));
-  await stopService(fullSvc);
+  const scaleFull = await scaleIngest('scale-1m');
   log(`scale: 1M table p99 ${scaleFull.latencyMs.p99} ms (${scaleFull.requestsPerSecond} req/s)`);
   results.scale = { empty: scaleEmpty, million: scaleFull, seeded, p99Ratio: round(scaleFull.latencyMs.p99 / scaleEmpty.latencyMs.p99, 3) };
   }

@@ -66,8 +66,8 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
 
   private async loop(): Promise<void> {
     while (!this.stopping) {
-      if (this.inFlight.size === 0) this.window = Math.min(this.concurrency, DispatcherWorker.INITIAL_WINDOW);
-      const free = Math.min(this.concurrency, this.window) - this.inFlight.size;
+      if (this.inFlight.size === 0) this.window = DispatcherWorker.INITIAL_WINDOW;
+      const free = this.window - this.inFlight.size;
       let claimed = 0;
       if (free > 0) {
         try {

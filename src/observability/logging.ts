@@ -95,7 +95,7 @@ export class PinoNestLogger implements LoggerService {
       fields.err = message;
       this.pino[level](fields, message.message);
     } else if (typeof message === 'object' && message !== null) {
-      this.pino[level]({ ...fields, ...message }, ...(rest.filter((p) => typeof p === 'string') as [string?]));
+      this.pino[level]({ ...fields, ...message }, rest.find((p): p is string => typeof p === 'string'));
     } else if (level === 'error' && typeof rest[0] === 'string' && rest[0].includes('\n    at ')) {
       // Nest's own exception handlers call error(message, stack, context).
       const err = Object.assign(new Error(String(message)), { stack: rest[0] });

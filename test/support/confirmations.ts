@@ -1,9 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, IncomingHttpHeaders, Server } from 'node:http';
-import { AddressInfo, createServer as createNetServer } from 'node:net';
+import { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { Webhook } from 'standardwebhooks';
+export { freePort } from './node-process';
 
 /**
  * Helpers for the issue-4 suites (test/integration/confirmations): provider notifications signed
@@ -128,17 +129,6 @@ export async function startCallbackReceiver(): Promise<CallbackReceiver> {
   };
 }
 
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ChildService {
   url: string;

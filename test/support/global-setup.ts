@@ -1,9 +1,9 @@
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { Client } from 'pg';
 import { startEmbeddedPostgres } from '../../libs/embedded-postgres/embedded-postgres';
 import { runMigrations } from '../../src/database/migrations';
 import { TEMPLATE_DB, withDatabase } from './database';
+import { freePort } from './node-process';
 
 /**
  * One real PostgreSQL for the whole run: TEST_DATABASE_URL when given (any server ≥ 15), else the
@@ -29,15 +29,4 @@ export default async function globalSetup(): Promise<void> {
   }
   await runMigrations(withDatabase(adminUrl, TEMPLATE_DB));
   process.env.TEST_ADMIN_DATABASE_URL = adminUrl;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -7,6 +7,14 @@ import { creditCalls, DispatcherRig, ledgerRowsOf, newAccountId, signed, startDi
  * PostgreSQL: every provider outcome of contract section 7 ends in the state section 3 prescribes,
  * and the money moves exactly once at the provider and in our ledger.
  */
+
+/** The trail of a recharge whose first call had an unknown outcome and whose re-send succeeded. */
+const RESENT_THEN_SUCCEEDED = [
+  [null, 'CREATED', 'api'],
+  ['CREATED', 'SUBMITTED', 'dispatcher'],
+  ['SUBMITTED', 'PENDING_CONFIRMATION', 'dispatcher'],
+  ['PENDING_CONFIRMATION', 'SUCCEEDED', 'dispatcher'],
+];
 describe('dispatcher against the BSS simulator (issue 3)', () => {
   let rig: DispatcherRig | undefined;
 
@@ -133,12 +141,7 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
 
     expect(res.body).toMatchObject({ state: 'SUCCEEDED', failure: null });
     const id = res.body.id as string;
-    expect(await events(rig, id)).toEqual([
-      [null, 'CREATED', 'api'],
-      ['CREATED', 'SUBMITTED', 'dispatcher'],
-      ['SUBMITTED', 'PENDING_CONFIRMATION', 'dispatcher'],
-      ['PENDING_CONFIRMATION', 'SUCCEEDED', 'dispatcher'],
-    ]);
+    expect(await events(rig, id)).toEqual(RESENT_THEN_SUCCEEDED);
     expect(creditCalls(rig.sim)).toBe(2);
     expect(rig.sim.stats().outcomesByAction.ChangeResellerConsumeAmount).toEqual({ dropped: 1, replayed: 1 });
     expectProviderCreditedOnce(rig, id, accountId, 4999, 'JPY');
@@ -167,12 +170,7 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
     // Observed through the API while it waited for the re-send (the events below prove it regardless of polling luck).
     expect(seen.has('PENDING_CONFIRMATION')).toBe(true);
     expect(await stateOf(rig, id)).toBe('SUCCEEDED');
-    expect(await events(rig, id)).toEqual([
-      [null, 'CREATED', 'api'],
-      ['CREATED', 'SUBMITTED', 'dispatcher'],
-      ['SUBMITTED', 'PENDING_CONFIRMATION', 'dispatcher'],
-      ['PENDING_CONFIRMATION', 'SUCCEEDED', 'dispatcher'],
-    ]);
+    expect(await events(rig, id)).toEqual(RESENT_THEN_SUCCEEDED);
     expect(creditCalls(rig.sim)).toBe(2);
     // The delayed call still applies when its wait ends: as a replay, whichever of the two came first.
     await waitFor(() => (rig!.sim.stats().outcomes.success ?? 0) + (rig!.sim.stats().outcomes.replayed ?? 0) === 2, 3000, 'the delayed call to finish');

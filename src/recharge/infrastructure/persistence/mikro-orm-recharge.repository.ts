@@ -162,13 +162,12 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
         } as RechargeEventRecord);
         if (t.to === RechargeState.SUCCEEDED) await this.postJournal(em, recharge, t.at);
       }
-      for (const t of transitions.filter((x) => FINAL_STATES.includes(x.to))) {
-        await this.enqueueCallback(em, recharge, t);
-      }
-      // Only final states are announced: nobody waits for the others, and every NOTIFY serialises
-      // its commit on PostgreSQL's notification lock.
-      if (transitions.some((t) => FINAL_STATES.includes(t.to))) {
-        // The payload says whether a callback was queued, so callback workers wake only then.
+      const finals = transitions.filter((t) => FINAL_STATES.includes(t.to));
+      if (finals.length > 0) {
+        for (const t of finals) await this.enqueueCallback(em, recharge, t);
+        // Only final states are announced (nobody waits for the others, and every NOTIFY serialises
+        // its commit on PostgreSQL's notification lock); the payload says whether a callback was
+        // queued, so callback workers wake only then.
         const payload = recharge.callbackUrl ? `${id} ${CALLBACK_QUEUED}` : id;
         await em.getConnection().execute(`SELECT pg_notify('${RECHARGE_FINISHED_CHANNEL}', ?)`, [payload], 'all', em.getTransactionContext());
       }
@@ -226,7 +225,7 @@ export class MikroOrmRechargeRepository extends RechargeRepository {
 
   /**
    * The callback outbox row, in the same transaction as the final transition: committed together
-   * or not at all, and never published before the commit.
+   * or not at all, and never published before the commit. Only for recharges with a callbackUrl.
    */
   private async enqueueCallback(em: EntityManager, recharge: Recharge, t: RechargeTransition): Promise<void> {
     if (!recharge.callbackUrl) return;
