@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { APP_CONFIG, AppConfig, DATABASE_URL } from '../app-config.provider';
+import { PgStatements } from '../database/pg-statements';
 import { AccountLedgerUseCase } from './application/account-ledger.use-case';
 import { ApplyNotificationUseCase } from './application/apply-notification.use-case';
 import { CallbackSettings, DeliverCallbacksUseCase } from './application/deliver-callbacks.use-case';
@@ -30,6 +31,7 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
 /** Binds the recharge ports to their adapters. */
 @Module({
   providers: [
+    PgStatements,
     { provide: RechargeRepository, useClass: MikroOrmRechargeRepository },
     { provide: LedgerReader, useClass: MikroOrmLedgerReader },
     { provide: NotificationInbox, useClass: MikroOrmNotificationInbox },
