@@ -27,6 +27,10 @@ export function startTracing(extra: Partial<NodeSDKConfiguration> = {}, force = 
         '@opentelemetry/instrumentation-fs': { enabled: false },
         '@opentelemetry/instrumentation-dns': { enabled: false },
         '@opentelemetry/instrumentation-net': { enabled: false },
+        // Database spans only inside a request's or a recharge's trace: the pollers (dispatcher
+        // claims, callback and reconciliation loops) would otherwise start a trace every 200 ms.
+        '@opentelemetry/instrumentation-pg': { requireParentSpan: true },
+        '@opentelemetry/instrumentation-knex': { requireParentSpan: true },
       }),
       new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: (o: { url: string }) => o.url.startsWith('/health') || o.url === '/metrics' }),
     ],

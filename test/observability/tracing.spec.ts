@@ -155,6 +155,13 @@ describe('one trace from the POST to the provider call (compiled service, in-mem
     expect(roots.map((s) => s.name)).toEqual(['POST /v1/recharges']);
   });
 
+  it('the background pollers start no traces of their own: database spans exist only inside a trace', () => {
+    const elsewhere = probe.spans.filter((s) => s.traceId !== probe.callerTraceId);
+    const orphanQueries = elsewhere.filter((s) => /instrumentation-(pg|knex)/.test(s.scope));
+    // The dispatcher polls every 200 ms from start-up; without requireParentSpan each claim was a trace.
+    expect(orphanQueries.map((s) => s.name)).toEqual([]);
+  });
+
   it('log lines written during the request and the dispatch carry its trace id and span id', () => {
     const server = one((s) => s.name === 'POST /v1/recharges', 'server span');
     const dispatch = one((s) => s.name === 'recharge.dispatch', 'recharge.dispatch span');
