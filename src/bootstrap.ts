@@ -6,7 +6,9 @@ import type { FastifyRequest } from 'fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppConfig } from '../config/app-config';
 import { validationPipe } from './api/dto/validation';
-import { ProblemFilter } from './api/problem.filter';
+import { ProblemFilter, rechargeRequestOutcome } from './api/problem.filter';
+import { RechargeTelemetry } from './recharge/application/ports/recharge-telemetry';
+import { Lifecycle } from './health/lifecycle';
 import { AppModule } from './app.module';
 import { createLogger, logRequestCompleted, PinoNestLogger, requestLogContext } from './observability/logging';
 
@@ -32,8 +34,18 @@ export async function createApp(config: AppConfig, databaseUrl: string, logs: fa
   // Log lines written while a request is handled carry its correlation id. Set once the body is
   // parsed: the parser's callbacks run in the socket's async context, which would lose it.
   fastify.addHook('preValidation', (request, _reply, done) => requestLogContext.run({ correlationId: request.id }, done));
+  let telemetry: RechargeTelemetry | null = null;
+  let lifecycle: Lifecycle | null = null;
+  // Once draining, every answer closes its connection: keep-alive clients reconnect (to a replica
+  // that is not going away), and no idle connection outlives the server close, which would hold
+  // up the shutdown until the grace period kills the process.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (lifecycle?.draining) reply.header('Connection', 'close');
+    done(null, payload);
+  });
   fastify.addHook('onResponse', (request, reply, done) => {
     logRequestCompleted(logger, request, reply);
+    if (request.method === 'POST' && request.routeOptions.url === '/v1/recharges') telemetry?.requestOutcome(rechargeRequestOutcome(reply.statusCode));
     done();
   });
   // Our own body parser replaces Nest's: JSON only (no urlencoded bodies anywhere), the raw bytes
@@ -70,6 +82,8 @@ export async function createApp(config: AppConfig, databaseUrl: string, logs: fa
     logger: quiet ? false : new PinoNestLogger(logger),
     abortOnError: false,
   });
+  telemetry = app.get(RechargeTelemetry);
+  lifecycle = app.get(Lifecycle);
   app.useGlobalFilters(new ProblemFilter());
   app.useGlobalPipes(validationPipe);
   // No app.enableShutdownHooks(): with an empty list Nest listens to EVERY signal and, on SIGTERM,

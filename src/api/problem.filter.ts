@@ -31,6 +31,22 @@ const TITLE: Record<ErrorCode, string> = {
   UNAVAILABLE: 'Unavailable',
 };
 
+const CODE_OF_STATUS = new Map(Object.entries(STATUS).map(([code, status]) => [status, code as ErrorCode]));
+
+/**
+ * The `recharge_requests_total` label of an answer to POST /v1/recharges: created, replayed, the
+ * problem code in lower case, or "error" for an internal error. Taken from the status code of the
+ * answer, so refusals before the controller (authentication, content type, validation, the client
+ * rate limit) are counted too.
+ */
+export function rechargeRequestOutcome(status: number): string {
+  if (status === 202) return 'created';
+  if (status === 200) return 'replayed';
+  if (status === 413 || status === 415) return 'invalid_argument';
+  const code = CODE_OF_STATUS.get(status);
+  return !code || code === 'INTERNAL_ERROR' ? 'error' : code.toLowerCase();
+}
+
 export class RateLimitedError extends DomainError {
   constructor(readonly retryAfterSeconds: number) {
     super('RATE_LIMITED', `too many requests; retry after ${retryAfterSeconds} s`);

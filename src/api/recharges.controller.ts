@@ -2,6 +2,7 @@ import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseG
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DomainError } from '../../libs/shared/domain-error';
+import { Lifecycle } from '../health/lifecycle';
 import { ID_PATTERN } from '../../libs/shared/ids';
 import { Client } from '../clients/domain/client';
 import { CancelRechargeUseCase } from '../recharge/application/cancel-recharge.use-case';
@@ -12,7 +13,6 @@ import { statesOfStatus } from '../recharge/domain/recharge-state';
 import { AuthGuard, CurrentClient } from './auth.guard';
 import { decodeCursor, encodeCursor } from './cursor';
 import { CreateRechargeDto, IDEMPOTENCY_KEY, ListRechargesQuery } from './dto/recharge.dto';
-import { RechargeTelemetry } from '../recharge/application/ports/recharge-telemetry';
 import { presentRecharge, presentTransition } from '../recharge/application/recharge.representation';
 
 const RECHARGE_ID = ID_PATTERN('rch');
@@ -27,7 +27,7 @@ export class RechargesController {
     private readonly createRecharge: CreateRechargeUseCase,
     private readonly getRecharge: GetRechargeUseCase,
     private readonly cancelRecharge: CancelRechargeUseCase,
-    private readonly telemetry: RechargeTelemetry,
+    private readonly lifecycle: Lifecycle,
   ) {}
 
   @Post()
@@ -42,25 +42,20 @@ export class RechargesController {
     @Headers('prefer') prefer: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    try {
-      const { outcome, recharge } = await this.createRecharge.execute({
-        client,
-        idempotencyKey: resolveIdempotencyKey(headerKey, dto.idempotencyKey),
-        accountId: dto.accountId,
-        amount: dto.amount,
-        currency: dto.currency,
-        orderReference: dto.orderReference ?? null,
-        metadata: dto.metadata ?? {},
-        callbackUrl: dto.callbackUrl ?? null,
-      });
-      this.telemetry.requestOutcome(outcome);
-      reply.header('Location', `/v1/recharges/${recharge.id}`);
-      if (outcome === 'replayed') reply.status(200).header('Idempotent-Replayed', 'true');
-      return presentRecharge(await this.maybeWait(recharge, prefer, reply));
-    } catch (err) {
-      this.telemetry.requestOutcome(err instanceof DomainError ? err.code.toLowerCase() : 'error');
-      throw err;
-    }
+    const { outcome, recharge } = await this.createRecharge.execute({
+      client,
+      idempotencyKey: resolveIdempotencyKey(headerKey, dto.idempotencyKey),
+      accountId: dto.accountId,
+      amount: dto.amount,
+      currency: dto.currency,
+      orderReference: dto.orderReference ?? null,
+      metadata: dto.metadata ?? {},
+      callbackUrl: dto.callbackUrl ?? null,
+    });
+    reply.header('Location', `/v1/recharges/${recharge.id}`);
+    // 202 for a new recharge, 200 for a replay: recharge_requests_total reads its outcome from the status.
+    if (outcome === 'replayed') reply.status(200).header('Idempotent-Replayed', 'true');
+    return presentRecharge(await this.maybeWait(recharge, prefer, reply));
   }
 
   @Get()
@@ -106,7 +101,7 @@ export class RechargesController {
     if (!match) return recharge;
     const seconds = Math.min(Number(match[1]), MAX_WAIT_SECONDS);
     reply.header('Preference-Applied', `wait=${seconds}`);
-    return this.getRecharge.waitUntilFinal(recharge, seconds * 1000);
+    return this.getRecharge.waitUntilFinal(recharge, seconds * 1000, this.lifecycle.closingSignal);
   }
 }
 

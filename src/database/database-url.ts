@@ -10,7 +10,13 @@ export async function resolveDatabaseUrl(
   log: (msg: string) => void,
 ): Promise<{ url: string; stop: () => Promise<void>; embedded: boolean }> {
   if (config.databaseUrl) return { url: config.databaseUrl, stop: async () => undefined, embedded: false };
-  const handle = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, log: () => undefined });
+  const handle = await startEmbeddedPostgres({
+    dataDir: config.dataDir,
+    port: config.embeddedPostgresPort,
+    log: () => undefined,
+    // main.ts owns SIGTERM: readiness, drain, in-flight provider calls, then database.stop().
+    stopOnSignals: false,
+  });
   log(`embedded PostgreSQL ready in ${config.dataDir} on port ${config.embeddedPostgresPort}`);
   return { ...handle, embedded: true };
 }

@@ -119,6 +119,10 @@ it('counts each path once it is used, with the contract labels', async () => {
     .send({ accountId: '1234567890123456', amount: 4999, currency: 'CNY', callbackUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb` })
     .expect(200);
   await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', 'metrics-1').send({ accountId: '1234567890123456', amount: 1, currency: 'CNY' }).expect(422);
+  // Refusals before the controller count too: no credentials, a body that fails validation, a form body.
+  await t.http.post('/v1/recharges').set('Idempotency-Key', 'metrics-2').send({ accountId: '1234567890123456', amount: 1, currency: 'CNY' }).expect(401);
+  await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', 'metrics-3').send({ accountId: 'x', amount: -1, currency: 'CNY' }).expect(400);
+  await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', 'metrics-4').type('form').send('amount=1').expect(415);
   await waitFor(async () => callbacks > 0 && (sample(await scrape(), 'callback_deliveries_total{outcome="delivered"}') ?? 0) > 0, 'the callback delivery to be counted');
 
   // Provider notifications: one correctly signed (a duplicate confirmation), one not.
@@ -146,6 +150,9 @@ it('counts each path once it is used, with the contract labels', async () => {
   expect(sample(text, 'recharge_requests_total{outcome="created"}')).toBe(1);
   expect(sample(text, 'recharge_requests_total{outcome="replayed"}')).toBe(1);
   expect(sample(text, 'recharge_requests_total{outcome="duplicate_request"}')).toBe(1);
+  expect(sample(text, 'recharge_requests_total{outcome="unauthenticated"}')).toBe(1);
+  expect(sample(text, 'recharge_requests_total{outcome="invalid_argument"}')).toBe(2);
+  expect(sample(text, 'recharge_requests_total{outcome="error"}')).toBeUndefined();
   expect(sample(text, 'recharge_transitions_total{from="none",to="CREATED"}')).toBe(1);
   expect(sample(text, 'recharge_transitions_total{from="CREATED",to="SUBMITTED"}')).toBe(1);
   expect(sample(text, 'recharge_transitions_total{from="SUBMITTED",to="SUCCEEDED"}')).toBe(1);

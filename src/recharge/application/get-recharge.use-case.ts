@@ -31,27 +31,30 @@ export class GetRechargeUseCase {
 
   /**
    * `Prefer: wait`: re-reads the recharge whenever any replica signals it became final (and at
-   * least every second, in case a signal is lost) until it is final or the time is up.
+   * least every second, in case a signal is lost) until it is final, the time is up, or `stop`
+   * aborts (the server is closing).
    */
-  async waitUntilFinal(recharge: Recharge, timeoutMs: number): Promise<Recharge> {
+  async waitUntilFinal(recharge: Recharge, timeoutMs: number, stop?: AbortSignal): Promise<Recharge> {
     const deadline = Date.now() + timeoutMs;
     let current = recharge;
-    while (!current.isFinal() && Date.now() < deadline) {
-      await this.nextChange(current.id, Math.min(1000, deadline - Date.now()));
+    while (!current.isFinal() && Date.now() < deadline && !stop?.aborted) {
+      await this.nextChange(current.id, Math.min(1000, deadline - Date.now()), stop);
       current = (await this.recharges.findById(current.id)) ?? current;
     }
     return current;
   }
 
-  private nextChange(id: string, maxMs: number): Promise<void> {
+  private nextChange(id: string, maxMs: number, stop?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         unsubscribe();
+        stop?.removeEventListener('abort', done);
         resolve();
       };
       const timer = setTimeout(done, Math.max(0, maxMs));
       const unsubscribe = this.notifications.onFinished((changed) => changed === id && done());
+      stop?.addEventListener('abort', done, { once: true });
     });
   }
 }
