@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { EntityManager } from '@mikro-orm/postgresql';
 import { APP_CONFIG, AppConfig, DATABASE_URL } from '../app-config.provider';
 import { PgStatements } from '../database/pg-statements';
 import { AccountLedgerUseCase } from './application/account-ledger.use-case';
@@ -51,9 +50,9 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     },
     {
       provide: RechargeProvider,
-      useFactory: (c: AppConfig, em: EntityManager, telemetry: RechargeTelemetry) =>
-        new ResilientRechargeProvider(new AlibabaCloudRechargeProvider(c.alibabaCloud), new PgProviderRateLimiter(em, c.providerMaxRps), telemetry),
-      inject: [APP_CONFIG, EntityManager, RechargeTelemetry],
+      useFactory: (c: AppConfig, sql: PgStatements, telemetry: RechargeTelemetry) =>
+        new ResilientRechargeProvider(new AlibabaCloudRechargeProvider(c.alibabaCloud), new PgProviderRateLimiter(sql, c.providerMaxRps), telemetry),
+      inject: [APP_CONFIG, PgStatements, RechargeTelemetry],
     },
     {
       provide: DispatchSettings,

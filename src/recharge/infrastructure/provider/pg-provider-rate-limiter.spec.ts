@@ -1,21 +1,19 @@
-import { EntityManager } from '@mikro-orm/postgresql';
 import { Logger } from '@nestjs/common';
+import { StatementRunner } from '../../../database/pg-statements';
 import { PgProviderRateLimiter } from './pg-provider-rate-limiter';
 
-/** An EntityManager whose reservation answers after `answerAfterMs`, of which `queuedMs` spent on the row lock. */
-function fakeEm(answers: Array<{ answerAfterMs: number; waitMs: number; queuedMs?: number }>) {
+/** A database whose reservation answers after `answerAfterMs`, of which `queuedMs` spent on the row lock. */
+function fakeDatabase(answers: Array<{ answerAfterMs: number; waitMs: number; queuedMs?: number }>) {
   const calls: unknown[][] = [];
-  const em = {
-    getConnection: () => ({
-      execute: async (_sql: string, params: unknown[]) => {
-        calls.push(params);
-        const answer = answers[Math.min(calls.length - 1, answers.length - 1)]!;
-        await new Promise((resolve) => setTimeout(resolve, answer.answerAfterMs));
-        return [{ wait_ms: String(answer.waitMs), queued_ms: String(answer.queuedMs ?? 0) }];
-      },
-    }),
-  } as unknown as EntityManager;
-  return { em, calls };
+  const sql = {
+    query: async (_statement: unknown, params: unknown[]) => {
+      calls.push(params);
+      const answer = answers[Math.min(calls.length - 1, answers.length - 1)]!;
+      await new Promise((resolve) => setTimeout(resolve, answer.answerAfterMs));
+      return [{ wait_ms: String(answer.waitMs), queued_ms: String(answer.queuedMs ?? 0) }];
+    },
+  } as unknown as StatementRunner;
+  return { sql, calls };
 }
 
 describe('PgProviderRateLimiter', () => {
@@ -23,22 +21,22 @@ describe('PgProviderRateLimiter', () => {
   afterAll(() => Logger.overrideLogger(['error', 'warn', 'log']));
 
   it('reserves one slot spaced 1.03/rate and waits until it begins, never earlier', async () => {
-    const { em, calls } = fakeEm([{ answerAfterMs: 0, waitMs: 60 }]);
+    const { sql, calls } = fakeDatabase([{ answerAfterMs: 0, waitMs: 60 }]);
     const started = performance.now();
-    await new PgProviderRateLimiter(em, 20).acquire('ChangeResellerConsumeAmount');
+    await new PgProviderRateLimiter(sql, 20).acquire('ChangeResellerConsumeAmount');
     expect(performance.now() - started).toBeGreaterThanOrEqual(60);
     expect(calls).toHaveLength(1);
-    const [action, ...intervals] = calls[0] as [string, number, number, number];
+    const [action, ...intervals] = calls[0] as [string, number];
     expect(action).toBe('ChangeResellerConsumeAmount');
     for (const seconds of intervals) expect(seconds).toBeCloseTo(0.0515, 9);
   });
 
   it('serves callers who ask while a reservation is on its way with one statement for all of them, one interval apart', async () => {
-    const { em, calls } = fakeEm([
+    const { sql, calls } = fakeDatabase([
       { answerAfterMs: 5, waitMs: 0 },
       { answerAfterMs: 5, waitMs: 40 },
     ]);
-    const limiter = new PgProviderRateLimiter(em, 20);
+    const limiter = new PgProviderRateLimiter(sql, 20);
     const started = performance.now();
     const sentAt = await Promise.all(
       Array.from({ length: 5 }, () => limiter.acquire('ChangeResellerConsumeAmount').then(() => performance.now() - started)),
@@ -51,23 +49,23 @@ describe('PgProviderRateLimiter', () => {
 
   it('gives up a slot it would use too late (its answer arrived late) and reserves a new one', async () => {
     // The first answer comes 60 ms after the question: the slot may have begun 60 ms ago.
-    const { em, calls } = fakeEm([
+    const { sql, calls } = fakeDatabase([
       { answerAfterMs: 60, waitMs: 0 },
       { answerAfterMs: 0, waitMs: 10 },
     ]);
-    await new PgProviderRateLimiter(em, 20).acquire('ChangeResellerConsumeAmount');
+    await new PgProviderRateLimiter(sql, 20).acquire('ChangeResellerConsumeAmount');
     expect(calls).toHaveLength(2);
   });
 
   it('does not count time queued on the row lock before the slot was computed as lateness', async () => {
-    const { em, calls } = fakeEm([{ answerAfterMs: 60, waitMs: 0, queuedMs: 55 }]);
-    await new PgProviderRateLimiter(em, 20).acquire('ChangeResellerConsumeAmount');
+    const { sql, calls } = fakeDatabase([{ answerAfterMs: 60, waitMs: 0, queuedMs: 55 }]);
+    await new PgProviderRateLimiter(sql, 20).acquire('ChangeResellerConsumeAmount');
     expect(calls).toHaveLength(1);
   });
 
   it('sends anyway after MAX_RESERVATIONS late slots in a row, so an overloaded replica is slowed, not stuck', async () => {
-    const { em, calls } = fakeEm([{ answerAfterMs: PgProviderRateLimiter.MAX_LATENESS_MS + 30, waitMs: 0 }]);
-    await new PgProviderRateLimiter(em, 20).acquire('ChangeResellerConsumeAmount');
+    const { sql, calls } = fakeDatabase([{ answerAfterMs: PgProviderRateLimiter.MAX_LATENESS_MS + 30, waitMs: 0 }]);
+    await new PgProviderRateLimiter(sql, 20).acquire('ChangeResellerConsumeAmount');
     expect(calls).toHaveLength(PgProviderRateLimiter.MAX_RESERVATIONS);
   });
 });

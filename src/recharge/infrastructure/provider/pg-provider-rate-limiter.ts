@@ -1,11 +1,20 @@
-import { EntityManager } from '@mikro-orm/postgresql';
 import { Logger } from '@nestjs/common';
+import { Statement, StatementRunner } from '../../../database/pg-statements';
 
 /** A reserved send slot, measured on the local clock: it begins no earlier than `earliest` and no later than `latest`. */
 interface Slot {
   earliest: number;
   latest: number;
 }
+
+/** $1 action, $2 the interval covered by the reserved slots, in seconds. */
+const RESERVE_SLOTS: Statement = {
+  name: 'provider_rate_limit_reserve_v1',
+  text: `INSERT INTO provider_rate_limits AS l (name, next_slot_at) VALUES ($1, clock_timestamp() + make_interval(secs => $2))
+    ON CONFLICT (name) DO UPDATE SET next_slot_at = GREATEST(l.next_slot_at, clock_timestamp()) + make_interval(secs => $2)
+    RETURNING (EXTRACT(EPOCH FROM (l.next_slot_at - clock_timestamp())) - $2) * 1000 AS wait_ms,
+              EXTRACT(EPOCH FROM (clock_timestamp() - statement_timestamp())) * 1000 AS queued_ms`,
+};
 
 interface Waiter {
   resolve: (slot: Slot) => void;
@@ -42,7 +51,7 @@ export class PgProviderRateLimiter {
   private readonly reserving = new Set<string>();
 
   constructor(
-    private readonly em: EntityManager,
+    private readonly sql: StatementRunner,
     ratePerSecond: number,
   ) {
     this.intervalMs = (PgProviderRateLimiter.SAFETY_FACTOR * 1000) / ratePerSecond;
@@ -103,13 +112,7 @@ export class PgProviderRateLimiter {
    */
   private async reserveSlots(action: string, count: number): Promise<{ firstWaitMs: number; queuedMs: number }> {
     const span = (count * this.intervalMs) / 1000;
-    const [row]: Array<{ wait_ms: string; queued_ms: string }> = await this.em.getConnection().execute(
-      `INSERT INTO provider_rate_limits AS l (name, next_slot_at) VALUES (?, clock_timestamp() + make_interval(secs => ?))
-       ON CONFLICT (name) DO UPDATE SET next_slot_at = GREATEST(l.next_slot_at, clock_timestamp()) + make_interval(secs => ?)
-       RETURNING (EXTRACT(EPOCH FROM (l.next_slot_at - clock_timestamp())) - ?) * 1000 AS wait_ms,
-                 EXTRACT(EPOCH FROM (clock_timestamp() - statement_timestamp())) * 1000 AS queued_ms`,
-      [action, span, span, span],
-    );
+    const [row] = await this.sql.query<{ wait_ms: string; queued_ms: string }>(RESERVE_SLOTS, [action, span]);
     return { firstWaitMs: Math.max(0, Number(row.wait_ms) || 0), queuedMs: Math.max(0, Number(row.queued_ms) || 0) };
   }
 }
