@@ -41,8 +41,8 @@ export interface RequestLogContext {
 }
 
 /**
- * The request a log line belongs to. Set with `run` by a Fastify onRequest hook, so it follows the
- * request into guards, use cases and repositories without being passed along.
+ * The request a log line belongs to. Set with `run` by the Fastify preValidation hook in bootstrap,
+ * so it follows the request into guards, use cases and repositories without being passed along.
  */
 export const requestLogContext = new AsyncLocalStorage<RequestLogContext>();
 
