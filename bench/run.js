@@ -138,160 +138,160 @@ async function main() {
   const results = { startedAt: new Date(t0).toISOString(), git: gitState(), machine: info, database: { kind: database.kind, version: database.version, settings: database.settings }, serviceLogLevel: SERVICE_LOG_LEVEL, targets: TARGETS };
 
   if (runs('ingest')) {
-  // 1. Baseline.
-  await truncateRecharges(database.url);
-  log('baseline: ingest at 32 connections (3 s warm-up + 10 s)');
-  const basePort = await freePort();
-  const baseline = await startNode('baseline', 'bench/baseline-server.js', { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId }, { readyPattern: /baseline listening/ });
-  const baseUrl = `http://127.0.0.1:${basePort}`;
-  const baselineIngest = await load.ingest(baseUrl, apiKey);
-  log(`baseline: ${baselineIngest.requestsPerSecond} req/s, p50 ${baselineIngest.latencyMs.p50} ms, p99 ${baselineIngest.latencyMs.p99} ms; now 200 req/s for 10 s`);
-  // Each load starts on emptied, checkpointed tables, so no window inherits the previous one's backlog.
-  await truncateRecharges(database.url);
-  const baselineSteady = await load.steadyRate(baseUrl, apiKey);
-  log(`baseline at 200 req/s (autocannon overallRate): p99 ${baselineSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`);
-  await truncateRecharges(database.url);
-  const baselinePaced = await load.paced(baseUrl, apiKey, { rate: 200 });
-  log(`baseline at evenly paced 200 req/s: p50 ${baselinePaced.latencyMs.p50} ms, p99 ${baselinePaced.latencyMs.p99} ms`);
-  await baseline.stop();
-  await truncateRecharges(database.url);
-  results.baseline = { ingest: baselineIngest, steady200: baselineSteady, paced200: baselinePaced, peakRssMb: rssOf(baseline) };
+    // 1. Baseline.
+    await truncateRecharges(database.url);
+    log('baseline: ingest at 32 connections (3 s warm-up + 10 s)');
+    const basePort = await freePort();
+    const baseline = await startNode('baseline', 'bench/baseline-server.js', { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId }, { readyPattern: /baseline listening/ });
+    const baseUrl = `http://127.0.0.1:${basePort}`;
+    const baselineIngest = await load.ingest(baseUrl, apiKey);
+    log(`baseline: ${baselineIngest.requestsPerSecond} req/s, p50 ${baselineIngest.latencyMs.p50} ms, p99 ${baselineIngest.latencyMs.p99} ms; now 200 req/s for 10 s`);
+    // Each load starts on emptied, checkpointed tables, so no window inherits the previous one's backlog.
+    await truncateRecharges(database.url);
+    const baselineSteady = await load.steadyRate(baseUrl, apiKey);
+    log(`baseline at 200 req/s (autocannon overallRate): p99 ${baselineSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`);
+    await truncateRecharges(database.url);
+    const baselinePaced = await load.paced(baseUrl, apiKey, { rate: 200 });
+    log(`baseline at evenly paced 200 req/s: p50 ${baselinePaced.latencyMs.p50} ms, p99 ${baselinePaced.latencyMs.p99} ms`);
+    await baseline.stop();
+    await truncateRecharges(database.url);
+    results.baseline = { ingest: baselineIngest, steady200: baselineSteady, paced200: baselinePaced, peakRssMb: rssOf(baseline) };
 
-  // 2. Service ingest, as deployed: dispatcher on at the default provider rate (10/s).
-  const ingestSvc = await startService('ingest', {});
-  log('service: ingest at 32 connections (3 s warm-up + 10 s)');
-  const serviceIngest = await load.ingest(ingestSvc.url, apiKey);
-  log(`service: ${serviceIngest.requestsPerSecond} req/s, p50 ${serviceIngest.latencyMs.p50} ms, p99 ${serviceIngest.latencyMs.p99} ms; now 200 req/s for 10 s`);
-  await truncateRecharges(database.url);
-  const serviceSteady = await load.steadyRate(ingestSvc.url, apiKey);
-  log(`service at 200 req/s (autocannon overallRate): p50 ${serviceSteady.latencyMs.p50} ms, p99 ${serviceSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`);
-  await truncateRecharges(database.url);
-  const servicePaced = await load.paced(ingestSvc.url, apiKey, { rate: 200 });
-  log(`service at evenly paced 200 req/s: p50 ${servicePaced.latencyMs.p50} ms, p99 ${servicePaced.latencyMs.p99} ms`);
-  await stopService(ingestSvc);
-  await truncateRecharges(database.url);
+    // 2. Service ingest, as deployed: dispatcher on at the default provider rate (10/s).
+    const ingestSvc = await startService('ingest', {});
+    log('service: ingest at 32 connections (3 s warm-up + 10 s)');
+    const serviceIngest = await load.ingest(ingestSvc.url, apiKey);
+    log(`service: ${serviceIngest.requestsPerSecond} req/s, p50 ${serviceIngest.latencyMs.p50} ms, p99 ${serviceIngest.latencyMs.p99} ms; now 200 req/s for 10 s`);
+    await truncateRecharges(database.url);
+    const serviceSteady = await load.steadyRate(ingestSvc.url, apiKey);
+    log(`service at 200 req/s (autocannon overallRate): p50 ${serviceSteady.latencyMs.p50} ms, p99 ${serviceSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`);
+    await truncateRecharges(database.url);
+    const servicePaced = await load.paced(ingestSvc.url, apiKey, { rate: 200 });
+    log(`service at evenly paced 200 req/s: p50 ${servicePaced.latencyMs.p50} ms, p99 ${servicePaced.latencyMs.p99} ms`);
+    await stopService(ingestSvc);
+    await truncateRecharges(database.url);
 
-  // 2b. A second ingest round of each, so one disturbed 10-second window does not decide the ratio:
-  // the ratio is total service requests over total baseline requests of both rounds.
-  log('round 2: baseline ingest, then service ingest');
-  const baseline2 = await startNode('baseline', 'bench/baseline-server.js', { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId }, { readyPattern: /baseline listening/ });
-  const baselineIngest2 = await load.ingest(baseUrl, apiKey);
-  await baseline2.stop();
-  await truncateRecharges(database.url);
-  const ingestSvc2 = await startService('ingest-2', {});
-  const serviceIngest2 = await load.ingest(ingestSvc2.url, apiKey);
-  await stopService(ingestSvc2);
-  log(`round 2: baseline ${baselineIngest2.requestsPerSecond} req/s, service ${serviceIngest2.requestsPerSecond} req/s`);
-  results.baseline.ingestRound2 = baselineIngest2;
-  const ratios = [serviceIngest.requestsPerSecond / baselineIngest.requestsPerSecond, serviceIngest2.requestsPerSecond / baselineIngest2.requestsPerSecond];
-  results.ingest = {
-    ...serviceIngest,
-    round2: serviceIngest2,
-    roundRatios: ratios.map((x) => round(x, 3)),
-    ratioToBaseline: round((serviceIngest.requestsPerSecond + serviceIngest2.requestsPerSecond) / (baselineIngest.requestsPerSecond + baselineIngest2.requestsPerSecond), 3),
-  };
-  results.steady200 = serviceSteady;
-  results.paced200 = servicePaced;
+    // 2b. A second ingest round of each, so one disturbed 10-second window does not decide the ratio:
+    // the ratio is total service requests over total baseline requests of both rounds.
+    log('round 2: baseline ingest, then service ingest');
+    const baseline2 = await startNode('baseline', 'bench/baseline-server.js', { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId }, { readyPattern: /baseline listening/ });
+    const baselineIngest2 = await load.ingest(baseUrl, apiKey);
+    await baseline2.stop();
+    await truncateRecharges(database.url);
+    const ingestSvc2 = await startService('ingest-2', {});
+    const serviceIngest2 = await load.ingest(ingestSvc2.url, apiKey);
+    await stopService(ingestSvc2);
+    log(`round 2: baseline ${baselineIngest2.requestsPerSecond} req/s, service ${serviceIngest2.requestsPerSecond} req/s`);
+    results.baseline.ingestRound2 = baselineIngest2;
+    const ratios = [serviceIngest.requestsPerSecond / baselineIngest.requestsPerSecond, serviceIngest2.requestsPerSecond / baselineIngest2.requestsPerSecond];
+    results.ingest = {
+      ...serviceIngest,
+      round2: serviceIngest2,
+      roundRatios: ratios.map((x) => round(x, 3)),
+      ratioToBaseline: round((serviceIngest.requestsPerSecond + serviceIngest2.requestsPerSecond) / (baselineIngest.requestsPerSecond + baselineIngest2.requestsPerSecond), 3),
+    };
+    results.steady200 = serviceSteady;
+    results.paced200 = servicePaced;
   }
 
   if (runs('e2e')) {
-  // 3. End to end with a 50 ms provider.
-  await truncateRecharges(database.url);
-  const e2eSvc = await startService('e2e', { PROVIDER_MAX_RPS: '100' });
-  log('end to end: 200 recharges at 20/s with Prefer: wait=10 (provider 50 ms, PROVIDER_MAX_RPS=100)');
-  results.endToEnd = await measured(() => load.endToEnd(e2eSvc.url, apiKey, { count: 200, rate: 20 }));
-  log(`end to end: ${results.endToEnd.succeeded}/200 succeeded, p50 ${results.endToEnd.latencyMs.p50} ms, p99 ${results.endToEnd.latencyMs.p99} ms`);
-  await stopService(e2eSvc);
+    // 3. End to end with a 50 ms provider.
+    await truncateRecharges(database.url);
+    const e2eSvc = await startService('e2e', { PROVIDER_MAX_RPS: '100' });
+    log('end to end: 200 recharges at 20/s with Prefer: wait=10 (provider 50 ms, PROVIDER_MAX_RPS=100)');
+    results.endToEnd = await measured(() => load.endToEnd(e2eSvc.url, apiKey, { count: 200, rate: 20 }));
+    log(`end to end: ${results.endToEnd.succeeded}/200 succeeded, p50 ${results.endToEnd.latencyMs.p50} ms, p99 ${results.endToEnd.latencyMs.p99} ms`);
+    await stopService(e2eSvc);
   }
 
   if (runs('drain')) {
-  // 4. Drain: 2,000 queued, then one replica with PROVIDER_MAX_RPS=50.
-  await truncateRecharges(database.url);
-  const fillSvc = await startService('drain-fill', { DISPATCHER_ENABLED: 'false' });
-  log('drain: queueing 2,000 recharges with the dispatcher off');
-  const filled = await load.fill(fillSvc.url, apiKey, 2000);
-  await stopService(fillSvc);
-  const queued = await withClient(database.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM recharges WHERE state = 'CREATED'")).rows[0].n);
-  if (queued !== 2000) throw new Error(`drain: expected 2000 CREATED recharges, found ${queued} (fill: ${JSON.stringify(filled)})`);
-  await simAdmin('POST', '/__admin/reset');
-  const drainStart = performance.now();
-  const drainCpu = cpu.snapshot();
-  const drainSvc = await startService('drain', { DISPATCHER_ENABLED: 'true', PROVIDER_MAX_RPS: '50' });
-  log('drain: service started with PROVIDER_MAX_RPS=50; polling until all SUCCEEDED (≤ 150 s)');
-  const drained = await withClient(database.url, async (c) => {
-    const deadline = Date.now() + 150_000;
-    let row;
-    for (;;) {
-      row = (
+    // 4. Drain: 2,000 queued, then one replica with PROVIDER_MAX_RPS=50.
+    await truncateRecharges(database.url);
+    const fillSvc = await startService('drain-fill', { DISPATCHER_ENABLED: 'false' });
+    log('drain: queueing 2,000 recharges with the dispatcher off');
+    const filled = await load.fill(fillSvc.url, apiKey, 2000);
+    await stopService(fillSvc);
+    const queued = await withClient(database.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM recharges WHERE state = 'CREATED'")).rows[0].n);
+    if (queued !== 2000) throw new Error(`drain: expected 2000 CREATED recharges, found ${queued} (fill: ${JSON.stringify(filled)})`);
+    await simAdmin('POST', '/__admin/reset');
+    const drainStart = performance.now();
+    const drainCpu = cpu.snapshot();
+    const drainSvc = await startService('drain', { DISPATCHER_ENABLED: 'true', PROVIDER_MAX_RPS: '50' });
+    log('drain: service started with PROVIDER_MAX_RPS=50; polling until all SUCCEEDED (≤ 150 s)');
+    const drained = await withClient(database.url, async (c) => {
+      const deadline = Date.now() + 150_000;
+      let row;
+      for (;;) {
+        row = (
+          await c.query(
+            `SELECT count(*) FILTER (WHERE state = 'SUCCEEDED')::int AS succeeded,
+                    count(*) FILTER (WHERE state IN ('CREATED','SUBMITTED','PENDING_CONFIRMATION'))::int AS open,
+                    count(*) FILTER (WHERE state IN ('FAILED','CANCELED'))::int AS other
+             FROM recharges`,
+          )
+        ).rows[0];
+        if (row.open === 0 || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const observedAllDoneSeconds = (performance.now() - drainStart) / 1000;
+      const span = (
         await c.query(
-          `SELECT count(*) FILTER (WHERE state = 'SUCCEEDED')::int AS succeeded,
-                  count(*) FILTER (WHERE state IN ('CREATED','SUBMITTED','PENDING_CONFIRMATION'))::int AS open,
-                  count(*) FILTER (WHERE state IN ('FAILED','CANCELED'))::int AS other
-           FROM recharges`,
+          `SELECT EXTRACT(EPOCH FROM (max(at) FILTER (WHERE to_state IN ('SUCCEEDED','FAILED')) - min(at) FILTER (WHERE to_state = 'SUBMITTED')))::float AS seconds
+           FROM recharge_events`,
         )
       ).rows[0];
-      if (row.open === 0 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const observedAllDoneSeconds = (performance.now() - drainStart) / 1000;
-    const span = (
-      await c.query(
-        `SELECT EXTRACT(EPOCH FROM (max(at) FILTER (WHERE to_state IN ('SUCCEEDED','FAILED')) - min(at) FILTER (WHERE to_state = 'SUBMITTED')))::float AS seconds
-         FROM recharge_events`,
-      )
-    ).rows[0];
-    return { ...row, drainSeconds: span.seconds, observedFromSpawnSeconds: observedAllDoneSeconds, timedOut: row.open > 0 };
-  });
-  const simStats = await simAdmin('GET', '/__admin/stats');
-  const drainCpuUsage = cpu.usage(drainCpu);
-  const arrivals = (await simAdmin('GET', '/__admin/credits')).credits.map((c) => Date.parse(c.appliedAt)).sort((x, y) => x - y);
-  const firstSubmitted = await withClient(database.url, async (c) => (await c.query("SELECT min(at) AS at FROM recharge_events WHERE to_state = 'SUBMITTED'")).rows[0].at);
-  await stopService(drainSvc);
-  results.drain = {
-    queued,
-    succeeded: drained.succeeded,
-    failedOrCanceled: drained.other,
-    stillOpen: drained.open,
-    drainSeconds: round(drained.drainSeconds, 2),
-    secondsFromProcessStart: round(drained.observedFromSpawnSeconds, 2),
-    utilisation: round(drained.succeeded / (drained.drainSeconds * 50), 4),
-    maxRequestsPerSecond: simStats.maxRequestsPerSecond,
-    maxRequestsPerCalendarSecond: simStats.maxRequestsPerCalendarSecond,
-    providerCalls: simStats.requests.ChangeResellerConsumeAmount ?? 0,
-    providerOutcomes: simStats.outcomesByAction.ChangeResellerConsumeAmount ?? {},
-    cpu: drainCpuUsage,
-    // Diagnostics: how the drain time splits into the start (first dispatch → first credit at the
-    // simulator) and the steady part (first → last credit), and the rate within the steady part.
-    firstCreditAfterDispatchStartSeconds: arrivals.length ? round((arrivals[0] - firstSubmitted.getTime()) / 1000, 3) : null,
-    firstToLastCreditSeconds: arrivals.length > 1 ? round((arrivals.at(-1) - arrivals[0]) / 1000, 3) : null,
-    steadyRatePerSecond: arrivals.length > 1 ? round(((arrivals.length - 1) * 1000) / (arrivals.at(-1) - arrivals[0]), 2) : null,
-  };
-  log(`drain: ${drained.succeeded} succeeded in ${results.drain.drainSeconds} s (utilisation ${(results.drain.utilisation * 100).toFixed(1)}%), simulator peak ${simStats.maxRequestsPerSecond}/s`);
+      return { ...row, drainSeconds: span.seconds, observedFromSpawnSeconds: observedAllDoneSeconds, timedOut: row.open > 0 };
+    });
+    const simStats = await simAdmin('GET', '/__admin/stats');
+    const drainCpuUsage = cpu.usage(drainCpu);
+    const arrivals = (await simAdmin('GET', '/__admin/credits')).credits.map((c) => Date.parse(c.appliedAt)).sort((x, y) => x - y);
+    const firstSubmitted = await withClient(database.url, async (c) => (await c.query("SELECT min(at) AS at FROM recharge_events WHERE to_state = 'SUBMITTED'")).rows[0].at);
+    await stopService(drainSvc);
+    results.drain = {
+      queued,
+      succeeded: drained.succeeded,
+      failedOrCanceled: drained.other,
+      stillOpen: drained.open,
+      drainSeconds: round(drained.drainSeconds, 2),
+      secondsFromProcessStart: round(drained.observedFromSpawnSeconds, 2),
+      utilisation: round(drained.succeeded / (drained.drainSeconds * 50), 4),
+      maxRequestsPerSecond: simStats.maxRequestsPerSecond,
+      maxRequestsPerCalendarSecond: simStats.maxRequestsPerCalendarSecond,
+      providerCalls: simStats.requests.ChangeResellerConsumeAmount ?? 0,
+      providerOutcomes: simStats.outcomesByAction.ChangeResellerConsumeAmount ?? {},
+      cpu: drainCpuUsage,
+      // Diagnostics: how the drain time splits into the start (first dispatch → first credit at the
+      // simulator) and the steady part (first → last credit), and the rate within the steady part.
+      firstCreditAfterDispatchStartSeconds: arrivals.length ? round((arrivals[0] - firstSubmitted.getTime()) / 1000, 3) : null,
+      firstToLastCreditSeconds: arrivals.length > 1 ? round((arrivals.at(-1) - arrivals[0]) / 1000, 3) : null,
+      steadyRatePerSecond: arrivals.length > 1 ? round(((arrivals.length - 1) * 1000) / (arrivals.at(-1) - arrivals[0]), 2) : null,
+    };
+    log(`drain: ${drained.succeeded} succeeded in ${results.drain.drainSeconds} s (utilisation ${(results.drain.utilisation * 100).toFixed(1)}%), simulator peak ${simStats.maxRequestsPerSecond}/s`);
   }
 
   if (runs('scale')) {
-  // 5. Scale: the same ingest load on an empty table, then on 1M historical recharges.
-  await truncateRecharges(database.url);
-  await vacuumAnalyze(database.url);
-  const scaleIngest = async (phase) => {
-    const svc = await startService(phase, {});
-    const before = await pgCounters(database.url);
-    const measuredIngest = await load.ingest(svc.url, apiKey);
-    measuredIngest.postgres = counterDelta(before, await pgCounters(database.url));
-    await stopService(svc);
-    return measuredIngest;
-  };
-  log('scale: ingest on an empty table');
-  const scaleEmpty = await scaleIngest('scale-empty');
-  log(`scale: empty table p99 ${scaleEmpty.latencyMs.p99} ms (${scaleEmpty.requestsPerSecond} req/s); seeding 1,000,000 historical recharges`);
-  await truncateRecharges(database.url);
-  const seeded = await seedHistory(database.url, created.clientId);
-  log(`scale: seeded ${seeded.recharges} recharges (${seeded.recharges_size}) + ${seeded.events} events (${seeded.events_size}) in ${(seeded.totalMs / 1000).toFixed(0)} s; VACUUM ANALYZE`);
-  await vacuumAnalyze(database.url);
-  log('scale: ingest on 1,000,000 historical recharges');
-  const scaleFull = await scaleIngest('scale-1m');
-  log(`scale: 1M table p99 ${scaleFull.latencyMs.p99} ms (${scaleFull.requestsPerSecond} req/s)`);
-  results.scale = { empty: scaleEmpty, million: scaleFull, seeded, p99Ratio: round(scaleFull.latencyMs.p99 / scaleEmpty.latencyMs.p99, 3) };
+    // 5. Scale: the same ingest load on an empty table, then on 1M historical recharges.
+    await truncateRecharges(database.url);
+    await vacuumAnalyze(database.url);
+    const scaleIngest = async (phase) => {
+      const svc = await startService(phase, {});
+      const before = await pgCounters(database.url);
+      const measuredIngest = await load.ingest(svc.url, apiKey);
+      measuredIngest.postgres = counterDelta(before, await pgCounters(database.url));
+      await stopService(svc);
+      return measuredIngest;
+    };
+    log('scale: ingest on an empty table');
+    const scaleEmpty = await scaleIngest('scale-empty');
+    log(`scale: empty table p99 ${scaleEmpty.latencyMs.p99} ms (${scaleEmpty.requestsPerSecond} req/s); seeding 1,000,000 historical recharges`);
+    await truncateRecharges(database.url);
+    const seeded = await seedHistory(database.url, created.clientId);
+    log(`scale: seeded ${seeded.recharges} recharges (${seeded.recharges_size}) + ${seeded.events} events (${seeded.events_size}) in ${(seeded.totalMs / 1000).toFixed(0)} s; VACUUM ANALYZE`);
+    await vacuumAnalyze(database.url);
+    log('scale: ingest on 1,000,000 historical recharges');
+    const scaleFull = await scaleIngest('scale-1m');
+    log(`scale: 1M table p99 ${scaleFull.latencyMs.p99} ms (${scaleFull.requestsPerSecond} req/s)`);
+    results.scale = { empty: scaleEmpty, million: scaleFull, seeded, p99Ratio: round(scaleFull.latencyMs.p99 / scaleEmpty.latencyMs.p99, 3) };
   }
 
   // Peak RSS over every service process of the run.
@@ -332,21 +332,21 @@ function table(r) {
   const sc = (k) => `${r.scale.empty.postgres[k]} → ${r.scale.million.postgres[k]}`;
   const rows = [
     ...(r.ingest ? [
-    ['ingest, 32 connections (2 rounds)', `${r.ingest.requestsPerSecond} · ${r.ingest.round2.requestsPerSecond} req/s${bad(r.ingest)}${bad(r.ingest.round2)}`, `${r.baseline.ingest.requestsPerSecond} · ${r.baseline.ingestRound2.requestsPerSecond} req/s`, `≥ 60% of baseline`, `${(r.ingest.ratioToBaseline * 100).toFixed(1)}% (${r.ingest.roundRatios.map((x) => `${(x * 100).toFixed(0)}`).join(', ')})`, verdict(r.verdicts.ingestRatio)],
-    ['  latency at 32 connections, round 1', lat(r.ingest.latencyMs), lat(r.baseline.ingest.latencyMs), '', '', ''],
-    ['200 req/s, autocannon overallRate', `${lat(r.steady200.latencyMs)}${bad(r.steady200)}`, lat(r.baseline.steady200.latencyMs), '(reported: 32-way bursts)', `${r.steady200.latencyMs.p99} ms`, ''],
-    ['200 req/s, evenly paced (5 ms)', `${lat(r.paced200.latencyMs)}${bad(r.paced200)}`, lat(r.baseline.paced200.latencyMs), 'p99 ≤ 25 ms', `${r.paced200.latencyMs.p99} ms`, verdict(r.verdicts.p99AtPaced200)],
+      ['ingest, 32 connections (2 rounds)', `${r.ingest.requestsPerSecond} · ${r.ingest.round2.requestsPerSecond} req/s${bad(r.ingest)}${bad(r.ingest.round2)}`, `${r.baseline.ingest.requestsPerSecond} · ${r.baseline.ingestRound2.requestsPerSecond} req/s`, `≥ 60% of baseline`, `${(r.ingest.ratioToBaseline * 100).toFixed(1)}% (${r.ingest.roundRatios.map((x) => `${(x * 100).toFixed(0)}`).join(', ')})`, verdict(r.verdicts.ingestRatio)],
+      ['  latency at 32 connections, round 1', lat(r.ingest.latencyMs), lat(r.baseline.ingest.latencyMs), '', '', ''],
+      ['200 req/s, autocannon overallRate', `${lat(r.steady200.latencyMs)}${bad(r.steady200)}`, lat(r.baseline.steady200.latencyMs), '(reported: 32-way bursts)', `${r.steady200.latencyMs.p99} ms`, ''],
+      ['200 req/s, evenly paced (5 ms)', `${lat(r.paced200.latencyMs)}${bad(r.paced200)}`, lat(r.baseline.paced200.latencyMs), 'p99 ≤ 25 ms', `${r.paced200.latencyMs.p99} ms`, verdict(r.verdicts.p99AtPaced200)],
     ] : []),
     ...(r.endToEnd ? [
-    ['end to end POST → SUCCEEDED', `${lat(r.endToEnd.latencyMs)} (${r.endToEnd.succeeded}/${r.endToEnd.count} ok)`, '—', '(reported)', '', ''],
+      ['end to end POST → SUCCEEDED', `${lat(r.endToEnd.latencyMs)} (${r.endToEnd.succeeded}/${r.endToEnd.count} ok)`, '—', '(reported)', '', ''],
     ] : []),
     ...(r.drain ? [
-    ['drain 2,000 at PROVIDER_MAX_RPS=50', `${r.drain.drainSeconds} s, ${r.drain.succeeded} SUCCEEDED, peak ${r.drain.maxRequestsPerSecond}/s`, '—', 'util ≥ 95%, peak ≤ 50/s', `${(r.drain.utilisation * 100).toFixed(1)}%, ${r.drain.maxRequestsPerSecond}/s`, verdict(r.verdicts.drain)],
-    ['  drain: start / steady part', `first credit ${r.drain.firstCreditAfterDispatchStartSeconds} s after first dispatch; then ${r.drain.steadyRatePerSecond}/s`, '—', '', '', ''],
+      ['drain 2,000 at PROVIDER_MAX_RPS=50', `${r.drain.drainSeconds} s, ${r.drain.succeeded} SUCCEEDED, peak ${r.drain.maxRequestsPerSecond}/s`, '—', 'util ≥ 95%, peak ≤ 50/s', `${(r.drain.utilisation * 100).toFixed(1)}%, ${r.drain.maxRequestsPerSecond}/s`, verdict(r.verdicts.drain)],
+      ['  drain: start / steady part', `first credit ${r.drain.firstCreditAfterDispatchStartSeconds} s after first dispatch; then ${r.drain.steadyRatePerSecond}/s`, '—', '', '', ''],
     ] : []),
     ...(r.scale ? [
-    ['scale: ingest p99, 1M rows vs empty', `${r.scale.million.latencyMs.p99} ms vs ${r.scale.empty.latencyMs.p99} ms (${r.scale.million.requestsPerSecond} vs ${r.scale.empty.requestsPerSecond} req/s)`, '—', 'ratio ≤ 1.3', `${r.scale.p99Ratio.toFixed(2)}`, verdict(r.verdicts.scale)],
-    ['  scale: PostgreSQL, empty → 1M', `${sc('blks_read')} blocks read, ${sc('wal_fpi')} full-page images, ${sc('checkpoints')} checkpoints, ${sc('autovacuums')} autovacuums`, '—', '', '', ''],
+      ['scale: ingest p99, 1M rows vs empty', `${r.scale.million.latencyMs.p99} ms vs ${r.scale.empty.latencyMs.p99} ms (${r.scale.million.requestsPerSecond} vs ${r.scale.empty.requestsPerSecond} req/s)`, '—', 'ratio ≤ 1.3', `${r.scale.p99Ratio.toFixed(2)}`, verdict(r.verdicts.scale)],
+      ['  scale: PostgreSQL, empty → 1M', `${sc('blks_read')} blocks read, ${sc('wal_fpi')} full-page images, ${sc('checkpoints')} checkpoints, ${sc('autovacuums')} autovacuums`, '—', '', '', ''],
     ] : []),
     ['peak RSS of the service', `${r.rss.peakMb} MB (${r.rss.peakPhase})`, r.baseline ? `${r.baseline.peakRssMb} MB` : '—', '≤ 300 MB', `${r.rss.peakMb} MB`, verdict(r.verdicts.rss)],
   ];
@@ -356,14 +356,14 @@ function table(r) {
   const m = r.machine;
   const foreign = [
     ...(r.ingest ? [
-    ['baseline ingest', r.baseline.ingest.cpu],
-    ['baseline 200 req/s', r.baseline.steady200.cpu],
-    ['service ingest', r.ingest.cpu],
-    ['baseline ingest, round 2', r.baseline.ingestRound2.cpu],
-    ['service ingest, round 2', r.ingest.round2.cpu],
-    ['service 200 req/s', r.steady200.cpu],
-    ['baseline paced 200 req/s', r.baseline.paced200.cpu],
-    ['service paced 200 req/s', r.paced200.cpu],
+      ['baseline ingest', r.baseline.ingest.cpu],
+      ['baseline 200 req/s', r.baseline.steady200.cpu],
+      ['service ingest', r.ingest.cpu],
+      ['baseline ingest, round 2', r.baseline.ingestRound2.cpu],
+      ['service ingest, round 2', r.ingest.round2.cpu],
+      ['service 200 req/s', r.steady200.cpu],
+      ['baseline paced 200 req/s', r.baseline.paced200.cpu],
+      ['service paced 200 req/s', r.paced200.cpu],
     ] : []),
     ...(r.endToEnd ? [['end to end', r.endToEnd.cpu]] : []),
     ...(r.drain ? [['drain', r.drain.cpu]] : []),
