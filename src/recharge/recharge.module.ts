@@ -21,7 +21,7 @@ import { LedgerReader, ReconciliationRunLog, RechargeRepository } from './applic
 import { RechargeNotifications } from './application/ports/recharge-notifications';
 import { RechargePolicy } from './application/recharge-policy';
 import { MikroOrmLedgerReader } from './infrastructure/persistence/mikro-orm-ledger.reader';
-import { MikroOrmRechargeRepository } from './infrastructure/persistence/mikro-orm-recharge.repository';
+import { PgRechargeRepository } from './infrastructure/persistence/pg-recharge.repository';
 import { PgRechargeNotifications } from './infrastructure/persistence/pg-recharge.notifications';
 import { AlibabaCloudRechargeProvider } from './infrastructure/alibaba-cloud/alibaba-cloud-recharge.provider';
 import { PgProviderRateLimiter } from './infrastructure/provider/pg-provider-rate-limiter';
@@ -31,7 +31,7 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
 @Module({
   providers: [
     PgStatements,
-    { provide: RechargeRepository, useClass: MikroOrmRechargeRepository },
+    { provide: RechargeRepository, useClass: PgRechargeRepository },
     { provide: LedgerReader, useClass: MikroOrmLedgerReader },
     { provide: NotificationInbox, useClass: MikroOrmNotificationInbox },
     { provide: ReconciliationRunLog, useClass: MikroOrmReconciliationRunLog },

@@ -175,11 +175,11 @@ const CLAIM_DUE: Statement = {
 
 /**
  * The recharge aggregate in PostgreSQL. Every path that runs per request or per provider call is
- * plain SQL in named prepared statements (PgStatements): the insert, the lookups and `mutate`.
- * Listings and the event trail go through MikroORM.
+ * plain SQL in named prepared statements (PgStatements): the insert, the lookups, the claims and
+ * `mutate`. Listings, the event trail and the reconciler's queries go through MikroORM.
  */
 @Injectable()
-export class MikroOrmRechargeRepository extends RechargeRepository {
+export class PgRechargeRepository extends RechargeRepository {
   private readonly logger = new Logger('Recharge');
 
   constructor(
