@@ -39,11 +39,7 @@ export async function startSimulatorProcess(buildOut: string, port: number, env:
     stats: () => admin<SimulatorStats>('stats'),
     credits: async () => (await admin<{ credits: AppliedCredit[] }>('credits')).credits,
     async stop(timeoutMs = 5000) {
-      proc.signal('SIGTERM');
-      let t: NodeJS.Timeout | undefined;
-      const done = await Promise.race([proc.exited.then(() => true), new Promise<boolean>((r) => (t = setTimeout(() => r(false), timeoutMs)))]);
-      clearTimeout(t);
-      if (!done) await proc.kill();
+      await proc.stop(timeoutMs);
     },
   };
 }

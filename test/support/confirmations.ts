@@ -1,9 +1,10 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, IncomingHttpHeaders, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { Webhook } from 'standardwebhooks';
+import { startNode } from './node-process';
 export { freePort } from './node-process';
 
 /**
@@ -145,54 +146,22 @@ export interface ChildService {
  * and HOME), resolved once it logs that it is listening on `port`.
  */
 export async function startCompiledService(mainJs: string, port: number, env: Record<string, string>, startTimeoutMs = 30_000): Promise<ChildService> {
-  const child: ChildProcess = spawn(process.execPath, [mainJs], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  let listening: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (listening = resolve));
-  const collect = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (!line) continue;
-      lines.push(line);
-      if (lines.length > 300) lines.shift();
-      if (line.includes('alicloud-recharge listening')) listening();
-    }
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const output = () => lines.join('\n');
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    ready.then(() => 'ready' as const),
-    exited.then(() => 'exited' as const),
-    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), startTimeoutMs))),
-  ]);
-  clearTimeout(timer);
-  if (outcome !== 'ready') {
-    child.kill('SIGKILL');
-    throw new Error(`service ${outcome === 'exited' ? 'exited' : 'did not start in time'}:\n${output()}`);
+  const proc = startNode(mainJs, [], { ...env, PORT: String(port) });
+  try {
+    await proc.waitForLine(/alicloud-recharge listening/, startTimeoutMs);
+  } catch (err) {
+    await proc.kill();
+    throw err;
   }
-  const gone = () => child.exitCode !== null || child.signalCode !== null;
   return {
     url: `http://127.0.0.1:${port}`,
-    pid: child.pid!,
-    output,
+    pid: proc.pid,
+    output: proc.output,
     async kill9() {
-      if (!gone()) child.kill('SIGKILL');
-      await exited;
+      await proc.kill();
     },
     async stop(timeoutMs = 15_000) {
-      if (gone()) return child.exitCode;
-      child.kill('SIGTERM');
-      let t: NodeJS.Timeout | undefined;
-      const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => (t = setTimeout(() => resolve('timeout'), timeoutMs)))]);
-      clearTimeout(t);
-      if (code !== 'timeout') return code;
-      child.kill('SIGKILL');
-      return exited;
+      return (await proc.stop(timeoutMs)).code;
     },
   };
 }

@@ -27,18 +27,23 @@ export interface NodeProcess {
   signal(signal: NodeJS.Signals): number;
   /** SIGKILL if still running, then waits for the exit. */
   kill(): Promise<Exit>;
+  /** SIGTERM (the process's own graceful shutdown); SIGKILL if it has not exited within timeoutMs. */
+  stop(timeoutMs?: number): Promise<Exit>;
 }
 
 /**
  * A Node.js script as its own OS process with captured output. Only the given variables (plus
  * PATH and HOME) reach it, so a developer's real Alibaba Cloud keys or OTEL_* settings cannot.
+ * It never outlives the test process.
  */
-export function startNode(script: string, args: string[], env: Record<string, string>): NodeProcess {
-  const child = spawn(process.execPath, [script, ...args], {
+export function startNode(script: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): NodeProcess {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   let out = '';
   let err = '';
   let all = '';
@@ -58,6 +63,7 @@ export function startNode(script: string, args: string[], env: Record<string, st
   const exited = new Promise<Exit>((resolveExit) =>
     child.once('exit', (code, signal) => {
       hasExited = true;
+      process.off('exit', killOnExit);
       const exit = { code, signal, at: Date.now() };
       // Let the pipes drain so output() is complete once `exited` resolves.
       setImmediate(() => {
@@ -100,6 +106,15 @@ export function startNode(script: string, args: string[], env: Record<string, st
     },
     async kill() {
       if (!hasExited) child.kill('SIGKILL');
+      return exited;
+    },
+    async stop(timeoutMs = 15_000) {
+      if (!hasExited) child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const exit = await Promise.race([exited, new Promise<null>((r) => (timer = setTimeout(() => r(null), timeoutMs)))]);
+      clearTimeout(timer);
+      if (exit) return exit;
+      child.kill('SIGKILL');
       return exited;
     },
   };

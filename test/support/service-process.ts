@@ -1,7 +1,6 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
-import { freePort } from './node-process';
+import { freePort, startNode } from './node-process';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -52,7 +51,7 @@ export interface ServiceProcess {
   pid: number;
   /** SIGTERM, the service's own graceful shutdown; SIGKILL if it has not exited within timeoutMs. */
   stop(timeoutMs?: number): Promise<number | null>;
-  /** The last lines the process wrote (stdout and stderr), for failure messages. */
+  /** What the process wrote (stdout and stderr), for failure messages. */
   output(): string;
 }
 
@@ -63,67 +62,19 @@ export interface ServiceProcess {
  */
 export async function startServiceProcess(env: Record<string, string>, startTimeoutMs = 60_000): Promise<ServiceProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['-e', TS_HOOK, resolve(ROOT, 'src/main.ts')], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  let listening: () => void = () => undefined;
-  const ready = new Promise<void>((resolveReady) => (listening = resolveReady));
-  const collect = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (!line) continue;
-      lines.push(line);
-      if (lines.length > 200) lines.shift();
-      if (line.includes('alicloud-recharge listening')) listening();
-    }
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  // Never outlive the test process, whatever happens to it.
-  const killOnExit = () => kill(child, 'SIGKILL');
-  process.once('exit', killOnExit);
-  const exited = new Promise<number | null>((resolveExit) =>
-    child.once('exit', (code) => {
-      process.off('exit', killOnExit);
-      resolveExit(code);
-    }),
-  );
-  const output = () => lines.join('\n');
-
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    ready.then(() => 'ready' as const),
-    exited.then(() => 'exited' as const),
-    new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), startTimeoutMs))),
-  ]);
-  clearTimeout(timer);
-  if (outcome !== 'ready') {
-    kill(child, 'SIGKILL');
-    throw new Error(`service process ${outcome === 'exited' ? 'exited' : 'did not start in time'}:\n${output()}`);
+  const proc = startNode(resolve(ROOT, 'src/main.ts'), [], { ...env, PORT: String(port) }, ['-e', TS_HOOK]);
+  try {
+    await proc.waitForLine(/alicloud-recharge listening/, startTimeoutMs);
+  } catch (err) {
+    await proc.kill();
+    throw err;
   }
   return {
     url: `http://127.0.0.1:${port}`,
-    pid: child.pid!,
-    output,
+    pid: proc.pid,
+    output: proc.output,
     async stop(timeoutMs = 15_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      kill(child, 'SIGTERM');
-      let killTimer: NodeJS.Timeout | undefined;
-      const code = await Promise.race([exited, new Promise<'timeout'>((r) => (killTimer = setTimeout(() => r('timeout'), timeoutMs)))]);
-      clearTimeout(killTimer);
-      if (code !== 'timeout') return code;
-      kill(child, 'SIGKILL');
-      return exited;
+      return (await proc.stop(timeoutMs)).code;
     },
   };
-}
-
-function kill(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    child.kill(signal);
-  } catch {
-    // already gone
-  }
 }
