@@ -17,7 +17,14 @@ module.exports = {
       severity: 'error',
       from: { path: '/application/' },
       to: {
-        path: ['/infrastructure/', '^src/api/', '^src/[^/]+\\.module\\.ts$', '@mikro-orm', '@alicloud', '^node_modules/pg/'],
+        path: [
+          '/infrastructure/',
+          '^src/api/',
+          '^src/[^/]+\\.module\\.ts$',
+          '@mikro-orm',
+          '@alicloud',
+          '^node_modules/pg/',
+        ],
       },
     },
     {

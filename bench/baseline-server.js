@@ -38,19 +38,38 @@ async function create(req, res, raw) {
     return send(res, 400, { code: 'INVALID_ARGUMENT' });
   }
   const key = req.headers['idempotency-key'];
-  if (typeof key !== 'string' || !body || typeof body.accountId !== 'string') return send(res, 400, { code: 'INVALID_ARGUMENT' });
+  if (typeof key !== 'string' || !body || typeof body.accountId !== 'string')
+    return send(res, 400, { code: 'INVALID_ARGUMENT' });
   const id = `rch_${uuidv7().replace(/-/g, '')}`;
   const now = new Date();
   const metadata = body.metadata ?? {};
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify([body.accountId, String(body.amount), body.currency, body.orderReference ?? null, metadata, body.callbackUrl ?? null]))
+    .update(
+      JSON.stringify([
+        body.accountId,
+        String(body.amount),
+        body.currency,
+        body.orderReference ?? null,
+        metadata,
+        body.callbackUrl ?? null,
+      ]),
+    )
     .digest('hex');
   const db = await pool.connect();
   try {
     await db.query('BEGIN');
     await db.query(INSERT_RECHARGE, [
-      id, clientId, key, fingerprint, body.accountId, body.amount, body.currency,
-      body.orderReference ?? null, JSON.stringify(metadata), body.callbackUrl ?? null, now,
+      id,
+      clientId,
+      key,
+      fingerprint,
+      body.accountId,
+      body.amount,
+      body.currency,
+      body.orderReference ?? null,
+      JSON.stringify(metadata),
+      body.callbackUrl ?? null,
+      now,
     ]);
     await db.query(INSERT_EVENT, [id, now]);
     await db.query('COMMIT');
@@ -73,7 +92,9 @@ const server = http.createServer((req, res) => {
   });
   req.on('end', () => {
     if (size > BODY_LIMIT) return send(res, 413, { code: 'INVALID_ARGUMENT' });
-    create(req, res, Buffer.concat(chunks).toString('utf8')).catch((err) => send(res, 500, { code: 'ERROR', detail: String(err) }));
+    create(req, res, Buffer.concat(chunks).toString('utf8')).catch((err) =>
+      send(res, 500, { code: 'ERROR', detail: String(err) }),
+    );
   });
 });
 

@@ -18,7 +18,15 @@ const { mkdirSync, writeFileSync, readFileSync } = require('node:fs');
 const os = require('node:os');
 const { resolve } = require('node:path');
 const { ROOT, freePort, startNode, stopAll, runNode } = require('./lib/children');
-const { startDatabase, withClient, truncateRecharges, vacuumAnalyze, seedHistory, pgCounters, counterDelta } = require('./lib/database');
+const {
+  startDatabase,
+  withClient,
+  truncateRecharges,
+  vacuumAnalyze,
+  seedHistory,
+  pgCounters,
+  counterDelta,
+} = require('./lib/database');
 const load = require('./lib/load');
 const cpu = require('./lib/cpu');
 const { execFileSync } = require('node:child_process');
@@ -35,8 +43,12 @@ const TARGETS = {
 const SERVICE_LOG_LEVEL = 'warn';
 const ALL_PHASES = ['ingest', 'e2e', 'drain', 'scale'];
 /** `BENCH_PHASES=drain npm run bench` runs only the named phases (comma-separated); default: all. */
-const PHASES = (process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
-for (const p of PHASES) if (!ALL_PHASES.includes(p)) throw new Error(`BENCH_PHASES: unknown phase ${p} (known: ${ALL_PHASES.join(', ')})`);
+const PHASES = (process.env.BENCH_PHASES ?? ALL_PHASES.join(','))
+  .split(',')
+  .map((p) => p.trim())
+  .filter(Boolean);
+for (const p of PHASES)
+  if (!ALL_PHASES.includes(p)) throw new Error(`BENCH_PHASES: unknown phase ${p} (known: ${ALL_PHASES.join(', ')})`);
 const runs = (phase) => PHASES.includes(phase);
 
 const t0 = Date.now();
@@ -51,7 +63,10 @@ async function measured(work) {
 function gitState() {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'libs', 'config', 'migrations'], { cwd: ROOT, encoding: 'utf8' })
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'libs', 'config', 'migrations'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter(Boolean)
       .map((l) => l.slice(3));
@@ -76,7 +91,13 @@ function machine() {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
   const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
-  return { nproc: os.availableParallelism(), cpuModel: model, memoryGb: Math.round(memKb / 1024 / 1024), node: process.version, kernel: os.release() };
+  return {
+    nproc: os.availableParallelism(),
+    cpuModel: model,
+    memoryGb: Math.round(memKb / 1024 / 1024),
+    node: process.version,
+    kernel: os.release(),
+  };
 }
 
 async function main() {
@@ -86,17 +107,29 @@ async function main() {
   log(`PostgreSQL ${database.version} ready (${JSON.stringify(database.settings)})`);
 
   const simPort = await freePort();
-  const simulator = await startNode('simulator', 'dist/libs/bss-simulator/main.js', {
-    SIMULATOR_PORT: String(simPort),
-    SIMULATOR_LATENCY_MS: '50',
-    SIMULATOR_RATE_LIMIT_RPS: '1000',
-  }, { readyPattern: /listening on/ });
+  const simulator = await startNode(
+    'simulator',
+    'dist/libs/bss-simulator/main.js',
+    {
+      SIMULATOR_PORT: String(simPort),
+      SIMULATOR_LATENCY_MS: '50',
+      SIMULATOR_RATE_LIMIT_RPS: '1000',
+    },
+    { readyPattern: /listening on/ },
+  );
   const simUrl = `http://127.0.0.1:${simPort}`;
   const simAdmin = async (method, path) => (await fetch(`${simUrl}${path}`, { method })).json();
 
   // The bench client; its rows satisfy the baseline's foreign key too. The CLI applies the migrations.
   const created = JSON.parse(
-    (await runNode('dist/src/cli.js', ['clients:create', '--name', 'bench', '--accounts', '*', '--json'], { DATABASE_URL: database.url, LOG_LEVEL: 'warn', PROVIDER: 'simulator', ALIBABA_CLOUD_BSS_ENDPOINT: simUrl }))
+    (
+      await runNode('dist/src/cli.js', ['clients:create', '--name', 'bench', '--accounts', '*', '--json'], {
+        DATABASE_URL: database.url,
+        LOG_LEVEL: 'warn',
+        PROVIDER: 'simulator',
+        ALIBABA_CLOUD_BSS_ENDPOINT: simUrl,
+      })
+    )
       .trim()
       .split('\n')
       .at(-1),
@@ -121,7 +154,13 @@ async function main() {
     };
     const proc = await startNode(`service (${phase})`, 'dist/src/main.js', env, {
       readyPattern: /alicloud-recharge listening/,
-      nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${resolve(ROOT, 'bench/.data/profiles')}`, `--cpu-prof-name=${phase}.cpuprofile`] : [],
+      nodeArgs: process.env.BENCH_CPU_PROF
+        ? [
+            '--cpu-prof',
+            `--cpu-prof-dir=${resolve(ROOT, 'bench/.data/profiles')}`,
+            `--cpu-prof-name=${phase}.cpuprofile`,
+          ]
+        : [],
     });
     const url = `http://127.0.0.1:${port}`;
     const ready = await fetch(`${url}/health/ready`);
@@ -135,60 +174,103 @@ async function main() {
   };
   const rssOf = (proc) => Math.round(Math.max(proc.peakRssKb, proc.hwmKb ?? 0) / 1024);
 
-  const results = { startedAt: new Date(t0).toISOString(), git: gitState(), machine: info, database: { kind: database.kind, version: database.version, settings: database.settings }, serviceLogLevel: SERVICE_LOG_LEVEL, targets: TARGETS };
+  const results = {
+    startedAt: new Date(t0).toISOString(),
+    git: gitState(),
+    machine: info,
+    database: { kind: database.kind, version: database.version, settings: database.settings },
+    serviceLogLevel: SERVICE_LOG_LEVEL,
+    targets: TARGETS,
+  };
 
   if (runs('ingest')) {
     // 1. Baseline.
     await truncateRecharges(database.url);
     log('baseline: ingest at 32 connections (3 s warm-up + 10 s)');
     const basePort = await freePort();
-    const baseline = await startNode('baseline', 'bench/baseline-server.js', { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId }, { readyPattern: /baseline listening/ });
+    const baseline = await startNode(
+      'baseline',
+      'bench/baseline-server.js',
+      { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId },
+      { readyPattern: /baseline listening/ },
+    );
     const baseUrl = `http://127.0.0.1:${basePort}`;
     const baselineIngest = await load.ingest(baseUrl, apiKey);
-    log(`baseline: ${baselineIngest.requestsPerSecond} req/s, p50 ${baselineIngest.latencyMs.p50} ms, p99 ${baselineIngest.latencyMs.p99} ms; now 200 req/s for 10 s`);
+    log(
+      `baseline: ${baselineIngest.requestsPerSecond} req/s, p50 ${baselineIngest.latencyMs.p50} ms, p99 ${baselineIngest.latencyMs.p99} ms; now 200 req/s for 10 s`,
+    );
     // Each load starts on emptied, checkpointed tables, so no window inherits the previous one's backlog.
     await truncateRecharges(database.url);
     const baselineSteady = await load.steadyRate(baseUrl, apiKey);
-    log(`baseline at 200 req/s (autocannon overallRate): p99 ${baselineSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`);
+    log(
+      `baseline at 200 req/s (autocannon overallRate): p99 ${baselineSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`,
+    );
     await truncateRecharges(database.url);
     const baselinePaced = await load.paced(baseUrl, apiKey, { rate: 200 });
-    log(`baseline at evenly paced 200 req/s: p50 ${baselinePaced.latencyMs.p50} ms, p99 ${baselinePaced.latencyMs.p99} ms`);
+    log(
+      `baseline at evenly paced 200 req/s: p50 ${baselinePaced.latencyMs.p50} ms, p99 ${baselinePaced.latencyMs.p99} ms`,
+    );
     await baseline.stop();
     await truncateRecharges(database.url);
-    results.baseline = { ingest: baselineIngest, steady200: baselineSteady, paced200: baselinePaced, peakRssMb: rssOf(baseline) };
+    results.baseline = {
+      ingest: baselineIngest,
+      steady200: baselineSteady,
+      paced200: baselinePaced,
+      peakRssMb: rssOf(baseline),
+    };
 
     // 2. Service ingest, as deployed: dispatcher on at the default provider rate (10/s).
     const ingestSvc = await startService('ingest', {});
     log('service: ingest at 32 connections (3 s warm-up + 10 s)');
     const serviceIngest = await load.ingest(ingestSvc.url, apiKey);
-    log(`service: ${serviceIngest.requestsPerSecond} req/s, p50 ${serviceIngest.latencyMs.p50} ms, p99 ${serviceIngest.latencyMs.p99} ms; now 200 req/s for 10 s`);
+    log(
+      `service: ${serviceIngest.requestsPerSecond} req/s, p50 ${serviceIngest.latencyMs.p50} ms, p99 ${serviceIngest.latencyMs.p99} ms; now 200 req/s for 10 s`,
+    );
     await truncateRecharges(database.url);
     const serviceSteady = await load.steadyRate(ingestSvc.url, apiKey);
-    log(`service at 200 req/s (autocannon overallRate): p50 ${serviceSteady.latencyMs.p50} ms, p99 ${serviceSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`);
+    log(
+      `service at 200 req/s (autocannon overallRate): p50 ${serviceSteady.latencyMs.p50} ms, p99 ${serviceSteady.latencyMs.p99} ms; now evenly paced 200 req/s for 10 s`,
+    );
     await truncateRecharges(database.url);
     const servicePaced = await load.paced(ingestSvc.url, apiKey, { rate: 200 });
-    log(`service at evenly paced 200 req/s: p50 ${servicePaced.latencyMs.p50} ms, p99 ${servicePaced.latencyMs.p99} ms`);
+    log(
+      `service at evenly paced 200 req/s: p50 ${servicePaced.latencyMs.p50} ms, p99 ${servicePaced.latencyMs.p99} ms`,
+    );
     await stopService(ingestSvc);
     await truncateRecharges(database.url);
 
     // 2b. A second ingest round of each, so one disturbed 10-second window does not decide the ratio:
     // the ratio is total service requests over total baseline requests of both rounds.
     log('round 2: baseline ingest, then service ingest');
-    const baseline2 = await startNode('baseline', 'bench/baseline-server.js', { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId }, { readyPattern: /baseline listening/ });
+    const baseline2 = await startNode(
+      'baseline',
+      'bench/baseline-server.js',
+      { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId },
+      { readyPattern: /baseline listening/ },
+    );
     const baselineIngest2 = await load.ingest(baseUrl, apiKey);
     await baseline2.stop();
     await truncateRecharges(database.url);
     const ingestSvc2 = await startService('ingest-2', {});
     const serviceIngest2 = await load.ingest(ingestSvc2.url, apiKey);
     await stopService(ingestSvc2);
-    log(`round 2: baseline ${baselineIngest2.requestsPerSecond} req/s, service ${serviceIngest2.requestsPerSecond} req/s`);
+    log(
+      `round 2: baseline ${baselineIngest2.requestsPerSecond} req/s, service ${serviceIngest2.requestsPerSecond} req/s`,
+    );
     results.baseline.ingestRound2 = baselineIngest2;
-    const ratios = [serviceIngest.requestsPerSecond / baselineIngest.requestsPerSecond, serviceIngest2.requestsPerSecond / baselineIngest2.requestsPerSecond];
+    const ratios = [
+      serviceIngest.requestsPerSecond / baselineIngest.requestsPerSecond,
+      serviceIngest2.requestsPerSecond / baselineIngest2.requestsPerSecond,
+    ];
     results.ingest = {
       ...serviceIngest,
       round2: serviceIngest2,
       roundRatios: ratios.map((x) => round(x, 3)),
-      ratioToBaseline: round((serviceIngest.requestsPerSecond + serviceIngest2.requestsPerSecond) / (baselineIngest.requestsPerSecond + baselineIngest2.requestsPerSecond), 3),
+      ratioToBaseline: round(
+        (serviceIngest.requestsPerSecond + serviceIngest2.requestsPerSecond) /
+          (baselineIngest.requestsPerSecond + baselineIngest2.requestsPerSecond),
+        3,
+      ),
     };
     results.steady200 = serviceSteady;
     results.paced200 = servicePaced;
@@ -200,7 +282,9 @@ async function main() {
     const e2eSvc = await startService('e2e', { PROVIDER_MAX_RPS: '100' });
     log('end to end: 200 recharges at 20/s with Prefer: wait=10 (provider 50 ms, PROVIDER_MAX_RPS=100)');
     results.endToEnd = await measured(() => load.endToEnd(e2eSvc.url, apiKey, { count: 200, rate: 20 }));
-    log(`end to end: ${results.endToEnd.succeeded}/200 succeeded, p50 ${results.endToEnd.latencyMs.p50} ms, p99 ${results.endToEnd.latencyMs.p99} ms`);
+    log(
+      `end to end: ${results.endToEnd.succeeded}/200 succeeded, p50 ${results.endToEnd.latencyMs.p50} ms, p99 ${results.endToEnd.latencyMs.p99} ms`,
+    );
     await stopService(e2eSvc);
   }
 
@@ -211,8 +295,12 @@ async function main() {
     log('drain: queueing 2,000 recharges with the dispatcher off');
     const filled = await load.fill(fillSvc.url, apiKey, 2000);
     await stopService(fillSvc);
-    const queued = await withClient(database.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM recharges WHERE state = 'CREATED'")).rows[0].n);
-    if (queued !== 2000) throw new Error(`drain: expected 2000 CREATED recharges, found ${queued} (fill: ${JSON.stringify(filled)})`);
+    const queued = await withClient(
+      database.url,
+      async (c) => (await c.query("SELECT count(*)::int AS n FROM recharges WHERE state = 'CREATED'")).rows[0].n,
+    );
+    if (queued !== 2000)
+      throw new Error(`drain: expected 2000 CREATED recharges, found ${queued} (fill: ${JSON.stringify(filled)})`);
     await simAdmin('POST', '/__admin/reset');
     const drainStart = performance.now();
     const drainCpu = cpu.snapshot();
@@ -240,12 +328,22 @@ async function main() {
            FROM recharge_events`,
         )
       ).rows[0];
-      return { ...row, drainSeconds: span.seconds, observedFromSpawnSeconds: observedAllDoneSeconds, timedOut: row.open > 0 };
+      return {
+        ...row,
+        drainSeconds: span.seconds,
+        observedFromSpawnSeconds: observedAllDoneSeconds,
+        timedOut: row.open > 0,
+      };
     });
     const simStats = await simAdmin('GET', '/__admin/stats');
     const drainCpuUsage = cpu.usage(drainCpu);
-    const arrivals = (await simAdmin('GET', '/__admin/credits')).credits.map((c) => Date.parse(c.appliedAt)).sort((x, y) => x - y);
-    const firstSubmitted = await withClient(database.url, async (c) => (await c.query("SELECT min(at) AS at FROM recharge_events WHERE to_state = 'SUBMITTED'")).rows[0].at);
+    const arrivals = (await simAdmin('GET', '/__admin/credits')).credits
+      .map((c) => Date.parse(c.appliedAt))
+      .sort((x, y) => x - y);
+    const firstSubmitted = await withClient(
+      database.url,
+      async (c) => (await c.query("SELECT min(at) AS at FROM recharge_events WHERE to_state = 'SUBMITTED'")).rows[0].at,
+    );
     await stopService(drainSvc);
     results.drain = {
       queued,
@@ -262,11 +360,16 @@ async function main() {
       cpu: drainCpuUsage,
       // Diagnostics: how the drain time splits into the start (first dispatch → first credit at the
       // simulator) and the steady part (first → last credit), and the rate within the steady part.
-      firstCreditAfterDispatchStartSeconds: arrivals.length ? round((arrivals[0] - firstSubmitted.getTime()) / 1000, 3) : null,
+      firstCreditAfterDispatchStartSeconds: arrivals.length
+        ? round((arrivals[0] - firstSubmitted.getTime()) / 1000, 3)
+        : null,
       firstToLastCreditSeconds: arrivals.length > 1 ? round((arrivals.at(-1) - arrivals[0]) / 1000, 3) : null,
-      steadyRatePerSecond: arrivals.length > 1 ? round(((arrivals.length - 1) * 1000) / (arrivals.at(-1) - arrivals[0]), 2) : null,
+      steadyRatePerSecond:
+        arrivals.length > 1 ? round(((arrivals.length - 1) * 1000) / (arrivals.at(-1) - arrivals[0]), 2) : null,
     };
-    log(`drain: ${drained.succeeded} succeeded in ${results.drain.drainSeconds} s (utilisation ${(results.drain.utilisation * 100).toFixed(1)}%), simulator peak ${simStats.maxRequestsPerSecond}/s`);
+    log(
+      `drain: ${drained.succeeded} succeeded in ${results.drain.drainSeconds} s (utilisation ${(results.drain.utilisation * 100).toFixed(1)}%), simulator peak ${simStats.maxRequestsPerSecond}/s`,
+    );
   }
 
   if (runs('scale')) {
@@ -288,10 +391,14 @@ async function main() {
     await truncateRecharges(database.url);
     await vacuumAnalyze(database.url);
     const scaleEmpty2 = await scaleIngest('scale-empty-2');
-    log(`scale: empty table p99 ${scaleEmpty.latencyMs.p99} · ${scaleEmpty2.latencyMs.p99} ms; seeding 1,000,000 historical recharges`);
+    log(
+      `scale: empty table p99 ${scaleEmpty.latencyMs.p99} · ${scaleEmpty2.latencyMs.p99} ms; seeding 1,000,000 historical recharges`,
+    );
     await truncateRecharges(database.url);
     const seeded = await seedHistory(database.url, created.clientId);
-    log(`scale: seeded ${seeded.recharges} recharges (${seeded.recharges_size}) + ${seeded.events} events (${seeded.events_size}) in ${(seeded.totalMs / 1000).toFixed(0)} s; VACUUM ANALYZE`);
+    log(
+      `scale: seeded ${seeded.recharges} recharges (${seeded.recharges_size}) + ${seeded.events} events (${seeded.events_size}) in ${(seeded.totalMs / 1000).toFixed(0)} s; VACUUM ANALYZE`,
+    );
     await vacuumAnalyze(database.url);
     log('scale: ingest on 1,000,000 historical recharges (2 rounds)');
     const scaleFull = await scaleIngest('scale-1m');
@@ -302,8 +409,14 @@ async function main() {
       million: scaleFull,
       round2: { empty: scaleEmpty2, million: scaleFull2 },
       seeded,
-      roundRatios: [round(scaleFull.latencyMs.p99 / scaleEmpty.latencyMs.p99, 3), round(scaleFull2.latencyMs.p99 / scaleEmpty2.latencyMs.p99, 3)],
-      p99Ratio: round((scaleFull.latencyMs.p99 + scaleFull2.latencyMs.p99) / (scaleEmpty.latencyMs.p99 + scaleEmpty2.latencyMs.p99), 3),
+      roundRatios: [
+        round(scaleFull.latencyMs.p99 / scaleEmpty.latencyMs.p99, 3),
+        round(scaleFull2.latencyMs.p99 / scaleEmpty2.latencyMs.p99, 3),
+      ],
+      p99Ratio: round(
+        (scaleFull.latencyMs.p99 + scaleFull2.latencyMs.p99) / (scaleEmpty.latencyMs.p99 + scaleEmpty2.latencyMs.p99),
+        3,
+      ),
     };
   }
 
@@ -322,7 +435,10 @@ async function main() {
       p99AtPaced200: results.paced200.latencyMs.p99 <= TARGETS.p99At200RpsMs,
     }),
     ...(runs('drain') && {
-      drain: results.drain.utilisation >= TARGETS.drainUtilisation && results.drain.maxRequestsPerSecond <= TARGETS.drainMaxRate && results.drain.stillOpen === 0,
+      drain:
+        results.drain.utilisation >= TARGETS.drainUtilisation &&
+        results.drain.maxRequestsPerSecond <= TARGETS.drainMaxRate &&
+        results.drain.stillOpen === 0,
     }),
     ...(runs('scale') && { scale: results.scale.p99Ratio <= TARGETS.scaleP99Ratio }),
     rss: results.rss.peakMb <= TARGETS.peakRssMb,
@@ -331,7 +447,13 @@ async function main() {
   await simulator.stop();
 
   // A partial run (BENCH_PHASES) must not overwrite the full figures the README quotes.
-  writeFileSync(resolve(ROOT, PHASES.length === ALL_PHASES.length ? 'bench/results.json' : `bench/.data/results-${PHASES.join('-')}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(
+    resolve(
+      ROOT,
+      PHASES.length === ALL_PHASES.length ? 'bench/results.json' : `bench/.data/results-${PHASES.join('-')}.json`,
+    ),
+    `${JSON.stringify(results, null, 2)}\n`,
+  );
   process.stdout.write(`${table(results)}\n`);
   log(`results written (${results.totalSeconds} s)`);
 }
@@ -341,46 +463,138 @@ const verdict = (ok) => (ok ? 'PASS' : 'MISS');
 
 function table(r) {
   const lat = (l) => `p50 ${l.p50} ms · p99 ${l.p99} ms`;
-  const bad = (x) => (x.non2xx || x.errors ? `  (${x.non2xx} non-2xx, ${x.errors} errors: ${JSON.stringify(x.statusCodes)})` : '');
+  const bad = (x) =>
+    x.non2xx || x.errors ? `  (${x.non2xx} non-2xx, ${x.errors} errors: ${JSON.stringify(x.statusCodes)})` : '';
   const sc = (k) => `${r.scale.empty.postgres[k]} → ${r.scale.million.postgres[k]}`;
   const rows = [
-    ...(r.ingest ? [
-      ['ingest, 32 connections (2 rounds)', `${r.ingest.requestsPerSecond} · ${r.ingest.round2.requestsPerSecond} req/s${bad(r.ingest)}${bad(r.ingest.round2)}`, `${r.baseline.ingest.requestsPerSecond} · ${r.baseline.ingestRound2.requestsPerSecond} req/s`, `≥ 60% of baseline`, `${(r.ingest.ratioToBaseline * 100).toFixed(1)}% (${r.ingest.roundRatios.map((x) => `${(x * 100).toFixed(0)}`).join(', ')})`, verdict(r.verdicts.ingestRatio)],
-      ['  latency at 32 connections, round 1', lat(r.ingest.latencyMs), lat(r.baseline.ingest.latencyMs), '', '', ''],
-      ['200 req/s, autocannon overallRate', `${lat(r.steady200.latencyMs)}${bad(r.steady200)}`, lat(r.baseline.steady200.latencyMs), '(reported: 32-way bursts)', `${r.steady200.latencyMs.p99} ms`, ''],
-      ['200 req/s, evenly paced (5 ms)', `${lat(r.paced200.latencyMs)}${bad(r.paced200)}`, lat(r.baseline.paced200.latencyMs), 'p99 ≤ 25 ms', `${r.paced200.latencyMs.p99} ms`, verdict(r.verdicts.p99AtPaced200)],
-    ] : []),
-    ...(r.endToEnd ? [
-      ['end to end POST → SUCCEEDED', `${lat(r.endToEnd.latencyMs)} (${r.endToEnd.succeeded}/${r.endToEnd.count} ok)`, '—', '(reported)', '', ''],
-    ] : []),
-    ...(r.drain ? [
-      ['drain 2,000 at PROVIDER_MAX_RPS=50', `${r.drain.drainSeconds} s, ${r.drain.succeeded} SUCCEEDED, peak ${r.drain.maxRequestsPerSecond}/s`, '—', 'util ≥ 95%, peak ≤ 50/s', `${(r.drain.utilisation * 100).toFixed(1)}%, ${r.drain.maxRequestsPerSecond}/s`, verdict(r.verdicts.drain)],
-      ['  drain: start / steady part', `first credit ${r.drain.firstCreditAfterDispatchStartSeconds} s after first dispatch; then ${r.drain.steadyRatePerSecond}/s`, '—', '', '', ''],
-    ] : []),
-    ...(r.scale ? [
-      ['scale: ingest p99, 1M rows vs empty (2 rounds)', `${r.scale.million.latencyMs.p99} · ${r.scale.round2.million.latencyMs.p99} ms vs ${r.scale.empty.latencyMs.p99} · ${r.scale.round2.empty.latencyMs.p99} ms`, '—', 'ratio ≤ 1.3', `${r.scale.p99Ratio.toFixed(2)} (${r.scale.roundRatios.map((x) => x.toFixed(2)).join(', ')})`, verdict(r.verdicts.scale)],
-      ['  scale: PostgreSQL, empty → 1M', `${sc('blks_read')} blocks read, ${sc('wal_fpi')} full-page images, ${sc('checkpoints')} checkpoints, ${sc('autovacuums')} autovacuums`, '—', '', '', ''],
-    ] : []),
-    ['peak RSS of the service', `${r.rss.peakMb} MB (${r.rss.peakPhase})`, r.baseline ? `${r.baseline.peakRssMb} MB` : '—', '≤ 300 MB', `${r.rss.peakMb} MB`, verdict(r.verdicts.rss)],
+    ...(r.ingest
+      ? [
+          [
+            'ingest, 32 connections (2 rounds)',
+            `${r.ingest.requestsPerSecond} · ${r.ingest.round2.requestsPerSecond} req/s${bad(r.ingest)}${bad(r.ingest.round2)}`,
+            `${r.baseline.ingest.requestsPerSecond} · ${r.baseline.ingestRound2.requestsPerSecond} req/s`,
+            `≥ 60% of baseline`,
+            `${(r.ingest.ratioToBaseline * 100).toFixed(1)}% (${r.ingest.roundRatios.map((x) => `${(x * 100).toFixed(0)}`).join(', ')})`,
+            verdict(r.verdicts.ingestRatio),
+          ],
+          [
+            '  latency at 32 connections, round 1',
+            lat(r.ingest.latencyMs),
+            lat(r.baseline.ingest.latencyMs),
+            '',
+            '',
+            '',
+          ],
+          [
+            '200 req/s, autocannon overallRate',
+            `${lat(r.steady200.latencyMs)}${bad(r.steady200)}`,
+            lat(r.baseline.steady200.latencyMs),
+            '(reported: 32-way bursts)',
+            `${r.steady200.latencyMs.p99} ms`,
+            '',
+          ],
+          [
+            '200 req/s, evenly paced (5 ms)',
+            `${lat(r.paced200.latencyMs)}${bad(r.paced200)}`,
+            lat(r.baseline.paced200.latencyMs),
+            'p99 ≤ 25 ms',
+            `${r.paced200.latencyMs.p99} ms`,
+            verdict(r.verdicts.p99AtPaced200),
+          ],
+        ]
+      : []),
+    ...(r.endToEnd
+      ? [
+          [
+            'end to end POST → SUCCEEDED',
+            `${lat(r.endToEnd.latencyMs)} (${r.endToEnd.succeeded}/${r.endToEnd.count} ok)`,
+            '—',
+            '(reported)',
+            '',
+            '',
+          ],
+        ]
+      : []),
+    ...(r.drain
+      ? [
+          [
+            'drain 2,000 at PROVIDER_MAX_RPS=50',
+            `${r.drain.drainSeconds} s, ${r.drain.succeeded} SUCCEEDED, peak ${r.drain.maxRequestsPerSecond}/s`,
+            '—',
+            'util ≥ 95%, peak ≤ 50/s',
+            `${(r.drain.utilisation * 100).toFixed(1)}%, ${r.drain.maxRequestsPerSecond}/s`,
+            verdict(r.verdicts.drain),
+          ],
+          [
+            '  drain: start / steady part',
+            `first credit ${r.drain.firstCreditAfterDispatchStartSeconds} s after first dispatch; then ${r.drain.steadyRatePerSecond}/s`,
+            '—',
+            '',
+            '',
+            '',
+          ],
+        ]
+      : []),
+    ...(r.scale
+      ? [
+          [
+            'scale: ingest p99, 1M rows vs empty (2 rounds)',
+            `${r.scale.million.latencyMs.p99} · ${r.scale.round2.million.latencyMs.p99} ms vs ${r.scale.empty.latencyMs.p99} · ${r.scale.round2.empty.latencyMs.p99} ms`,
+            '—',
+            'ratio ≤ 1.3',
+            `${r.scale.p99Ratio.toFixed(2)} (${r.scale.roundRatios.map((x) => x.toFixed(2)).join(', ')})`,
+            verdict(r.verdicts.scale),
+          ],
+          [
+            '  scale: PostgreSQL, empty → 1M',
+            `${sc('blks_read')} blocks read, ${sc('wal_fpi')} full-page images, ${sc('checkpoints')} checkpoints, ${sc('autovacuums')} autovacuums`,
+            '—',
+            '',
+            '',
+            '',
+          ],
+        ]
+      : []),
+    [
+      'peak RSS of the service',
+      `${r.rss.peakMb} MB (${r.rss.peakPhase})`,
+      r.baseline ? `${r.baseline.peakRssMb} MB` : '—',
+      '≤ 300 MB',
+      `${r.rss.peakMb} MB`,
+      verdict(r.verdicts.rss),
+    ],
   ];
   const head = ['figure', 'service', 'baseline', 'target', 'value', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join(' │ ').trimEnd();
+  const line = (cells) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join(' │ ')
+      .trimEnd();
   const m = r.machine;
   const foreign = [
-    ...(r.ingest ? [
-      ['baseline ingest', r.baseline.ingest.cpu],
-      ['baseline 200 req/s', r.baseline.steady200.cpu],
-      ['service ingest', r.ingest.cpu],
-      ['baseline ingest, round 2', r.baseline.ingestRound2.cpu],
-      ['service ingest, round 2', r.ingest.round2.cpu],
-      ['service 200 req/s', r.steady200.cpu],
-      ['baseline paced 200 req/s', r.baseline.paced200.cpu],
-      ['service paced 200 req/s', r.paced200.cpu],
-    ] : []),
+    ...(r.ingest
+      ? [
+          ['baseline ingest', r.baseline.ingest.cpu],
+          ['baseline 200 req/s', r.baseline.steady200.cpu],
+          ['service ingest', r.ingest.cpu],
+          ['baseline ingest, round 2', r.baseline.ingestRound2.cpu],
+          ['service ingest, round 2', r.ingest.round2.cpu],
+          ['service 200 req/s', r.steady200.cpu],
+          ['baseline paced 200 req/s', r.baseline.paced200.cpu],
+          ['service paced 200 req/s', r.paced200.cpu],
+        ]
+      : []),
     ...(r.endToEnd ? [['end to end', r.endToEnd.cpu]] : []),
     ...(r.drain ? [['drain', r.drain.cpu]] : []),
-    ...(r.scale ? [['scale, empty table', r.scale.empty.cpu], ['scale, 1M rows', r.scale.million.cpu], ['scale, empty table, round 2', r.scale.round2.empty.cpu], ['scale, 1M rows, round 2', r.scale.round2.million.cpu]] : []),
+    ...(r.scale
+      ? [
+          ['scale, empty table', r.scale.empty.cpu],
+          ['scale, 1M rows', r.scale.million.cpu],
+          ['scale, empty table, round 2', r.scale.round2.empty.cpu],
+          ['scale, 1M rows, round 2', r.scale.round2.million.cpu],
+        ]
+      : []),
   ];
   return [
     '',
@@ -395,7 +609,10 @@ function table(r) {
     ...rows.map(line),
     '',
     `CPU during the measured windows (${m.nproc} cores): busy / of which the bench's own processes / other processes on the machine`,
-    ...foreign.map(([name, c]) => `  ${name.padEnd(Math.max(...foreign.map(([n]) => n.length)))} ${c.busyCores.toFixed(2)} / ${c.oursCores.toFixed(2)} / ${c.foreignCores.toFixed(2)} cores${c.foreignCores > 0.25 ? '   ← machine not quiet: figure disturbed' : ''}`),
+    ...foreign.map(
+      ([name, c]) =>
+        `  ${name.padEnd(Math.max(...foreign.map(([n]) => n.length)))} ${c.busyCores.toFixed(2)} / ${c.oursCores.toFixed(2)} / ${c.foreignCores.toFixed(2)} cores${c.foreignCores > 0.25 ? '   ← machine not quiet: figure disturbed' : ''}`,
+    ),
     '',
     `git ${r.git.head}${r.git.uncommittedSourceFiles.length ? `, with uncommitted changes in ${r.git.uncommittedSourceFiles.join(', ')}` : ', clean sources'} · total bench time ${r.totalSeconds} s`,
   ].join('\n');

@@ -3,7 +3,13 @@ import { ConfigError, loadConfig } from './app-config';
 describe('loadConfig', () => {
   it('applies the contract defaults and falls back to the simulator loudly', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 3000, provider: 'simulator', providerMaxRps: 10, reconcileIntervalMs: 30000, maxRechargeAmount: 100000000 });
+    expect(c).toMatchObject({
+      port: 3000,
+      provider: 'simulator',
+      providerMaxRps: 10,
+      reconcileIntervalMs: 30000,
+      maxRechargeAmount: 100000000,
+    });
     expect(c.simulatorEmbedded).toBe(true);
     expect(c.alibabaCloud.accessKeyId).toBe('sim-access-key-id');
     expect(c.warnings.join()).toMatch(/simulator/);
@@ -31,12 +37,17 @@ describe('loadConfig', () => {
   });
 
   it('warns about plain http to a non-loopback endpoint only', () => {
-    expect(loadConfig({ ALIBABA_CLOUD_BSS_ENDPOINT: 'http://127.0.0.1:8089' }).warnings.join()).not.toMatch(/unencrypted/);
+    expect(loadConfig({ ALIBABA_CLOUD_BSS_ENDPOINT: 'http://127.0.0.1:8089' }).warnings.join()).not.toMatch(
+      /unencrypted/,
+    );
     expect(loadConfig({ ALIBABA_CLOUD_BSS_ENDPOINT: 'http://bss.internal:80' }).warnings.join()).toMatch(/unencrypted/);
   });
 
   it('parses lists', () => {
-    const c = loadConfig({ CALLBACK_ALLOWED_HOSTS: 'a.example.com, *.hooks.test', PROVIDER_WEBHOOK_SECRETS: 'whsec_AAAA,whsec_BBBB' });
+    const c = loadConfig({
+      CALLBACK_ALLOWED_HOSTS: 'a.example.com, *.hooks.test',
+      PROVIDER_WEBHOOK_SECRETS: 'whsec_AAAA,whsec_BBBB',
+    });
     expect(c.callbackAllowedHosts).toEqual(['a.example.com', '*.hooks.test']);
     expect(c.providerWebhookSecrets).toEqual(['whsec_AAAA', 'whsec_BBBB']);
   });

@@ -2,37 +2,71 @@ import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { CURRENCIES, Currency } from '../src/recharge/domain/money';
 
-const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value);
+const toInt = ({ value }: { value: unknown }) =>
+  value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
 const toList = ({ value }: { value: unknown }) =>
-  typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : value;
 
 /** The environment as contract section 8 defines it. Validated once at start; bad config exits 1. */
 class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) PORT?: number;
-  @IsOptional() @IsString() @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' }) DATABASE_URL?: string;
+  @IsOptional()
+  @IsString()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL?: string;
   @IsOptional() @IsString() DATA_DIR?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(65535) EMBEDDED_POSTGRES_PORT?: number;
   @IsOptional() @IsIn(['alibaba-cloud', 'simulator']) PROVIDER?: 'alibaba-cloud' | 'simulator';
   @IsOptional() @IsString() ALIBABA_CLOUD_ACCESS_KEY_ID?: string;
   @IsOptional() @IsString() ALIBABA_CLOUD_ACCESS_KEY_SECRET?: string;
-  @IsOptional() @Matches(/^https?:\/\/[^\s/]+/, { message: 'ALIBABA_CLOUD_BSS_ENDPOINT must be an http(s) URL' }) ALIBABA_CLOUD_BSS_ENDPOINT?: string;
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s/]+/, { message: 'ALIBABA_CLOUD_BSS_ENDPOINT must be an http(s) URL' })
+  ALIBABA_CLOUD_BSS_ENDPOINT?: string;
   @IsOptional() @IsString() ALIBABA_CLOUD_BUSINESS_TYPE?: string;
   @IsOptional() @IsString() ALIBABA_CLOUD_SOURCE?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10000) PROVIDER_MAX_RPS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(120000) PROVIDER_TIMEOUT_MS?: number;
-  @IsOptional() @Transform(toList) @Matches(/^whsec_[A-Za-z0-9+/=]+$/, { each: true, message: 'PROVIDER_WEBHOOK_SECRETS must be whsec_<base64> values' }) PROVIDER_WEBHOOK_SECRETS?: string[];
+  @IsOptional()
+  @Transform(toList)
+  @Matches(/^whsec_[A-Za-z0-9+/=]+$/, { each: true, message: 'PROVIDER_WEBHOOK_SECRETS must be whsec_<base64> values' })
+  PROVIDER_WEBHOOK_SECRETS?: string[];
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) RECONCILE_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) RECONCILE_AFTER_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) CONFIRMATION_WINDOW_MS?: number;
-  @IsOptional() @Transform(toList) @Matches(/^(\*\.)?[A-Za-z0-9.-]+$/, { each: true, message: 'CALLBACK_ALLOWED_HOSTS must be hostnames or *.domain wildcards' }) CALLBACK_ALLOWED_HOSTS?: string[];
+  @IsOptional()
+  @Transform(toList)
+  @Matches(/^(\*\.)?[A-Za-z0-9.-]+$/, {
+    each: true,
+    message: 'CALLBACK_ALLOWED_HOSTS must be hostnames or *.domain wildcards',
+  })
+  CALLBACK_ALLOWED_HOSTS?: string[];
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) CALLBACK_RETRY_BASE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(Number.MAX_SAFE_INTEGER) MAX_RECHARGE_AMOUNT?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) CLIENT_RATE_LIMIT_RPS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_GRACE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_DRAIN_DELAY_MS?: number;
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
-  @IsOptional() @Transform(toList) @IsIn(CURRENCIES as unknown as string[], { each: true }) SUPPORTED_CURRENCIES?: Currency[];
-  @IsOptional() @Transform(({ value }) => (value === undefined ? undefined : value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value)) @IsBoolean() DISPATCHER_ENABLED?: boolean;
+  @IsOptional()
+  @Transform(toList)
+  @IsIn(CURRENCIES as unknown as string[], { each: true })
+  SUPPORTED_CURRENCIES?: Currency[];
+  @IsOptional()
+  @Transform(({ value }) =>
+    value === undefined
+      ? undefined
+      : value === 'true' || value === '1'
+        ? true
+        : value === 'false' || value === '0'
+          ? false
+          : value,
+  )
+  @IsBoolean()
+  DISPATCHER_ENABLED?: boolean;
 }
 
 export interface AppConfig {
@@ -41,7 +75,14 @@ export interface AppConfig {
   dataDir: string;
   embeddedPostgresPort: number;
   provider: 'alibaba-cloud' | 'simulator';
-  alibabaCloud: { endpoint: string; accessKeyId: string; accessKeySecret: string; businessType: string; source: string; timeoutMs: number };
+  alibabaCloud: {
+    endpoint: string;
+    accessKeyId: string;
+    accessKeySecret: string;
+    businessType: string;
+    source: string;
+    timeoutMs: number;
+  };
   /** PROVIDER=simulator without an endpoint: the service starts the BSS simulator in-process. */
   simulatorEmbedded: boolean;
   providerMaxRps: number;
@@ -79,16 +120,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const hasKeys = Boolean(e.ALIBABA_CLOUD_ACCESS_KEY_ID && e.ALIBABA_CLOUD_ACCESS_KEY_SECRET);
   const provider = e.PROVIDER ?? (hasKeys ? 'alibaba-cloud' : 'simulator');
   if (provider === 'alibaba-cloud' && !hasKeys) {
-    throw new ConfigError('invalid configuration:\n  PROVIDER=alibaba-cloud needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET');
+    throw new ConfigError(
+      'invalid configuration:\n  PROVIDER=alibaba-cloud needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+    );
   }
   if (!e.PROVIDER && !hasKeys) {
-    warnings.push('NO ALIBABA CLOUD ACCESS KEY SET: running against the built-in BSS simulator (PROVIDER=simulator); no real money moves');
+    warnings.push(
+      'NO ALIBABA CLOUD ACCESS KEY SET: running against the built-in BSS simulator (PROVIDER=simulator); no real money moves',
+    );
   }
   const simulatorEmbedded = provider === 'simulator' && !e.ALIBABA_CLOUD_BSS_ENDPOINT;
-  const endpoint = e.ALIBABA_CLOUD_BSS_ENDPOINT ?? (simulatorEmbedded ? 'http://127.0.0.1:0' : 'https://business.aliyuncs.com');
+  const endpoint =
+    e.ALIBABA_CLOUD_BSS_ENDPOINT ?? (simulatorEmbedded ? 'http://127.0.0.1:0' : 'https://business.aliyuncs.com');
   const host = new URL(endpoint).hostname;
   if (endpoint.startsWith('http://') && !LOOPBACK.test(host)) {
-    warnings.push(`ALIBABA_CLOUD_BSS_ENDPOINT uses plain http to a non-loopback host (${host}): credentials and amounts travel unencrypted`);
+    warnings.push(
+      `ALIBABA_CLOUD_BSS_ENDPOINT uses plain http to a non-loopback host (${host}): credentials and amounts travel unencrypted`,
+    );
   }
   return {
     port: e.PORT ?? 3000,

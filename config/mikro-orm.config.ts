@@ -20,7 +20,14 @@ export function createOrmConfig(databaseUrl: string, poolMax = 20): Options {
     entities: ENTITIES,
     discovery: { warnWhenNoEntities: false },
     extensions: [Migrator],
-    migrations: { migrationsList: MIGRATIONS, tableName: 'mikro_orm_migrations', transactional: true, allOrNothing: true, snapshot: false, silent: true },
+    migrations: {
+      migrationsList: MIGRATIONS,
+      tableName: 'mikro_orm_migrations',
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      silent: true,
+    },
     pool: { min: Math.min(POOL_WARM_CONNECTIONS, poolMax), max: poolMax },
     // Entities are plain domain classes; MikroORM must not try to read TypeScript metadata.
     metadataProvider: undefined,

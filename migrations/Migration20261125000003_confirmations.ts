@@ -88,7 +88,9 @@ export class Migration20261125000003_confirmations extends Migration {
   }
 
   override async down(): Promise<void> {
-    this.addSql('DROP TABLE callback_attempts, callback_deliveries, reconciliation_runs, discrepancies, provider_notifications;');
+    this.addSql(
+      'DROP TABLE callback_attempts, callback_deliveries, reconciliation_runs, discrepancies, provider_notifications;',
+    );
     this.addSql('DROP INDEX recharges_submitted_open_idx;');
   }
 }

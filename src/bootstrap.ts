@@ -16,7 +16,11 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
 /** Builds the HTTP application (not listening yet); shared by main, the e2e tests and the bench. */
-export async function createApp(config: AppConfig, databaseUrl: string, logs: false | undefined = undefined): Promise<NestFastifyApplication> {
+export async function createApp(
+  config: AppConfig,
+  databaseUrl: string,
+  logs: false | undefined = undefined,
+): Promise<NestFastifyApplication> {
   const quiet = logs === false;
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
@@ -33,7 +37,9 @@ export async function createApp(config: AppConfig, databaseUrl: string, logs: fa
   const logger = createLogger(quiet ? 'silent' : config.logLevel);
   // Log lines written while a request is handled carry its correlation id. Set once the body is
   // parsed: the parser's callbacks run in the socket's async context, which would lose it.
-  fastify.addHook('preValidation', (request, _reply, done) => requestLogContext.run({ correlationId: request.id }, done));
+  fastify.addHook('preValidation', (request, _reply, done) =>
+    requestLogContext.run({ correlationId: request.id }, done),
+  );
   let telemetry: RechargeTelemetry | null = null;
   let lifecycle: Lifecycle | null = null;
   // Once draining, every answer closes its connection: keep-alive clients reconnect (to a replica
@@ -45,13 +51,18 @@ export async function createApp(config: AppConfig, databaseUrl: string, logs: fa
   });
   fastify.addHook('onResponse', (request, reply, done) => {
     logRequestCompleted(logger, request, reply);
-    if (request.method === 'POST' && request.routeOptions.url === '/v1/recharges') telemetry?.requestOutcome(rechargeRequestOutcome(reply.statusCode));
+    if (request.method === 'POST' && request.routeOptions.url === '/v1/recharges')
+      telemetry?.requestOutcome(rechargeRequestOutcome(reply.statusCode));
     done();
   });
   // Our own body parser replaces Nest's: JSON only (no urlencoded bodies anywhere), the raw bytes
   // kept for webhook signatures, and on the webhook route a parse error is left for the handler,
   // so an unsigned body is answered 401 before a malformed one is answered 400.
-  const parseJson = fastify.getDefaultJsonParser('error', 'error') as unknown as (req: unknown, body: Buffer, done: (err: Error | null, parsed?: unknown) => void) => void;
+  const parseJson = fastify.getDefaultJsonParser('error', 'error') as unknown as (
+    req: unknown,
+    body: Buffer,
+    done: (err: Error | null, parsed?: unknown) => void,
+  ) => void;
   const parser = (req: FastifyRequest, body: Buffer, done: (err: Error | null, parsed?: unknown) => void) =>
     parseJson(req, body, (err, parsed) => {
       if (err && req.url.startsWith('/webhooks/')) {
@@ -62,14 +73,19 @@ export async function createApp(config: AppConfig, databaseUrl: string, logs: fa
       done(err, parsed);
     });
   adapter.useBodyParser('application/json', true, { bodyLimit: BODY_LIMIT_BYTES }, parser as never);
-  fastify.addContentTypeParser(/^application\/[\w.-]+\+json/, { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (req, body, done) => {
-    (req as FastifyRequest & { rawBody?: Buffer }).rawBody = body as Buffer;
-    parser(req, body as Buffer, done);
-  });
+  fastify.addContentTypeParser(
+    /^application\/[\w.-]+\+json/,
+    { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES },
+    (req, body, done) => {
+      (req as FastifyRequest & { rawBody?: Buffer }).rawBody = body as Buffer;
+      parser(req, body as Buffer, done);
+    },
+  );
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
     // Only JSON bodies are accepted; refusing before parsing keeps form or text bodies out entirely.
-    const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+    const hasBody =
+      Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
     const type = request.headers['content-type'] ?? '';
     if (hasBody && request.url.startsWith('/v1/') && !/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(type)) {
       const error = Object.assign(new Error('Content-Type must be application/json'), { statusCode: 415 });

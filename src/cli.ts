@@ -6,7 +6,8 @@ import { CliIo, EXIT_FAILURE, runCli } from './cli/commands';
  * `npm run cli -- <command> [--json]`. Results go to stdout (exactly one JSON object with --json);
  * progress and errors go to stderr. Exit codes: 0 done, 1 failed, 2 bad usage.
  */
-const write = (stream: NodeJS.WriteStream, text: string) => new Promise<void>((resolve) => stream.write(text, () => resolve()));
+const write = (stream: NodeJS.WriteStream, text: string) =>
+  new Promise<void>((resolve) => stream.write(text, () => resolve()));
 const pending: Array<Promise<void>> = [];
 const io: CliIo = {
   out: (text) => void pending.push(write(process.stdout, text)),

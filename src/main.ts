@@ -10,8 +10,10 @@ import { runMigrations } from './database/migrations';
 import { Lifecycle } from './health/lifecycle';
 import { stopTracing } from './observability/tracing';
 
-const log = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
-const warn = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg })}\n`);
+const log = (msg: string) =>
+  process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
+const warn = (msg: string) =>
+  process.stdout.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg })}\n`);
 
 async function main(): Promise<void> {
   let config: AppConfig;

@@ -5,7 +5,8 @@ import { runMigrations } from './database/migrations';
 /** `npm run migrate`: applies pending migrations under the advisory lock and exits (a Kubernetes Job). */
 async function migrate(): Promise<void> {
   const config = loadConfig();
-  const log = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
+  const log = (msg: string) =>
+    process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
   const database = await resolveDatabaseUrl(config, log);
   try {
     const applied = await runMigrations(database.url, log);
@@ -18,7 +19,9 @@ async function migrate(): Promise<void> {
 migrate().then(
   () => process.exit(0),
   (err) => {
-    process.stderr.write(`${err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.stack : String(err)}`}\n`);
+    process.stderr.write(
+      `${err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.stack : String(err)}`}\n`,
+    );
     process.exit(1);
   },
 );

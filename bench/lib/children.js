@@ -77,7 +77,10 @@ async function startNode(name, script, env, { readyPattern, startTimeoutMs = 60_
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         let timer;
-        const outcome = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))]);
+        const outcome = await Promise.race([
+          exited,
+          new Promise((r) => (timer = setTimeout(() => r('timeout'), timeoutMs))),
+        ]);
         clearTimeout(timer);
         if (outcome === 'timeout') {
           child.kill('SIGKILL');
@@ -104,7 +107,9 @@ async function startNode(name, script, env, { readyPattern, startTimeoutMs = 60_
   clearTimeout(timer);
   if (outcome !== 'ready') {
     await proc.stop(2000);
-    throw new Error(`${name} ${outcome === 'exited' ? 'exited during start' : 'did not start in time'}:\n${proc.output()}`);
+    throw new Error(
+      `${name} ${outcome === 'exited' ? 'exited during start' : 'did not start in time'}:\n${proc.output()}`,
+    );
   }
   return proc;
 }

@@ -23,7 +23,10 @@ function readStat(pid) {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     // fields[0] is state (field 3); ppid is field 4, utime 14, stime 15, cutime 16, cstime 17
-    return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]) };
+    return {
+      ppid: Number(fields[1]),
+      ticks: Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]),
+    };
   } catch {
     return null;
   }
@@ -62,7 +65,12 @@ function usage(from, to = snapshot()) {
   const machine = (to.machine - from.machine) / TICK / seconds;
   const ours = (to.ours - from.ours) / TICK / seconds;
   const round = (x) => Math.round(x * 100) / 100;
-  return { cores: os.availableParallelism(), busyCores: round(machine), oursCores: round(ours), foreignCores: round(Math.max(0, machine - ours)) };
+  return {
+    cores: os.availableParallelism(),
+    busyCores: round(machine),
+    oursCores: round(ours),
+    foreignCores: round(Math.max(0, machine - ours)),
+  };
 }
 
 module.exports = { snapshot, usage };

@@ -136,7 +136,8 @@ async function seedHistory(url, benchClientId, total = 1_000_000) {
        WHERE i.schemaname = 'public' AND i.tablename IN ('recharges', 'recharge_events')
          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = i.indexname)`,
     );
-    const superuser = (await c.query('SELECT rolsuper FROM pg_roles WHERE rolname = current_user')).rows[0]?.rolsuper === true;
+    const superuser =
+      (await c.query('SELECT rolsuper FROM pg_roles WHERE rolname = current_user')).rows[0]?.rolsuper === true;
     for (const { indexname } of plainIndexes) await c.query(`DROP INDEX ${indexname}`);
     if (superuser) await c.query('SET session_replication_role = replica');
     await c.query(`
@@ -212,10 +213,16 @@ async function seedHistory(url, benchClientId, total = 1_000_000) {
 /** Counters of the bench database, to explain a figure: buffer reads, commits, WAL and full-page images. */
 async function pgCounters(url) {
   return withClient(url, async (c) => {
-    const db = (await c.query('SELECT blks_read, blks_hit, xact_commit FROM pg_stat_database WHERE datname = current_database()')).rows[0];
+    const db = (
+      await c.query('SELECT blks_read, blks_hit, xact_commit FROM pg_stat_database WHERE datname = current_database()')
+    ).rows[0];
     const wal = (await c.query('SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal')).rows[0];
     const ckpt = (await c.query('SELECT num_timed + num_requested AS checkpoints FROM pg_stat_checkpointer')).rows[0];
-    const vac = (await c.query("SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0) AS autovacuums FROM pg_stat_user_tables WHERE relname IN ('recharges', 'recharge_events')")).rows[0];
+    const vac = (
+      await c.query(
+        "SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0) AS autovacuums FROM pg_stat_user_tables WHERE relname IN ('recharges', 'recharge_events')",
+      )
+    ).rows[0];
     return Object.fromEntries(Object.entries({ ...db, ...wal, ...ckpt, ...vac }).map(([k, v]) => [k, Number(v)]));
   });
 }
@@ -225,4 +232,13 @@ function counterDelta(before, after) {
   return Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - before[k]]));
 }
 
-module.exports = { pgCounters, counterDelta, startDatabase, withClient, truncateRecharges, vacuumAnalyze, seedHistory, BENCH_DB };
+module.exports = {
+  pgCounters,
+  counterDelta,
+  startDatabase,
+  withClient,
+  truncateRecharges,
+  vacuumAnalyze,
+  seedHistory,
+  BENCH_DB,
+};

@@ -47,7 +47,13 @@ function summarize(r) {
     requestsPerSecond: round(r.requests.average, 1),
     completed: r['2xx'],
     durationSeconds: round(r.duration, 2),
-    latencyMs: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, mean: round(r.latency.average, 2) },
+    latencyMs: {
+      p50: r.latency.p50,
+      p90: r.latency.p90,
+      p99: r.latency.p99,
+      max: r.latency.max,
+      mean: round(r.latency.average, 2),
+    },
     non2xx: r.non2xx,
     errors: r.errors,
     timeouts: r.timeouts,
@@ -67,9 +73,23 @@ async function ingest(url, apiKey, { connections = 32, warmupSeconds = 3, second
 
 /** Open loop at a fixed overall rate (autocannon corrects for coordinated omission). */
 async function steadyRate(url, apiKey, { rate = 200, connections = 32, warmupSeconds = 2, seconds = 10 } = {}) {
-  await autocannon({ url, connections, duration: warmupSeconds, overallRate: rate, requests: postRequests(apiKey), timeout: 10 });
+  await autocannon({
+    url,
+    connections,
+    duration: warmupSeconds,
+    overallRate: rate,
+    requests: postRequests(apiKey),
+    timeout: 10,
+  });
   const before = cpu.snapshot();
-  const r = await autocannon({ url, connections, duration: seconds, overallRate: rate, requests: postRequests(apiKey), timeout: 10 });
+  const r = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    overallRate: rate,
+    requests: postRequests(apiKey),
+    timeout: 10,
+  });
   return { ...summarize(r), offeredRate: rate, cpu: cpu.usage(before) };
 }
 
@@ -115,7 +135,9 @@ function postOnce(agent, base, apiKey, extraHeaders, timeoutMs) {
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, status: 0, error: err.message }));
+    req.on('error', (err) =>
+      resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, status: 0, error: err.message }),
+    );
     req.end(body);
   });
 }
@@ -136,7 +158,10 @@ async function endToEnd(base, apiKey, { count = 200, rate = 20 } = {}) {
   }
   const results = await Promise.all(pending);
   agent.destroy();
-  const ok = results.filter((r) => r.status === 202 && r.recharge?.status === 'succeeded').map((r) => r.ms).sort((a, b) => a - b);
+  const ok = results
+    .filter((r) => r.status === 202 && r.recharge?.status === 'succeeded')
+    .map((r) => r.ms)
+    .sort((a, b) => a - b);
   const states = {};
   for (const r of results) {
     const k = r.error ? `error:${r.error}` : `${r.status}:${r.recharge?.status ?? '?'}`;
@@ -147,7 +172,12 @@ async function endToEnd(base, apiKey, { count = 200, rate = 20 } = {}) {
     offeredRate: rate,
     succeeded: ok.length,
     outcomes: states,
-    latencyMs: { p50: round(pct(ok, 50), 1), p90: round(pct(ok, 90), 1), p99: round(pct(ok, 99), 1), max: round(ok.at(-1) ?? NaN, 1) },
+    latencyMs: {
+      p50: round(pct(ok, 50), 1),
+      p90: round(pct(ok, 90), 1),
+      p99: round(pct(ok, 99), 1),
+      max: round(ok.at(-1) ?? NaN, 1),
+    },
   };
 }
 
@@ -166,7 +196,12 @@ async function paced(base, apiKey, { rate = 200, warmupSeconds = 2, seconds = 10
       const wait = due - performance.now();
       if (wait >= 1) await new Promise((r) => setTimeout(r, Math.floor(wait)));
       const sentLate = performance.now() - due;
-      pending.push(postOnce(agent, base, apiKey, {}, 10_000).then((r) => collect && collect.push({ ...r, ms: r.ms + Math.max(0, sentLate), sentLate, second: Math.floor(i / rate) })));
+      pending.push(
+        postOnce(agent, base, apiKey, {}, 10_000).then(
+          (r) =>
+            collect && collect.push({ ...r, ms: r.ms + Math.max(0, sentLate), sentLate, second: Math.floor(i / rate) }),
+        ),
+      );
     }
     await Promise.all(pending);
     return (performance.now() - start) / 1000;
@@ -177,14 +212,20 @@ async function paced(base, apiKey, { rate = 200, warmupSeconds = 2, seconds = 10
   const elapsed = await run(rate * seconds, results);
   const usage = cpu.usage(before);
   agent.destroy();
-  const ok = results.filter((r) => r.status === 202).map((r) => r.ms).sort((a, b) => a - b);
+  const ok = results
+    .filter((r) => r.status === 202)
+    .map((r) => r.ms)
+    .sort((a, b) => a - b);
   const lateSends = results.filter((r) => r.sentLate > 2).length;
   // Where the slow answers were: a few stalled seconds (GC, checkpoint, a neighbour) or all along.
   const slowBySecond = {};
   for (const r of results) if (r.ms > 25) slowBySecond[r.second] = (slowBySecond[r.second] ?? 0) + 1;
   // Diagnostic: the same latencies counted from the moment each request was actually sent, which
   // leaves out stalls of the generator itself (it shares the machine's cores with the service).
-  const fromSend = results.filter((r) => r.status === 202).map((r) => r.ms - Math.max(0, r.sentLate)).sort((a, b) => a - b);
+  const fromSend = results
+    .filter((r) => r.status === 202)
+    .map((r) => r.ms - Math.max(0, r.sentLate))
+    .sort((a, b) => a - b);
   return {
     offeredRate: rate,
     achievedRate: round(results.length / elapsed, 1),
@@ -195,7 +236,12 @@ async function paced(base, apiKey, { rate = 200, warmupSeconds = 2, seconds = 10
     over25msBySecond: slowBySecond,
     slowSentOver10msLate: results.filter((r) => r.ms > 25 && r.sentLate > 10).length,
     latencyFromSendMs: { p50: round(pct(fromSend, 50), 1), p99: round(pct(fromSend, 99), 1) },
-    latencyMs: { p50: round(pct(ok, 50), 1), p90: round(pct(ok, 90), 1), p99: round(pct(ok, 99), 1), max: round(ok.at(-1) ?? NaN, 1) },
+    latencyMs: {
+      p50: round(pct(ok, 50), 1),
+      p90: round(pct(ok, 90), 1),
+      p99: round(pct(ok, 99), 1),
+      max: round(ok.at(-1) ?? NaN, 1),
+    },
     cpu: usage,
   };
 }

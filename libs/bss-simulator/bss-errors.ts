@@ -16,12 +16,20 @@ export class BssError extends Error {
 
 export const bssErrors = {
   missingParameter: (name: string) =>
-    new BssError(400, 'MissingParameter', `The input parameter "${name}" that is mandatory for processing this request is not supplied.`),
-  apiNotFound: () => new BssError(404, 'InvalidAction.NotFound', 'Specified api is not found, please check your url and method.'),
-  invalidCommonParameter: (name: string) => new BssError(400, 'InvalidParameter', `The specified parameter "${name}" is not valid.`),
+    new BssError(
+      400,
+      'MissingParameter',
+      `The input parameter "${name}" that is mandatory for processing this request is not supplied.`,
+    ),
+  apiNotFound: () =>
+    new BssError(404, 'InvalidAction.NotFound', 'Specified api is not found, please check your url and method.'),
+  invalidCommonParameter: (name: string) =>
+    new BssError(400, 'InvalidParameter', `The specified parameter "${name}" is not valid.`),
   accessKeyNotFound: () => new BssError(404, 'InvalidAccessKeyId.NotFound', 'Specified access key is not found.'),
-  timestampMalformed: () => new BssError(400, 'InvalidTimeStamp.Format', 'Specified time stamp or date value is not well formatted.'),
-  timestampExpired: () => new BssError(400, 'InvalidTimeStamp.Expired', 'Specified time stamp or date value is expired.'),
+  timestampMalformed: () =>
+    new BssError(400, 'InvalidTimeStamp.Format', 'Specified time stamp or date value is not well formatted.'),
+  timestampExpired: () =>
+    new BssError(400, 'InvalidTimeStamp.Expired', 'Specified time stamp or date value is expired.'),
   signatureMismatch: (serverStringToSign: string) =>
     new BssError(
       400,
@@ -41,11 +49,13 @@ export const bssErrors = {
   notAuthorized: () => new BssError(400, 'NotAuthorized', 'This API is not authorized for caller.'),
   notApplicable: () => new BssError(400, 'NotApplicable', 'This API is not applicable for caller.'),
   parameterError: () => new BssError(400, 'ParameterError', 'Missing the must parameter.'),
-  invalidParameter: (name: string) => new BssError(400, 'InvalidParameter', `The specified parameter "${name}" is not valid.`),
+  invalidParameter: (name: string) =>
+    new BssError(400, 'InvalidParameter', `The specified parameter "${name}" is not valid.`),
   recordExists: () => new BssError(400, '-303', 'Record is exists already.'),
   recordNotExists: () => new BssError(400, '-304', 'Record is not exists.'),
   // Alibaba does not document what a reused OutBizId with other parameters returns; this code is ours.
   idempotentMismatch: () =>
     new BssError(400, 'IdempotentParameterMismatch', 'The OutBizId was already used with different parameters.'),
-  undefinedError: () => new BssError(500, 'UndefinedError', 'The request processing has failed due to some unknown error.'),
+  undefinedError: () =>
+    new BssError(500, 'UndefinedError', 'The request processing has failed due to some unknown error.'),
 };

@@ -193,7 +193,8 @@ export class BssLedger {
       this.accounts.set(ownerId, account);
     }
     if (account.site !== this.options.site) throw bssErrors.notApplicable();
-    if (requestCurrency !== undefined && requestCurrency !== account.currency) throw bssErrors.invalidParameter('Currency');
+    if (requestCurrency !== undefined && requestCurrency !== account.currency)
+      throw bssErrors.invalidParameter('Currency');
     return account;
   }
 

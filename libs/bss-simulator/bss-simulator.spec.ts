@@ -67,7 +67,8 @@ async function withSimulator(options: BssSimulatorOptions, run: (sim: BssSimulat
 describe('BSS simulator with the real pop-core client', () => {
   let sim: BssSimulator;
   let client: RPCClient;
-  const call = (action: string, params: object, opts: object = POST) => client.request<BssResponse>(action, params, opts);
+  const call = (action: string, params: object, opts: object = POST) =>
+    client.request<BssResponse>(action, params, opts);
 
   beforeAll(async () => {
     // Flow control is covered by its own simulators below; here it must never get in the way.
@@ -81,10 +82,21 @@ describe('BSS simulator with the real pop-core client', () => {
     it('accepts a POST ChangeResellerConsumeAmount and raises the available quota', async () => {
       sim.setAccount(OWNER, { quota: '100.00', consumed: '0' });
       const response = await call('ChangeResellerConsumeAmount', topUp());
-      expect(response).toEqual({ Code: '200', Message: 'Successful!', RequestId: expect.any(String), Success: true, Data: '-49.99' });
+      expect(response).toEqual({
+        Code: '200',
+        Message: 'Successful!',
+        RequestId: expect.any(String),
+        Success: true,
+        Data: '-49.99',
+      });
       const available = await call('QueryResellerAvailableQuota', { OwnerId: OWNER });
       expect(available.Data).toBe('149.99');
-      expect(sim.account(OWNER)).toMatchObject({ quota: '100.00', consumed: '-49.99', available: '149.99', currency: 'CNY' });
+      expect(sim.account(OWNER)).toMatchObject({
+        quota: '100.00',
+        consumed: '-49.99',
+        available: '149.99',
+        currency: 'CNY',
+      });
     });
 
     it('accepts GET, and POST with everything in the query (pop-core lowercase "post")', async () => {
@@ -119,7 +131,9 @@ describe('BSS simulator with the real pop-core client', () => {
       const wrong = popClient(sim, { accessKeyId: DEFAULT_CREDENTIAL.accessKeyId, accessKeySecret: 'not-the-secret' });
       const err = await failureOf(wrong.request('QueryResellerAvailableQuota', { OwnerId: OWNER }, POST));
       expect(err.code).toBe('SignatureDoesNotMatch');
-      expect(err.data.Message).toMatch(/^Specified signature is not matched with our calculation\. server string to sign is:POST&%2F&AccessKeyId%3D/);
+      expect(err.data.Message).toMatch(
+        /^Specified signature is not matched with our calculation\. server string to sign is:POST&%2F&AccessKeyId%3D/,
+      );
       expect(err.entry.response.statusCode).toBe(400);
       expect(err.entry.response.headers['content-type']).toBe('application/json;charset=utf-8');
       expect(err.entry.response.headers['x-acs-request-id']).toBe(err.data.RequestId);
@@ -168,7 +182,9 @@ describe('BSS simulator with the real pop-core client', () => {
       expect(err.code).toBe('InvalidAction.NotFound');
       expect(err.entry.response.statusCode).toBe(404);
       const oldVersion = new RPCClient({ ...DEFAULT_CREDENTIAL, endpoint: sim.url, apiVersion: '2014-07-14' });
-      expect((await failureOf(oldVersion.request('QueryAccountBalance', {}, POST))).code).toBe('InvalidAction.NotFound');
+      expect((await failureOf(oldVersion.request('QueryAccountBalance', {}, POST))).code).toBe(
+        'InvalidAction.NotFound',
+      );
     });
 
     it('names the first missing common parameter', async () => {
@@ -193,8 +209,12 @@ describe('BSS simulator with the real pop-core client', () => {
     it('answers Throttling.User (HTTP 400 by default) beyond 10 calls per second per Action', async () => {
       await withSimulator({}, async (limited) => {
         const pop = popClient(limited);
-        const results = await Promise.allSettled(Array.from({ length: 12 }, () => pop.request('QueryAccountBalance', {}, POST)));
-        const throttled = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+        const results = await Promise.allSettled(
+          Array.from({ length: 12 }, () => pop.request('QueryAccountBalance', {}, POST)),
+        );
+        const throttled = results
+          .filter((r) => r.status === 'rejected')
+          .map((r) => (r as PromiseRejectedResult).reason);
         expect(throttled).toHaveLength(2);
         expect(throttled[0].code).toBe('Throttling.User');
         expect(throttled[0].data.Message).toBe('Request was denied due to user flow control.');
@@ -207,13 +227,19 @@ describe('BSS simulator with the real pop-core client', () => {
     });
 
     it('takes per-Action rates, a configurable status and an optional x-acs-retry-after', async () => {
-      const options = { rateLimitPerSecond: { ChangeResellerConsumeAmount: 3 }, throttleHttpStatus: 429, throttleRetryAfterHeader: true };
+      const options = {
+        rateLimitPerSecond: { ChangeResellerConsumeAmount: 3 },
+        throttleHttpStatus: 429,
+        throttleRetryAfterHeader: true,
+      };
       await withSimulator(options, async (limited) => {
         const pop = popClient(limited);
         const results = await Promise.allSettled(
           Array.from({ length: 5 }, () => pop.request('ChangeResellerConsumeAmount', topUp(), POST)),
         );
-        const throttled = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+        const throttled = results
+          .filter((r) => r.status === 'rejected')
+          .map((r) => (r as PromiseRejectedResult).reason);
         expect(throttled.map((e) => e.code)).toEqual(['Throttling.User', 'Throttling.User']);
         expect(throttled[0].entry.response.statusCode).toBe(429);
         expect(Number(throttled[0].entry.response.headers['x-acs-retry-after'])).toBeGreaterThan(0);
@@ -273,7 +299,10 @@ describe('BSS simulator with the real pop-core client', () => {
       const owner = '5000000000000004';
       sim.setAccount(owner, { quota: '10000', currency: 'JPY' });
       await call('ChangeResellerConsumeAmount', topUp({ OwnerId: owner, Currency: 'JPY', Amount: '4999' }));
-      const spend = await call('ChangeResellerConsumeAmount', topUp({ OwnerId: owner, Currency: 'JPY', AdjustType: 'increase', Amount: '999' }));
+      const spend = await call(
+        'ChangeResellerConsumeAmount',
+        topUp({ OwnerId: owner, Currency: 'JPY', AdjustType: 'increase', Amount: '999' }),
+      );
       expect(spend.Data).toBe('-4000');
       expect(sim.account(owner)).toMatchObject({ available: '14000', currency: 'JPY' });
     });
@@ -410,7 +439,9 @@ describe('BSS simulator with the real pop-core client', () => {
         { fault: 'notAuthorized', action: 'QueryResellerAvailableQuota', count: 1 },
       ]);
       await call('ChangeResellerConsumeAmount', topUp({ OwnerId: '5000000000000025' }));
-      expect((await failureOf(call('ChangeResellerConsumeAmount', topUp({ OwnerId: '5000000000000024' })))).code).toBe('Throttling.User');
+      expect((await failureOf(call('ChangeResellerConsumeAmount', topUp({ OwnerId: '5000000000000024' })))).code).toBe(
+        'Throttling.User',
+      );
       await call('ChangeResellerConsumeAmount', topUp({ OwnerId: '5000000000000024' }));
       const err = await failureOf(call('QueryResellerAvailableQuota', { OwnerId: OWNER }));
       expect(err.code).toBe('NotAuthorized');
@@ -421,15 +452,18 @@ describe('BSS simulator with the real pop-core client', () => {
     it('probabilistic faults follow the seed', async () => {
       const pattern = async (): Promise<string> => {
         let result = '';
-        await withSimulator({ seed: 42, rateLimitPerSecond: 0, faults: [{ fault: 'throttle', action: '*', probability: 0.5 }] }, async (s) => {
-          const pop = popClient(s);
-          for (let i = 0; i < 12; i++) {
-            result += await pop.request('QueryAccountBalance', {}, POST).then(
-              () => '.',
-              () => 'x',
-            );
-          }
-        });
+        await withSimulator(
+          { seed: 42, rateLimitPerSecond: 0, faults: [{ fault: 'throttle', action: '*', probability: 0.5 }] },
+          async (s) => {
+            const pop = popClient(s);
+            for (let i = 0; i < 12; i++) {
+              result += await pop.request('QueryAccountBalance', {}, POST).then(
+                () => '.',
+                () => 'x',
+              );
+            }
+          },
+        );
         return result;
       };
       const first = await pattern();
@@ -445,18 +479,28 @@ describe('BSS simulator with the real pop-core client', () => {
         const admin = request(s.url);
         const owner = '5000000000000030';
         await admin.post('/__admin/accounts').send({ ownerId: owner, quota: '20.00' }).expect(200);
-        expect((await admin.get(`/__admin/accounts/${owner}`).expect(200)).body).toMatchObject({ ownerId: owner, available: '20.00' });
+        expect((await admin.get(`/__admin/accounts/${owner}`).expect(200)).body).toMatchObject({
+          ownerId: owner,
+          available: '20.00',
+        });
 
-        await admin.post('/__admin/faults').send([{ fault: 'notAuthorized', count: 1 }]).expect(200);
+        await admin
+          .post('/__admin/faults')
+          .send([{ fault: 'notAuthorized', count: 1 }])
+          .expect(200);
         expect((await admin.get('/__admin/faults')).body.faults).toEqual([{ fault: 'notAuthorized', count: 1 }]);
         await admin.post('/__admin/faults').send({ fault: 'bogus' }).expect(400);
         const pop = popClient(s);
-        expect((await failureOf(pop.request('ChangeResellerConsumeAmount', topUp({ OwnerId: owner }), POST))).code).toBe('NotAuthorized');
+        expect(
+          (await failureOf(pop.request('ChangeResellerConsumeAmount', topUp({ OwnerId: owner }), POST))).code,
+        ).toBe('NotAuthorized');
         await pop.request('ChangeResellerConsumeAmount', topUp({ OwnerId: owner }), POST);
         await admin.post('/__admin/faults').send({ fault: 'throttle' }).expect(200);
         await admin.delete('/__admin/faults').expect(200);
 
-        expect((await admin.get('/__admin/credits').expect(200)).body.credits).toMatchObject([{ ownerId: owner, amountMinor: '4999' }]);
+        expect((await admin.get('/__admin/credits').expect(200)).body.credits).toMatchObject([
+          { ownerId: owner, amountMinor: '4999' },
+        ]);
         expect((await admin.get('/__admin/stats').expect(200)).body).toMatchObject({
           requests: { ChangeResellerConsumeAmount: 2 },
           outcomes: { NotAuthorized: 1, success: 1 },

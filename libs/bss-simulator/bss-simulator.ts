@@ -84,12 +84,20 @@ const ACTIONS = new Set([
   'QueryResellerAvailableQuota',
   'QueryAccountBalance',
 ]);
-const REQUIRED_COMMON_PARAMS = ['AccessKeyId', 'Signature', 'SignatureMethod', 'SignatureVersion', 'SignatureNonce', 'Timestamp'];
+const REQUIRED_COMMON_PARAMS = [
+  'AccessKeyId',
+  'Signature',
+  'SignatureMethod',
+  'SignatureVersion',
+  'SignatureNonce',
+  'Timestamp',
+];
 const NONCE_TTL_MS = 15 * 60_000;
 const MAX_BODY_BYTES = 1024 * 1024;
 const HOSTS: Record<Site, string> = { china: 'business.aliyuncs.com', intl: 'business.ap-southeast-1.aliyuncs.com' };
 // What a load balancer in front of the gateway answers; pop-core cannot parse it as JSON.
-const HTML_5XX = '<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>';
+const HTML_5XX =
+  '<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>';
 
 type Reply =
   | { kind: 'json'; status: number; body: object; headers: Record<string, string>; outcome: string }
@@ -131,7 +139,11 @@ class SimulatorServer implements BssSimulator {
     this.injector = new FaultInjector(() => this.random());
     this.injector.add(options.faults ?? []);
     this.ledger = new BssLedger(
-      { autoCreateAccounts: options.autoCreateAccounts ?? true, idempotency: options.idempotency ?? true, site: this.site },
+      {
+        autoCreateAccounts: options.autoCreateAccounts ?? true,
+        idempotency: options.idempotency ?? true,
+        site: this.site,
+      },
       (credit) => this.onCreditApplied(credit),
     );
     if (options.notify) {
@@ -296,7 +308,8 @@ class SimulatorServer implements BssSimulator {
 
     const timestamp = parseTimestamp(params.Timestamp!);
     if (timestamp === undefined) throw bssErrors.timestampMalformed();
-    if (Math.abs(Date.now() - timestamp) > (this.options.timestampWindowMs ?? 15 * 60_000)) throw bssErrors.timestampExpired();
+    if (Math.abs(Date.now() - timestamp) > (this.options.timestampWindowMs ?? 15 * 60_000))
+      throw bssErrors.timestampExpired();
 
     // The ACTUAL method: pop-core's lowercase 'post' signs POST and sends POST, with params in the query.
     const serverStringToSign = stringToSign(method, params);
@@ -320,7 +333,11 @@ class SimulatorServer implements BssSimulator {
     this.nonces.set(key, now + NONCE_TTL_MS);
   }
 
-  private runAction(action: string, params: RpcParams, caller: SimulatorCredential): { data: unknown; replayed: boolean } {
+  private runAction(
+    action: string,
+    params: RpcParams,
+    caller: SimulatorCredential,
+  ): { data: unknown; replayed: boolean } {
     switch (action) {
       case 'CreateResellerUserQuota':
         return { data: this.ledger.createResellerUserQuota(params), replayed: false };
@@ -440,7 +457,8 @@ function rateLookup(setting: BssSimulatorOptions['rateLimitPerSecond']): (action
 
 function balanceOf(caller: SimulatorCredential): Record<string, string> {
   const currency = caller.currency ?? 'CNY';
-  if (!isCurrency(currency)) throw new Error(`credential ${caller.accessKeyId}: unsupported currency ${String(currency)}`);
+  if (!isCurrency(currency))
+    throw new Error(`credential ${caller.accessKeyId}: unsupported currency ${String(currency)}`);
   const minor = parseMajorAmount(caller.balance ?? '1000000', currency);
   if (minor === undefined) throw new Error(`credential ${caller.accessKeyId}: bad balance "${caller.balance}"`);
   const amount = formatMinorAmount(minor, currency);

@@ -36,15 +36,18 @@ export function parseFaultRules(input: unknown): FaultRule[] {
       throw new Error(`${where}: fault must be one of ${FAULT_KINDS.join(', ')}`);
     }
     const optional = (name: string, type: 'string' | 'number' | 'boolean') => {
-      if (rule[name] !== undefined && typeof rule[name] !== type) throw new Error(`${where}: ${name} must be a ${type}`);
+      if (rule[name] !== undefined && typeof rule[name] !== type)
+        throw new Error(`${where}: ${name} must be a ${type}`);
     };
     optional('action', 'string');
     optional('ownerId', 'string');
     optional('html', 'boolean');
     for (const name of ['count', 'probability', 'delayMs', 'status']) optional(name, 'number');
     const { count, probability, delayMs, status } = rule as Partial<Record<string, number>>;
-    if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new Error(`${where}: count must be a positive integer`);
-    if (probability !== undefined && !(probability >= 0 && probability <= 1)) throw new Error(`${where}: probability must be within 0..1`);
+    if (count !== undefined && !(Number.isInteger(count) && count > 0))
+      throw new Error(`${where}: count must be a positive integer`);
+    if (probability !== undefined && !(probability >= 0 && probability <= 1))
+      throw new Error(`${where}: probability must be within 0..1`);
     if (delayMs !== undefined && !(delayMs >= 0)) throw new Error(`${where}: delayMs must be >= 0`);
     if (status !== undefined && !(Number.isInteger(status) && status >= 500 && status <= 599)) {
       throw new Error(`${where}: status must be a 5xx code`);

@@ -18,7 +18,13 @@ export type { FaultKind, FaultRule } from './fault-injector';
 export { formatMinorAmount, parseMajorAmount } from './money';
 export type { Currency } from './money';
 export type { SimulatorStats } from './request-stats';
-export { canonicalizedQueryString, hmacSha1Signature, percentEncode, signRpcParams, stringToSign } from './rpc-signature';
+export {
+  canonicalizedQueryString,
+  hmacSha1Signature,
+  percentEncode,
+  signRpcParams,
+  stringToSign,
+} from './rpc-signature';
 export type { RpcParams } from './rpc-signature';
 export { simulatorOptionsFromEnv } from './simulator-env';
 export type { CloudEvent, NotifyOptions } from './webhook-notifier';

@@ -38,7 +38,9 @@ describe('RPC signature V2', () => {
     expect(signRpcParams('GET', params, 'testsecret')).toBe('YvnURR6WFIKpaqMVpidIQ2Af3Ck=');
     expect(signRpcParams('POST', params, 'testsecret')).toBe('qdXsaHEYDycXwyCW/zPLJzON6v0=');
     // Signature itself never takes part, and the method is upper-cased.
-    expect(signRpcParams('post', { ...params, Signature: 'anything' }, 'testsecret')).toBe('qdXsaHEYDycXwyCW/zPLJzON6v0=');
+    expect(signRpcParams('post', { ...params, Signature: 'anything' }, 'testsecret')).toBe(
+      'qdXsaHEYDycXwyCW/zPLJzON6v0=',
+    );
   });
 
   it('percent-encodes per RFC 3986 over UTF-8', () => {

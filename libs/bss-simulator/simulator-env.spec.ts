@@ -34,7 +34,12 @@ describe('simulatorOptionsFromEnv', () => {
       latencyMs: 50,
       faults: [{ fault: 'throttle', count: 1 }],
       site: 'intl',
-      notify: { url: 'http://127.0.0.1:3000/webhooks/alibaba-cloud', secret: 'whsec_c2VjcmV0', duplicate: true, outOfOrder: false },
+      notify: {
+        url: 'http://127.0.0.1:3000/webhooks/alibaba-cloud',
+        secret: 'whsec_c2VjcmV0',
+        duplicate: true,
+        outOfOrder: false,
+      },
     });
   });
 

@@ -54,7 +54,9 @@ function rateLimit(text: string | undefined): number | Record<string, number> {
   if (/^\d+$/.test(text)) return Number(text);
   const parsed = json('SIMULATOR_RATE_LIMIT_RPS', text);
   const valid =
-    typeof parsed === 'object' && parsed !== null && Object.values(parsed).every((v) => Number.isInteger(v) && (v as number) >= 0);
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    Object.values(parsed).every((v) => Number.isInteger(v) && (v as number) >= 0);
   if (!valid) throw new Error('SIMULATOR_RATE_LIMIT_RPS must be an integer or a JSON object of integers per Action');
   return parsed as Record<string, number>;
 }

@@ -133,7 +133,9 @@ describe('BSS simulator notifications', () => {
   it('outOfOrder: holds events and sends them in another order', async () => {
     const pop = await start({ outOfOrder: true });
     // Concurrent, so all three land inside one hold window even on a slow machine.
-    await Promise.all([topUp(), topUp(), topUp()].map((p) => pop.request('ChangeResellerConsumeAmount', p, { method: 'POST' })));
+    await Promise.all(
+      [topUp(), topUp(), topUp()].map((p) => pop.request('ChangeResellerConsumeAmount', p, { method: 'POST' })),
+    );
     const applied = sim!.credits().map((c) => c.outBizId);
     const deliveries = await receiver.waitFor(3);
     const subjects = deliveries.map((d) => verify(d).subject);
@@ -162,8 +164,18 @@ describe('BSS simulator notifications', () => {
 
   it('emits Failed or Canceled events with arbitrary data through POST /__admin/notify', async () => {
     await start();
-    const data = { OutBizId: 'rch_x', OwnerId: '1', Amount: '1.00', Currency: 'CNY', Status: 'FAILED', FailureCode: 'NotAuthorized' };
-    const answer = await request(sim!.url).post('/__admin/notify').send({ type: 'bss:Recharge:Failed', data }).expect(202);
+    const data = {
+      OutBizId: 'rch_x',
+      OwnerId: '1',
+      Amount: '1.00',
+      Currency: 'CNY',
+      Status: 'FAILED',
+      FailureCode: 'NotAuthorized',
+    };
+    const answer = await request(sim!.url)
+      .post('/__admin/notify')
+      .send({ type: 'bss:Recharge:Failed', data })
+      .expect(202);
     sim!.notify('Canceled', { ...data, Status: 'CANCELED' });
 
     const deliveries = await receiver.waitFor(2);

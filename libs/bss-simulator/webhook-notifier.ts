@@ -64,7 +64,9 @@ export class WebhookNotifier {
       datacontenttype: 'application/json',
       data,
     };
-    this.after(this.options.delayMs ?? 0, () => (this.options.outOfOrder ? this.hold(event) : void this.dispatch(event)));
+    this.after(this.options.delayMs ?? 0, () =>
+      this.options.outOfOrder ? this.hold(event) : void this.dispatch(event),
+    );
     return event;
   }
 
@@ -122,7 +124,8 @@ export class WebhookNotifier {
       } catch (err) {
         this.log(`notify ${event.id} attempt ${attempt}: ${(err as Error).message}`);
       }
-      if (attempt < MAX_ATTEMPTS) await new Promise<void>((resolve) => this.after(RETRY_BASE_MS * 2 ** (attempt - 1), resolve));
+      if (attempt < MAX_ATTEMPTS)
+        await new Promise<void>((resolve) => this.after(RETRY_BASE_MS * 2 ** (attempt - 1), resolve));
     }
     if (this.closed) return;
     this.log(`notify ${event.id}: dropped after ${MAX_ATTEMPTS} attempts`);
@@ -150,7 +153,12 @@ function postOnce(url: string, headers: Record<string, string>, body: string): P
     // agent: false so no pooled keep-alive socket outlives the simulator.
     const req = send(
       target,
-      { method: 'POST', agent: false, timeout: SEND_TIMEOUT_MS, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+      {
+        method: 'POST',
+        agent: false,
+        timeout: SEND_TIMEOUT_MS,
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));

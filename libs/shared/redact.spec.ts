@@ -20,6 +20,8 @@ describe('redactSecrets', () => {
   });
 
   it('leaves ordinary text alone', () => {
-    expect(redactSecrets('recharge rch_0190 moved SUBMITTED → SUCCEEDED')).toBe('recharge rch_0190 moved SUBMITTED → SUCCEEDED');
+    expect(redactSecrets('recharge rch_0190 moved SUBMITTED → SUCCEEDED')).toBe(
+      'recharge rch_0190 moved SUBMITTED → SUCCEEDED',
+    );
   });
 });

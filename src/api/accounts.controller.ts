@@ -23,7 +23,12 @@ export class AccountsController {
 
   @Get('ledger')
   async entries(@CurrentClient() client: Client, @Param('accountId') accountId: string, @Query() q: PageQuery) {
-    const page = await this.ledger.entries(client, checkAccountId(accountId), q.limit ?? 20, decodeCursor(q.cursor, ID_PATTERN('led')));
+    const page = await this.ledger.entries(
+      client,
+      checkAccountId(accountId),
+      q.limit ?? 20,
+      decodeCursor(q.cursor, ID_PATTERN('led')),
+    );
     return {
       data: page.data.map((e) => ({ ...e, amount: Number(e.amount), at: e.at.toISOString() })),
       nextCursor: encodeCursor(page.nextCursor),
@@ -33,7 +38,9 @@ export class AccountsController {
 
 function checkAccountId(accountId: string): string {
   if (!/^\d{1,20}$/.test(accountId)) {
-    throw new DomainError('INVALID_ARGUMENT', 'accountId must be 1–20 digits', [{ field: 'accountId', message: 'must be 1–20 digits' }]);
+    throw new DomainError('INVALID_ARGUMENT', 'accountId must be 1–20 digits', [
+      { field: 'accountId', message: 'must be 1–20 digits' },
+    ]);
   }
   return accountId;
 }

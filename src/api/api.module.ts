@@ -12,7 +12,11 @@ import { RechargesController } from './recharges.controller';
   controllers: [RechargesController, AccountsController],
   providers: [
     AuthGuard,
-    { provide: ClientRateLimiter, useFactory: (c: AppConfig) => new ClientRateLimiter(c.clientRateLimitRps), inject: [APP_CONFIG] },
+    {
+      provide: ClientRateLimiter,
+      useFactory: (c: AppConfig) => new ClientRateLimiter(c.clientRateLimitRps),
+      inject: [APP_CONFIG],
+    },
   ],
 })
 export class ApiModule {}

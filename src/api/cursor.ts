@@ -6,6 +6,9 @@ export const encodeCursor = (id: string | null): string | null => (id ? Buffer.f
 export function decodeCursor(cursor: string | undefined, pattern: RegExp): string | undefined {
   if (cursor === undefined) return undefined;
   const id = Buffer.from(cursor, 'base64url').toString();
-  if (!pattern.test(id)) throw new DomainError('INVALID_ARGUMENT', 'cursor is not valid', [{ field: 'cursor', message: 'cursor is not valid' }]);
+  if (!pattern.test(id))
+    throw new DomainError('INVALID_ARGUMENT', 'cursor is not valid', [
+      { field: 'cursor', message: 'cursor is not valid' },
+    ]);
   return id;
 }

@@ -11,14 +11,20 @@ function run(exception: unknown) {
     header: (k: string, v: string) => ((sent.headers[k] = v), reply),
     send: (b: unknown) => ((sent.body = b), reply),
   };
-  const host = { switchToHttp: () => ({ getRequest: () => ({ id: 'req-1', url: '/v1/recharges?x=1' }), getResponse: () => reply }) } as unknown as ArgumentsHost;
+  const host = {
+    switchToHttp: () => ({ getRequest: () => ({ id: 'req-1', url: '/v1/recharges?x=1' }), getResponse: () => reply }),
+  } as unknown as ArgumentsHost;
   new ProblemFilter().catch(exception, host);
   return sent;
 }
 
 describe('ProblemFilter', () => {
   it.each([
-    [new DomainError('INVALID_ARGUMENT', 'bad', [{ field: 'amount', message: 'must be positive' }]), 400, 'INVALID_ARGUMENT'],
+    [
+      new DomainError('INVALID_ARGUMENT', 'bad', [{ field: 'amount', message: 'must be positive' }]),
+      400,
+      'INVALID_ARGUMENT',
+    ],
     [new DomainError('UNAUTHENTICATED', 'no key'), 401, 'UNAUTHENTICATED'],
     [new DomainError('UNAUTHORIZED', 'not yours'), 403, 'UNAUTHORIZED'],
     [new DomainError('NOT_FOUND', 'none'), 404, 'NOT_FOUND'],
@@ -31,7 +37,11 @@ describe('ProblemFilter', () => {
     [Object.assign(new Error('too large'), { statusCode: 413 }), 413, 'INVALID_ARGUMENT'],
     [Object.assign(new Error('media'), { statusCode: 415 }), 415, 'INVALID_ARGUMENT'],
     [new ConnectionException(new Error('connect ECONNREFUSED 127.0.0.1:5432')), 503, 'UNAVAILABLE'],
-    [Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }), 503, 'UNAVAILABLE'],
+    [
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      503,
+      'UNAVAILABLE',
+    ],
     [new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), 503, 'UNAVAILABLE'],
   ])('%s → %i %s as problem+json', (exception, status, code) => {
     const sent = run(exception);
@@ -54,9 +64,9 @@ describe('ProblemFilter', () => {
   });
 
   it('lists field errors for validation problems', () => {
-    expect(run(new DomainError('INVALID_ARGUMENT', 'bad', [{ field: 'amount', message: 'must be positive' }])).body.errors).toEqual([
-      { field: 'amount', message: 'must be positive' },
-    ]);
+    expect(
+      run(new DomainError('INVALID_ARGUMENT', 'bad', [{ field: 'amount', message: 'must be positive' }])).body.errors,
+    ).toEqual([{ field: 'amount', message: 'must be positive' }]);
   });
 });
 
@@ -79,7 +89,12 @@ describe('rechargeRequestOutcome', () => {
   });
 
   it('gives every problem the filter can answer its code, and the internal error "error"', () => {
-    for (const exception of [new DomainError('UNAUTHORIZED', 'no'), new DomainError('INVALID_STATE', 'final'), new RateLimitedError(1), new NotFoundException()]) {
+    for (const exception of [
+      new DomainError('UNAUTHORIZED', 'no'),
+      new DomainError('INVALID_STATE', 'final'),
+      new RateLimitedError(1),
+      new NotFoundException(),
+    ]) {
       const sent = run(exception);
       expect(rechargeRequestOutcome(sent.status!)).toBe(sent.body.code.toLowerCase());
     }

@@ -93,17 +93,33 @@ export class ProblemFilter implements ExceptionFilter {
 
   private toProblem(exception: unknown, request: FastifyRequest): Problem {
     if (exception instanceof RateLimitedError) {
-      return { code: 'RATE_LIMITED', status: 429, detail: exception.message, headers: { 'Retry-After': String(exception.retryAfterSeconds) } };
+      return {
+        code: 'RATE_LIMITED',
+        status: 429,
+        detail: exception.message,
+        headers: { 'Retry-After': String(exception.retryAfterSeconds) },
+      };
     }
     if (exception instanceof DomainError) {
       if (exception.code === 'INTERNAL_ERROR') return this.internal(exception, request);
-      return { code: exception.code, status: STATUS[exception.code], detail: exception.message, errors: exception.fieldErrors };
+      return {
+        code: exception.code,
+        status: STATUS[exception.code],
+        detail: exception.message,
+        errors: exception.fieldErrors,
+      };
     }
     if (isDatabaseUnavailable(exception)) {
       this.logger.warn({ err: exception, correlationId: request.id }, 'database unavailable');
-      return { code: 'UNAVAILABLE', status: 503, detail: 'the service cannot reach its database; retry shortly', headers: { 'Retry-After': '1' } };
+      return {
+        code: 'UNAVAILABLE',
+        status: 503,
+        detail: 'the service cannot reach its database; retry shortly',
+        headers: { 'Retry-After': '1' },
+      };
     }
-    const status = exception instanceof HttpException ? exception.getStatus() : (exception as { statusCode?: unknown })?.statusCode;
+    const status =
+      exception instanceof HttpException ? exception.getStatus() : (exception as { statusCode?: unknown })?.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       // Framework-level refusals: unknown route, body over 64 KB, wrong content type, bad JSON.
       const code: ErrorCode = status === 404 ? 'NOT_FOUND' : status === 429 ? 'RATE_LIMITED' : 'INVALID_ARGUMENT';
@@ -115,7 +131,11 @@ export class ProblemFilter implements ExceptionFilter {
 
   private internal(exception: unknown, request: FastifyRequest): Problem {
     this.logger.error({ err: exception, correlationId: request.id }, 'unhandled error');
-    return { code: 'INTERNAL_ERROR', status: 500, detail: 'an internal error occurred; quote the correlationId when reporting it' };
+    return {
+      code: 'INTERNAL_ERROR',
+      status: 500,
+      detail: 'an internal error occurred; quote the correlationId when reporting it',
+    };
   }
 }
 
@@ -124,7 +144,11 @@ function isDatabaseUnavailable(exception: unknown): boolean {
   if (exception instanceof ConnectionException) return true;
   const e = exception as { code?: unknown; message?: unknown };
   // ECONNREFUSED/ECONNRESET: no server; 57P0x: admin shutdown, crash, cannot connect now; 53300: too many connections.
-  if (typeof e?.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '53300'].includes(e.code)) return true;
+  if (
+    typeof e?.code === 'string' &&
+    ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '53300'].includes(e.code)
+  )
+    return true;
   return typeof e?.message === 'string' && /Timeout acquiring a connection|Connection terminated/i.test(e.message);
 }
 

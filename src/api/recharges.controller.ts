@@ -33,8 +33,16 @@ export class RechargesController {
   @Post()
   @HttpCode(202)
   @ApiOperation({ summary: 'Request a recharge (202 new, 200 idempotent replay, 422 key reused with another request)' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: '1–255 visible ASCII; required unless idempotencyKey is in the body' })
-  @ApiHeader({ name: 'Prefer', required: false, description: 'wait=N (N ≤ 30): hold the response until final or N s pass' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: '1–255 visible ASCII; required unless idempotencyKey is in the body',
+  })
+  @ApiHeader({
+    name: 'Prefer',
+    required: false,
+    description: 'wait=N (N ≤ 30): hold the response until final or N s pass',
+  })
   async create(
     @CurrentClient() client: Client,
     @Body() dto: CreateRechargeDto,
@@ -96,7 +104,11 @@ export class RechargesController {
     return presentRecharge(await this.cancelRecharge.execute(client, checkId(id)));
   }
 
-  private async maybeWait(recharge: Parameters<typeof presentRecharge>[0], prefer: string | undefined, reply: FastifyReply) {
+  private async maybeWait(
+    recharge: Parameters<typeof presentRecharge>[0],
+    prefer: string | undefined,
+    reply: FastifyReply,
+  ) {
     const match = prefer ? /(?:^|[,;\s])wait\s*=\s*(\d+)/i.exec(prefer) : null;
     if (!match) return recharge;
     const seconds = Math.min(Number(match[1]), MAX_WAIT_SECONDS);

@@ -67,14 +67,19 @@ function buildProgram(io: CliIo, withApp: AppRunner, setExitCode: (code: number)
     .command('clients:create')
     .description('register an internal client; prints its API key and webhook secret once')
     .requiredOption('--name <name>', 'client name')
-    .requiredOption('--accounts <uids>', 'comma-separated Alibaba Cloud account UIDs the client may recharge, or * for all')
+    .requiredOption(
+      '--accounts <uids>',
+      'comma-separated Alibaba Cloud account UIDs the client may recharge, or * for all',
+    )
     .option('--json', 'print {"clientId","apiKey","webhookSecret"}')
     .action((opts: JsonOption & { name: string; accounts: string }) =>
       respond(opts, async () => {
         const accounts = parseAccounts(opts.accounts);
         // Same rules as the domain, checked before any database is touched (no id, nothing stored).
         Client.register('validation-only', opts.name, accounts, new Date());
-        const { client, apiKey, webhookSecret } = await withApp((app) => app.get(ManageClientsUseCase).create(opts.name, accounts));
+        const { client, apiKey, webhookSecret } = await withApp((app) =>
+          app.get(ManageClientsUseCase).create(opts.name, accounts),
+        );
         return {
           json: { clientId: client.id, apiKey, webhookSecret },
           human: [
@@ -187,7 +192,10 @@ function clientsTable(rows: ClientRow[]): string[] {
   );
 }
 
-function rechargeDetails(recharge: Record<string, unknown>, events: Array<ReturnType<typeof presentTransition>>): string[] {
+function rechargeDetails(
+  recharge: Record<string, unknown>,
+  events: Array<ReturnType<typeof presentTransition>>,
+): string[] {
   const width = Math.max(...Object.keys(recharge).map((k) => k.length));
   const lines = [`Recharge ${recharge.id}`];
   for (const [key, value] of Object.entries(recharge)) {
@@ -196,12 +204,21 @@ function rechargeDetails(recharge: Record<string, unknown>, events: Array<Return
     lines.push(`  ${key.padEnd(width)}  ${shown}`);
   }
   lines.push('', `Events (${events.length})`);
-  lines.push(...table(['AT', 'FROM', 'TO', 'SOURCE', 'REASON'], events.map((e) => [e.at, e.from ?? '-', e.to, e.source, e.reason ?? ''])).map((l) => `  ${l}`));
+  lines.push(
+    ...table(
+      ['AT', 'FROM', 'TO', 'SOURCE', 'REASON'],
+      events.map((e) => [e.at, e.from ?? '-', e.to, e.source, e.reason ?? '']),
+    ).map((l) => `  ${l}`),
+  );
   return lines;
 }
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }

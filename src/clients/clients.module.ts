@@ -5,7 +5,11 @@ import { ManageClientsUseCase } from './application/manage-clients.use-case';
 import { MikroOrmClientRepository } from './infrastructure/mikro-orm-client.repository';
 
 @Module({
-  providers: [{ provide: ClientRepository, useClass: MikroOrmClientRepository }, AuthenticateClientUseCase, ManageClientsUseCase],
+  providers: [
+    { provide: ClientRepository, useClass: MikroOrmClientRepository },
+    AuthenticateClientUseCase,
+    ManageClientsUseCase,
+  ],
   exports: [ClientRepository, AuthenticateClientUseCase, ManageClientsUseCase],
 })
 export class ClientsModule {}

@@ -11,7 +11,10 @@ const MIN_SERVER_VERSION = 150000;
  * Applies pending migrations while holding a session-level PostgreSQL advisory lock, so replicas
  * starting together queue up instead of racing; the second one finds nothing left to do.
  */
-export async function runMigrations(databaseUrl: string, log: (msg: string) => void = () => undefined): Promise<string[]> {
+export async function runMigrations(
+  databaseUrl: string,
+  log: (msg: string) => void = () => undefined,
+): Promise<string[]> {
   const lock = new Client({ connectionString: databaseUrl });
   await lock.connect();
   try {
@@ -35,7 +38,9 @@ export async function runMigrations(databaseUrl: string, log: (msg: string) => v
 }
 
 /** True when every migration the code knows about is recorded as applied (readiness). */
-export async function pendingMigrationCount(execute: (sql: string) => Promise<Array<{ name: string }>>): Promise<number> {
+export async function pendingMigrationCount(
+  execute: (sql: string) => Promise<Array<{ name: string }>>,
+): Promise<number> {
   const rows = await execute('SELECT name FROM mikro_orm_migrations');
   const applied = new Set(rows.map((r) => r.name.replace(/\.(t|j)s$/, '')));
   return MIGRATIONS.filter((m) => !applied.has(m.name)).length;

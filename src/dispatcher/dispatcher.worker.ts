@@ -88,7 +88,9 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
     const parent = traceContext ? propagation.extract(ROOT_CONTEXT, { traceparent: traceContext }) : ROOT_CONTEXT;
     const work: Promise<void> = context
       .with(parent, () => withSpan('recharge.dispatch', { 'recharge.id': id }, () => this.dispatch.process(id)))
-      .catch((err) => this.logger.error({ err, rechargeId: id }, `dispatching ${id} failed; it stays leased and will be retried`))
+      .catch((err) =>
+        this.logger.error({ err, rechargeId: id }, `dispatching ${id} failed; it stays leased and will be retried`),
+      )
       .finally(() => {
         this.window = Math.min(this.concurrency, this.window + 1);
         this.inFlight.delete(work);

@@ -95,7 +95,10 @@ export class PinoNestLogger implements LoggerService {
       fields.err = message;
       this.pino[level](fields, message.message);
     } else if (typeof message === 'object' && message !== null) {
-      this.pino[level]({ ...fields, ...message }, rest.find((p): p is string => typeof p === 'string'));
+      this.pino[level](
+        { ...fields, ...message },
+        rest.find((p): p is string => typeof p === 'string'),
+      );
     } else if (level === 'error' && typeof rest[0] === 'string' && rest[0].includes('\n    at ')) {
       // Nest's own exception handlers call error(message, stack, context).
       const err = Object.assign(new Error(String(message)), { stack: rest[0] });
@@ -119,7 +122,13 @@ export function logRequestCompleted(logger: PinoLogger, request: FastifyRequest,
   logger[level](
     {
       correlationId: request.id,
-      req: { id: request.id, method: request.method, url: request.url, idempotencyKey: headers['idempotency-key'], userAgent: headers['user-agent'] },
+      req: {
+        id: request.id,
+        method: request.method,
+        url: request.url,
+        idempotencyKey: headers['idempotency-key'],
+        userAgent: headers['user-agent'],
+      },
       res: { statusCode: status },
       responseTime: Math.round(reply.elapsedTime),
     },

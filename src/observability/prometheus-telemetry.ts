@@ -8,10 +8,29 @@ const CIRCUIT = { closed: 0, half_open: 1, open: 2 } as const;
 /** The metrics of contract section 9, on one registry served at /metrics. */
 export class PrometheusTelemetry extends RechargeTelemetry {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'recharge_requests_total', help: 'POST /v1/recharges by outcome', labelNames: ['outcome'], registers: [this.registry] });
-  readonly transitionsTotal = new Counter({ name: 'recharge_transitions_total', help: 'State transitions', labelNames: ['from', 'to'], registers: [this.registry] });
-  readonly corrections = new Counter({ name: 'recharge_corrections_total', help: 'FAILED(TIMEOUT) recharges later proven SUCCEEDED', registers: [this.registry] });
-  readonly providerRequests = new Counter({ name: 'provider_requests_total', help: 'Calls to Alibaba Cloud by action and outcome', labelNames: ['action', 'outcome'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'recharge_requests_total',
+    help: 'POST /v1/recharges by outcome',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly transitionsTotal = new Counter({
+    name: 'recharge_transitions_total',
+    help: 'State transitions',
+    labelNames: ['from', 'to'],
+    registers: [this.registry],
+  });
+  readonly corrections = new Counter({
+    name: 'recharge_corrections_total',
+    help: 'FAILED(TIMEOUT) recharges later proven SUCCEEDED',
+    registers: [this.registry],
+  });
+  readonly providerRequests = new Counter({
+    name: 'provider_requests_total',
+    help: 'Calls to Alibaba Cloud by action and outcome',
+    labelNames: ['action', 'outcome'],
+    registers: [this.registry],
+  });
   readonly providerDuration = new Histogram({
     name: 'provider_request_duration_seconds',
     help: 'Latency of calls to Alibaba Cloud',
@@ -25,14 +44,46 @@ export class PrometheusTelemetry extends RechargeTelemetry {
     buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
     registers: [this.registry],
   });
-  readonly circuit = new Gauge({ name: 'provider_circuit_state', help: 'Provider circuit breaker: 0 closed, 1 half-open, 2 open', registers: [this.registry] });
+  readonly circuit = new Gauge({
+    name: 'provider_circuit_state',
+    help: 'Provider circuit breaker: 0 closed, 1 half-open, 2 open',
+    registers: [this.registry],
+  });
 
-  readonly webhookEvents = new Counter({ name: 'webhook_events_total', help: 'Provider notifications by result', labelNames: ['result'], registers: [this.registry] });
-  readonly discrepancies = new Counter({ name: 'ledger_discrepancies_total', help: 'Provider records that disagree with ours', labelNames: ['kind'], registers: [this.registry] });
-  readonly reconciliationRuns = new Counter({ name: 'reconciliation_runs_total', help: 'Reconciliation passes by outcome', labelNames: ['outcome'], registers: [this.registry] });
-  readonly reconciliationLastSuccess = new Gauge({ name: 'reconciliation_last_success_timestamp_seconds', help: 'When a reconciliation pass last succeeded', registers: [this.registry] });
-  readonly pendingBeyondSla = new Gauge({ name: 'recharges_pending_beyond_sla', help: 'Open recharges older than RECONCILE_AFTER_MS at the last reconciliation pass', registers: [this.registry] });
-  readonly callbackDeliveries = new Counter({ name: 'callback_deliveries_total', help: 'Callback delivery attempts by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly webhookEvents = new Counter({
+    name: 'webhook_events_total',
+    help: 'Provider notifications by result',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly discrepancies = new Counter({
+    name: 'ledger_discrepancies_total',
+    help: 'Provider records that disagree with ours',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly reconciliationRuns = new Counter({
+    name: 'reconciliation_runs_total',
+    help: 'Reconciliation passes by outcome',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly reconciliationLastSuccess = new Gauge({
+    name: 'reconciliation_last_success_timestamp_seconds',
+    help: 'When a reconciliation pass last succeeded',
+    registers: [this.registry],
+  });
+  readonly pendingBeyondSla = new Gauge({
+    name: 'recharges_pending_beyond_sla',
+    help: 'Open recharges older than RECONCILE_AFTER_MS at the last reconciliation pass',
+    registers: [this.registry],
+  });
+  readonly callbackDeliveries = new Counter({
+    name: 'callback_deliveries_total',
+    help: 'Callback delivery attempts by outcome',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
 
   constructor() {
     super();

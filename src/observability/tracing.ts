@@ -17,7 +17,8 @@ export function startTracing(extra: Partial<NodeSDKConfiguration> = {}, force = 
   // Loaded only when tracing is on: the SDK and the instrumentations cost ~40 MB of memory and
   // most of a second of start time. Synchronous, so they patch modules before anything loads them.
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
-  const { getNodeAutoInstrumentations } = require('@opentelemetry/auto-instrumentations-node') as typeof import('@opentelemetry/auto-instrumentations-node');
+  const { getNodeAutoInstrumentations } =
+    require('@opentelemetry/auto-instrumentations-node') as typeof import('@opentelemetry/auto-instrumentations-node');
   const { FastifyOtelInstrumentation } = require('@fastify/otel') as typeof import('@fastify/otel');
   sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME ?? 'alicloud-recharge',
@@ -32,7 +33,10 @@ export function startTracing(extra: Partial<NodeSDKConfiguration> = {}, force = 
         '@opentelemetry/instrumentation-pg': { requireParentSpan: true },
         '@opentelemetry/instrumentation-knex': { requireParentSpan: true },
       }),
-      new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: (o: { url: string }) => o.url.startsWith('/health') || o.url === '/metrics' }),
+      new FastifyOtelInstrumentation({
+        registerOnInitialization: true,
+        ignorePaths: (o: { url: string }) => o.url.startsWith('/health') || o.url === '/metrics',
+      }),
     ],
     ...extra,
   });
@@ -63,7 +67,10 @@ export async function withSpan<T>(name: string, attributes: Attributes, work: (s
       return await work(span);
     } catch (err) {
       span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message.slice(0, 200) : String(err) });
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: err instanceof Error ? err.message.slice(0, 200) : String(err),
+      });
       throw err;
     } finally {
       span.end();

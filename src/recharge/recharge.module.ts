@@ -37,8 +37,16 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     { provide: ReconciliationRunLog, useClass: MikroOrmReconciliationRunLog },
     { provide: CallbackOutbox, useClass: MikroOrmCallbackOutbox },
     { provide: CallbackSender, useFactory: () => new HttpCallbackSender() },
-    { provide: CallbackSettings, useFactory: (c: AppConfig): CallbackSettings => ({ retryBaseMs: c.callbackRetryBaseMs }), inject: [APP_CONFIG] },
-    { provide: RechargeNotifications, useFactory: (url: string) => new PgRechargeNotifications(url), inject: [DATABASE_URL] },
+    {
+      provide: CallbackSettings,
+      useFactory: (c: AppConfig): CallbackSettings => ({ retryBaseMs: c.callbackRetryBaseMs }),
+      inject: [APP_CONFIG],
+    },
+    {
+      provide: RechargeNotifications,
+      useFactory: (url: string) => new PgRechargeNotifications(url),
+      inject: [DATABASE_URL],
+    },
     {
       provide: RechargePolicy,
       useFactory: (c: AppConfig): RechargePolicy => ({
@@ -51,7 +59,11 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     {
       provide: RechargeProvider,
       useFactory: (c: AppConfig, sql: PgStatements, telemetry: RechargeTelemetry) =>
-        new ResilientRechargeProvider(new AlibabaCloudRechargeProvider(c.alibabaCloud), new PgProviderRateLimiter(sql, c.providerMaxRps), telemetry),
+        new ResilientRechargeProvider(
+          new AlibabaCloudRechargeProvider(c.alibabaCloud),
+          new PgProviderRateLimiter(sql, c.providerMaxRps),
+          telemetry,
+        ),
       inject: [APP_CONFIG, PgStatements, RechargeTelemetry],
     },
     {
@@ -83,6 +95,10 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     ApplyNotificationUseCase,
     ReconcileUseCase,
     DeliverCallbacksUseCase,
-    CreateRechargeUseCase, GetRechargeUseCase, CancelRechargeUseCase, AccountLedgerUseCase],
+    CreateRechargeUseCase,
+    GetRechargeUseCase,
+    CancelRechargeUseCase,
+    AccountLedgerUseCase,
+  ],
 })
 export class RechargeModule {}

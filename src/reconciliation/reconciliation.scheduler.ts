@@ -21,7 +21,10 @@ export class ReconciliationScheduler implements OnApplicationBootstrap, OnApplic
 
   onApplicationBootstrap(): void {
     if (!this.config.dispatcherEnabled) return;
-    this.registry.addInterval(ReconciliationScheduler.NAME, setInterval(() => this.tick(), this.config.reconcileIntervalMs));
+    this.registry.addInterval(
+      ReconciliationScheduler.NAME,
+      setInterval(() => this.tick(), this.config.reconcileIntervalMs),
+    );
     this.lifecycle.onDrain(() => this.stop());
   }
 
@@ -31,14 +34,20 @@ export class ReconciliationScheduler implements OnApplicationBootstrap, OnApplic
   }
 
   private stop(): void {
-    if (this.registry.doesExist('interval', ReconciliationScheduler.NAME)) this.registry.deleteInterval(ReconciliationScheduler.NAME);
+    if (this.registry.doesExist('interval', ReconciliationScheduler.NAME))
+      this.registry.deleteInterval(ReconciliationScheduler.NAME);
   }
 
   private tick(): void {
     if (this.running || this.lifecycle.draining) return; // never overlap passes in one process
     this.running = withSpan('reconciliation.run', {}, async (span) => {
       const report = await this.reconcile.runOnce();
-      span.setAttributes({ 'reconciliation.id': report.runId, 'reconciliation.outcome': report.outcome, 'reconciliation.redriven': report.redriven, 'reconciliation.expired': report.expired });
+      span.setAttributes({
+        'reconciliation.id': report.runId,
+        'reconciliation.outcome': report.outcome,
+        'reconciliation.redriven': report.redriven,
+        'reconciliation.expired': report.expired,
+      });
       return report;
     })
       .catch((err) => this.logger.error({ err }, 'reconciliation pass crashed'))

@@ -1,9 +1,23 @@
 import { plainToInstance, Type } from 'class-transformer';
-import { Equals, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateNested, validateSync } from 'class-validator';
+import {
+  Equals,
+  IsIn,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  ValidateNested,
+  validateSync,
+} from 'class-validator';
 import { DomainError } from '../../libs/shared/domain-error';
 import { NotificationType } from '../recharge/application/ports/notification-inbox';
 
-export const NOTIFICATION_TYPES: NotificationType[] = ['bss:Recharge:Succeeded', 'bss:Recharge:Failed', 'bss:Recharge:Canceled'];
+export const NOTIFICATION_TYPES: NotificationType[] = [
+  'bss:Recharge:Succeeded',
+  'bss:Recharge:Failed',
+  'bss:Recharge:Canceled',
+];
 
 class RechargeNotificationData {
   @IsString() @MaxLength(64) OutBizId!: string;
@@ -36,7 +50,10 @@ export function parseNotification(body: unknown): ProviderNotificationEvent {
   if (errors.length > 0) {
     const fields = errors.flatMap((e) =>
       e.children && e.children.length > 0
-        ? e.children.map((c) => ({ field: `data.${c.property}`, message: Object.values(c.constraints ?? {}).join('; ') }))
+        ? e.children.map((c) => ({
+            field: `data.${c.property}`,
+            message: Object.values(c.constraints ?? {}).join('; '),
+          }))
         : [{ field: e.property, message: Object.values(e.constraints ?? {}).join('; ') }],
     );
     throw new DomainError('INVALID_ARGUMENT', 'malformed provider notification', fields);

@@ -15,7 +15,8 @@ export class WebhookSignatureVerifier {
     const id = headers['webhook-id'];
     const timestamp = headers['webhook-timestamp'];
     const signature = headers['webhook-signature'];
-    if (!rawBody || typeof id !== 'string' || typeof timestamp !== 'string' || typeof signature !== 'string') return false;
+    if (!rawBody || typeof id !== 'string' || typeof timestamp !== 'string' || typeof signature !== 'string')
+      return false;
     const wanted = { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature };
     return this.webhooks.some((w) => {
       try {

@@ -7,6 +7,12 @@ import { WebhookSignatureVerifier } from './webhook-signature';
 @Module({
   imports: [RechargeModule],
   controllers: [WebhooksController],
-  providers: [{ provide: WebhookSignatureVerifier, useFactory: (c: AppConfig) => new WebhookSignatureVerifier(c.providerWebhookSecrets), inject: [APP_CONFIG] }],
+  providers: [
+    {
+      provide: WebhookSignatureVerifier,
+      useFactory: (c: AppConfig) => new WebhookSignatureVerifier(c.providerWebhookSecrets),
+      inject: [APP_CONFIG],
+    },
+  ],
 })
 export class WebhooksModule {}

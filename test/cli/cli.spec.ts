@@ -53,7 +53,10 @@ function onlyJson(run: Run): Record<string, any> {
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 beforeAll(async () => {
-  const build = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json', '--outDir', OUT], { cwd: ROOT, encoding: 'utf8' });
+  const build = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json', '--outDir', OUT], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   // Type errors are the typecheck step's business; only a missing output stops this suite.
   if (!existsSync(CLI)) throw new Error(`CLI build failed:\n${build.stdout}${build.stderr}`);
   t = await startTestApp();
@@ -66,7 +69,14 @@ afterAll(async () => {
 
 describe('clients:create', () => {
   it('--json prints exactly clientId, apiKey and webhookSecret; only the key hash is stored, and the key works', async () => {
-    const run = await cli(['clients:create', '--name', 'Billing team', '--accounts', '1234567890123456, 2222', '--json']);
+    const run = await cli([
+      'clients:create',
+      '--name',
+      'Billing team',
+      '--accounts',
+      '1234567890123456, 2222',
+      '--json',
+    ]);
     expect(run.code).toBe(0);
     const out = onlyJson(run);
     expect(Object.keys(out).sort()).toEqual(['apiKey', 'clientId', 'webhookSecret']);
@@ -74,12 +84,23 @@ describe('clients:create', () => {
     expect(out.apiKey).toMatch(/^rk_/);
     expect(out.webhookSecret).toMatch(/^whsec_/);
 
-    const [row] = await query<{ name: string; api_key_hash: string; api_key_prefix: string; allowed_accounts: string[]; revoked_at: Date | null }>(
+    const [row] = await query<{
+      name: string;
+      api_key_hash: string;
+      api_key_prefix: string;
+      allowed_accounts: string[];
+      revoked_at: Date | null;
+    }>(
       t.databaseUrl,
       'SELECT name, api_key_hash, api_key_prefix, allowed_accounts, revoked_at FROM clients WHERE id = $1',
       [out.clientId],
     );
-    expect(row).toMatchObject({ name: 'Billing team', api_key_hash: sha256(out.apiKey), api_key_prefix: out.apiKey.slice(0, 10), revoked_at: null });
+    expect(row).toMatchObject({
+      name: 'Billing team',
+      api_key_hash: sha256(out.apiKey),
+      api_key_prefix: out.apiKey.slice(0, 10),
+      revoked_at: null,
+    });
     expect(row.allowed_accounts).toEqual(['1234567890123456', '2222']);
 
     const list = await t.http.get('/v1/recharges').set('Authorization', `Bearer ${out.apiKey}`);
@@ -148,7 +169,9 @@ describe('clients:revoke', () => {
     const out = onlyJson(run);
     expect(Object.keys(out).sort()).toEqual(['clientId', 'revokedAt']);
     expect(out.clientId).toBe(created.clientId);
-    const [row] = await query<{ revoked_at: Date }>(t.databaseUrl, 'SELECT revoked_at FROM clients WHERE id = $1', [created.clientId]);
+    const [row] = await query<{ revoked_at: Date }>(t.databaseUrl, 'SELECT revoked_at FROM clients WHERE id = $1', [
+      created.clientId,
+    ]);
     expect(row.revoked_at.toISOString()).toBe(out.revokedAt);
 
     const list = await t.http.get('/v1/recharges').set('Authorization', `Bearer ${created.apiKey}`);
@@ -175,7 +198,9 @@ describe('recharges:show', () => {
   let representation: Record<string, unknown>;
 
   beforeAll(async () => {
-    const created = onlyJson(await cli(['clients:create', '--name', 'shop', '--accounts', '1234567890123456', '--json']));
+    const created = onlyJson(
+      await cli(['clients:create', '--name', 'shop', '--accounts', '1234567890123456', '--json']),
+    );
     clientId = created.clientId;
     const res = await t.http
       .post('/v1/recharges')
@@ -195,7 +220,9 @@ describe('recharges:show', () => {
     // The dispatcher is off in the test app, so the recharge is exactly as the API returned it.
     expect(out.recharge).toEqual({ ...representation, clientId });
     expect(out.recharge).toMatchObject({ id: rechargeId, state: 'CREATED', amount: 4999, metadata: { ticket: 'T-1' } });
-    expect(out.events).toEqual([{ from: null, to: 'CREATED', reason: expect.any(String), source: 'api', at: out.recharge.createdAt }]);
+    expect(out.events).toEqual([
+      { from: null, to: 'CREATED', reason: expect.any(String), source: 'api', at: out.recharge.createdAt },
+    ]);
   });
 
   it('prints the fields and the event history for a human', async () => {
@@ -227,8 +254,14 @@ describe('reconcile', () => {
         .send({ accountId: '7000000000000001', amount: 1234, currency: 'CNY' });
       expect(created.status).toBe(202);
 
-      const run = await cli(['reconcile', '--json'], { PROVIDER: 'simulator', ALIBABA_CLOUD_BSS_ENDPOINT: simulator.url });
-      expect({ code: run.code, stderr: run.stderr.includes('error') ? run.stderr : '' }).toEqual({ code: 0, stderr: '' });
+      const run = await cli(['reconcile', '--json'], {
+        PROVIDER: 'simulator',
+        ALIBABA_CLOUD_BSS_ENDPOINT: simulator.url,
+      });
+      expect({ code: run.code, stderr: run.stderr.includes('error') ? run.stderr : '' }).toEqual({
+        code: 0,
+        stderr: '',
+      });
       const report = onlyJson(run);
       expect(report).toMatchObject({ outcome: 'succeeded', error: null, expired: 0 });
       expect(report.runId).toMatch(/^rec_[0-9a-f]{32}$/);
@@ -242,7 +275,9 @@ describe('reconcile', () => {
       expect(row.outcome).toBe('succeeded');
       expect(row.finished_at).not.toBeNull();
       expect(row.redriven).toBe(report.redriven);
-      const [recharge] = await query<{ state: string }>(t.databaseUrl, 'SELECT state FROM recharges WHERE id = $1', [created.body.id]);
+      const [recharge] = await query<{ state: string }>(t.databaseUrl, 'SELECT state FROM recharges WHERE id = $1', [
+        created.body.id,
+      ]);
       expect(recharge.state).toBe('SUCCEEDED');
       expect(simulator.credits().filter((c) => c.outBizId === created.body.id)).toHaveLength(1);
     } finally {
@@ -261,7 +296,8 @@ describe('usage and configuration', () => {
   it('--help prints usage on stdout and exits 0', async () => {
     const run = await cli(['--help']);
     expect(run.code).toBe(0);
-    for (const c of ['clients:create', 'clients:list', 'clients:revoke', 'recharges:show', 'reconcile']) expect(run.stdout).toContain(c);
+    for (const c of ['clients:create', 'clients:list', 'clients:revoke', 'recharges:show', 'reconcile'])
+      expect(run.stdout).toContain(c);
   });
 
   it('bad configuration is reported on stderr with exit 1', async () => {

@@ -9,16 +9,31 @@ import { parseAllDocuments } from 'yaml';
  * use. Anything else throws, so a new kustomize feature cannot be silently ignored. When kubectl is
  * on PATH, manifests.spec.ts checks this renderer against `kubectl kustomize`.
  */
-export type K8sObject = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } & Record<string, any> };
+export type K8sObject = Record<string, any> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string } & Record<string, any>;
+};
 
-const SUPPORTED_KEYS = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'images', 'replicas', 'configMapGenerator', 'patches']);
+const SUPPORTED_KEYS = new Set([
+  'apiVersion',
+  'kind',
+  'namespace',
+  'resources',
+  'images',
+  'replicas',
+  'configMapGenerator',
+  'patches',
+]);
 
 export function readYamlDocuments(file: string): any[] {
   const docs = parseAllDocuments(readFileSync(file, 'utf8'));
-  return docs.map((d) => {
-    if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`);
-    return d.toJS();
-  }).filter((d) => d !== null && d !== undefined);
+  return docs
+    .map((d) => {
+      if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`);
+      return d.toJS();
+    })
+    .filter((d) => d !== null && d !== undefined);
 }
 
 export function readYaml(file: string): any {
@@ -36,7 +51,8 @@ export function kustomizationFile(dir: string): string {
 export function render(dir: string): K8sObject[] {
   const k = readYaml(kustomizationFile(dir));
   for (const key of Object.keys(k)) {
-    if (!SUPPORTED_KEYS.has(key)) throw new Error(`${dir}/kustomization.yaml: kustomize-lite does not support "${key}"`);
+    if (!SUPPORTED_KEYS.has(key))
+      throw new Error(`${dir}/kustomization.yaml: kustomize-lite does not support "${key}"`);
   }
   let objects: K8sObject[] = [];
   for (const entry of (k.resources ?? []) as string[]) {
@@ -55,7 +71,8 @@ export function render(dir: string): K8sObject[] {
     }
   }
   for (const patch of (k.patches ?? []) as any[]) {
-    if (!patch.path || Object.keys(patch).length !== 1) throw new Error(`${dir}: only patches with a path are supported`);
+    if (!patch.path || Object.keys(patch).length !== 1)
+      throw new Error(`${dir}: only patches with a path are supported`);
     for (const doc of readYamlDocuments(resolve(dir, patch.path)) as K8sObject[]) {
       const i = objects.findIndex((o) => o.kind === doc.kind && o.metadata.name === doc.metadata.name);
       if (i < 0) throw new Error(`${dir}/${patch.path}: no ${doc.kind} ${doc.metadata.name} to patch`);
@@ -79,7 +96,11 @@ export function render(dir: string): K8sObject[] {
 
 /** Strategic merge as far as these manifests need: maps merge, lists of named items merge by name, null deletes. */
 export function strategicMerge(base: unknown, patch: unknown): unknown {
-  if (Array.isArray(base) && Array.isArray(patch) && [...base, ...patch].every((x) => isMap(x) && typeof x.name === 'string')) {
+  if (
+    Array.isArray(base) &&
+    Array.isArray(patch) &&
+    [...base, ...patch].every((x) => isMap(x) && typeof x.name === 'string')
+  ) {
     const merged = base.map((item) => {
       const p = patch.find((q) => q.name === item.name);
       return p ? strategicMerge(item, p) : structuredClone(item);
@@ -131,7 +152,9 @@ export function onPath(command: string): string | null {
 /** The real renderer, when kubectl is installed. */
 export function kubectlKustomize(dir: string): K8sObject[] {
   const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return parseAllDocuments(out).map((d) => d.toJS()).filter(Boolean);
+  return parseAllDocuments(out)
+    .map((d) => d.toJS())
+    .filter(Boolean);
 }
 
 export function byKey(objects: K8sObject[]): Record<string, K8sObject> {

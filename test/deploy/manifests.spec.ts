@@ -25,7 +25,12 @@ const K8S = join(repoRoot, 'config/k8s');
 const BASE = join(K8S, 'base');
 const OVERLAYS = ['dev', 'staging', 'prod'] as const;
 const APP = 'alicloud-recharge';
-const SECRET_KEYS = ['ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'PROVIDER_WEBHOOK_SECRETS', 'DATABASE_URL'];
+const SECRET_KEYS = [
+  'ALIBABA_CLOUD_ACCESS_KEY_ID',
+  'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+  'PROVIDER_WEBHOOK_SECRETS',
+  'DATABASE_URL',
+];
 const defaults = loadConfig({});
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
 const source = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
@@ -43,7 +48,9 @@ function container(objects: K8sObject[], kind: string, name: string): any {
 
 /** Environment variables the code reads: the validated ones of contract §8, plus OTEL_* (standard). */
 const appEnv = new Set([...source('config/app-config.ts').matchAll(/\b([A-Z][A-Z0-9_]+)\?:/g)].map((m) => m[1]));
-const simulatorEnv = new Set([...source('libs/bss-simulator/simulator-env.ts').matchAll(/\b(SIMULATOR_[A-Z0-9_]+)\b/g)].map((m) => m[1]));
+const simulatorEnv = new Set(
+  [...source('libs/bss-simulator/simulator-env.ts').matchAll(/\b(SIMULATOR_[A-Z0-9_]+)\b/g)].map((m) => m[1]),
+);
 
 function effectiveEnv(objects: K8sObject[], c: any): Record<string, string> {
   const env: Record<string, string> = {};
@@ -68,14 +75,21 @@ describe('config/k8s', () => {
   const deployment = find(base, 'Deployment', APP);
   const pod = podSpec(deployment);
   const app = container(base, 'Deployment', APP);
-  const rendered = Object.fromEntries(OVERLAYS.map((o) => [o, render(join(K8S, 'overlays', o))])) as Record<(typeof OVERLAYS)[number], K8sObject[]>;
+  const rendered = Object.fromEntries(OVERLAYS.map((o) => [o, render(join(K8S, 'overlays', o))])) as Record<
+    (typeof OVERLAYS)[number],
+    K8sObject[]
+  >;
 
   it('parses: every YAML file is valid and every object has apiVersion, kind and a name', () => {
     const files = filesUnder(K8S).filter((f) => /\.ya?ml$/.test(f));
     expect(files.length).toBeGreaterThanOrEqual(15);
     for (const f of files) {
       for (const doc of readYamlDocuments(f)) {
-        expect({ file: relative(repoRoot, f), apiVersion: typeof doc.apiVersion, kind: typeof doc.kind }).toEqual({ file: relative(repoRoot, f), apiVersion: 'string', kind: 'string' });
+        expect({ file: relative(repoRoot, f), apiVersion: typeof doc.apiVersion, kind: typeof doc.kind }).toEqual({
+          file: relative(repoRoot, f),
+          apiVersion: 'string',
+          kind: 'string',
+        });
         if (doc.kind !== 'Kustomization') expect(doc.metadata?.name).toEqual(expect.any(String));
       }
     }
@@ -108,7 +122,10 @@ describe('config/k8s', () => {
       expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: APP });
       expect(hpa.spec.minReplicas).toBe(3);
       expect(hpa.spec.maxReplicas).toBeGreaterThanOrEqual(hpa.spec.minReplicas);
-      expect(hpa.spec.metrics).toContainEqual({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } });
+      expect(hpa.spec.metrics).toContainEqual({
+        type: 'Resource',
+        resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } },
+      });
     });
 
     it('exposes the port named http as containerPort = the service default PORT, not overridden', () => {
@@ -140,10 +157,14 @@ describe('config/k8s', () => {
 
     it('waits for drain + grace before the SIGKILL (terminationGracePeriodSeconds), with the defaults and every overlay', () => {
       const need = (drainMs: number, graceMs: number) => Math.ceil((drainMs + graceMs) / 1000) + 5;
-      expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(need(defaults.shutdownDrainDelayMs, defaults.shutdownGraceMs));
+      expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(
+        need(defaults.shutdownDrainDelayMs, defaults.shutdownGraceMs),
+      );
       for (const o of [base, ...Object.values(rendered)]) {
         const c = loadConfig(effectiveEnv(o, container(o, 'Deployment', APP)));
-        expect(podSpec(find(o, 'Deployment', APP)).terminationGracePeriodSeconds).toBeGreaterThanOrEqual(need(c.shutdownDrainDelayMs, c.shutdownGraceMs));
+        expect(podSpec(find(o, 'Deployment', APP)).terminationGracePeriodSeconds).toBeGreaterThanOrEqual(
+          need(c.shutdownDrainDelayMs, c.shutdownGraceMs),
+        );
       }
       // The container runs node itself (Dockerfile CMD), so the SIGTERM reaches the service.
       expect(app.command).toBeUndefined();
@@ -152,7 +173,12 @@ describe('config/k8s', () => {
     it('runs as non-root with a read-only root filesystem and no privileges', () => {
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
-      expect(app.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      expect(app.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+      });
       expect(pod.automountServiceAccountToken).toBe(false);
       const writable = (app.volumeMounts ?? []).map((m: any) => m.mountPath);
       expect(writable).toEqual(['/tmp']);
@@ -163,14 +189,19 @@ describe('config/k8s', () => {
       expect(app.resources.requests).toEqual({ cpu: expect.any(String), memory: expect.stringMatching(/Mi$/) });
       expect(app.resources.limits).toEqual({ cpu: expect.any(String), memory: expect.stringMatching(/Mi$/) });
       expect(mi(app.resources.limits.memory) * 1024 * 1024).toBeGreaterThan(300e6);
-      const heap = Number(/--max-old-space-size=(\d+)/.exec(app.env.find((e: any) => e.name === 'NODE_OPTIONS').value)![1]);
+      const heap = Number(
+        /--max-old-space-size=(\d+)/.exec(app.env.find((e: any) => e.name === 'NODE_OPTIONS').value)![1],
+      );
       expect(heap).toBeLessThan(mi(app.resources.limits.memory));
     });
 
     it('takes configuration from the ConfigMap and the four credentials from a Secret', () => {
       expect(app.envFrom).toEqual([{ configMapRef: { name: 'alicloud-recharge-config' } }]);
       for (const key of SECRET_KEYS) {
-        expect(app.env).toContainEqual({ name: key, valueFrom: { secretKeyRef: { name: 'alicloud-recharge-secrets', key } } });
+        expect(app.env).toContainEqual({
+          name: key,
+          valueFrom: { secretKeyRef: { name: 'alicloud-recharge-secrets', key } },
+        });
       }
     });
 
@@ -178,7 +209,10 @@ describe('config/k8s', () => {
       const extra = new Set(['NODE_OPTIONS', 'POD_NAME', 'POD_NAMESPACE']);
       for (const o of [base, ...Object.values(rendered)]) {
         for (const name of Object.keys(effectiveEnv(o, container(o, 'Deployment', APP)))) {
-          expect({ name, known: appEnv.has(name) || name.startsWith('OTEL_') || extra.has(name) }).toEqual({ name, known: true });
+          expect({ name, known: appEnv.has(name) || name.startsWith('OTEL_') || extra.has(name) }).toEqual({
+            name,
+            known: true,
+          });
         }
       }
       expect(appEnv).toContain('SHUTDOWN_DRAIN_DELAY_MS');
@@ -196,7 +230,8 @@ describe('config/k8s', () => {
     it('spreads replicas over zones and nodes, counting only its own pods', () => {
       const keys = pod.topologySpreadConstraints.map((t: any) => t.topologyKey);
       expect(keys).toEqual(expect.arrayContaining(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']));
-      for (const t of pod.topologySpreadConstraints) expect(t.labelSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
+      for (const t of pod.topologySpreadConstraints)
+        expect(t.labelSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
     });
 
     it('rolls out without losing capacity', () => {
@@ -206,7 +241,8 @@ describe('config/k8s', () => {
 
   describe('Service, PDB, migration Job (base)', () => {
     const podLabels = deployment.spec.template.metadata.labels;
-    const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+      Object.entries(selector).every(([k, v]) => labels[k] === v);
 
     it('the Service and the PDB select the API pods and not the migration pods', () => {
       const service = find(base, 'Service', APP);
@@ -240,14 +276,20 @@ describe('config/k8s', () => {
       expect(job.spec.backoffLimit).toBeLessThanOrEqual(3);
       // dist/src/migrate.js is compiled from src/migrate.ts, which validates the same configuration.
       expect(source('src/migrate.ts')).toMatch(/loadConfig\(\)/);
-      for (const o of Object.values(rendered)) expect(() => loadConfig(effectiveEnv(o, container(o, 'Job', 'alicloud-recharge-migrate')))).not.toThrow();
+      for (const o of Object.values(rendered))
+        expect(() => loadConfig(effectiveEnv(o, container(o, 'Job', 'alicloud-recharge-migrate')))).not.toThrow();
     });
   });
 
   describe('overlays', () => {
     const secretNames = (objects: K8sObject[]) =>
-      new Set(objects.flatMap(podContainers).flatMap((c) => (c.env ?? []).map((e: any) => e.valueFrom?.secretKeyRef?.name).filter(Boolean)));
-    const config = (o: (typeof OVERLAYS)[number]) => loadConfig(effectiveEnv(rendered[o], container(rendered[o], 'Deployment', APP)));
+      new Set(
+        objects
+          .flatMap(podContainers)
+          .flatMap((c) => (c.env ?? []).map((e: any) => e.valueFrom?.secretKeyRef?.name).filter(Boolean)),
+      );
+    const config = (o: (typeof OVERLAYS)[number]) =>
+      loadConfig(effectiveEnv(rendered[o], container(rendered[o], 'Deployment', APP)));
 
     it('each puts every object in its own namespace', () => {
       const namespaces = OVERLAYS.map((o) => {
@@ -265,7 +307,9 @@ describe('config/k8s', () => {
         expect(s.size).toBe(1);
         for (const kind of ['Deployment', 'Job']) {
           const w = rendered[o].find((x) => x.kind === kind)!;
-          const refs = podContainers(w)[0].env.filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => e.valueFrom.secretKeyRef.key);
+          const refs = podContainers(w)[0]
+            .env.filter((e: any) => e.valueFrom?.secretKeyRef)
+            .map((e: any) => e.valueFrom.secretKeyRef.key);
           expect(refs.sort()).toEqual([...SECRET_KEYS].sort());
         }
         return [...s][0];
@@ -353,7 +397,12 @@ describe('config/k8s', () => {
       ];
       for (const f of files) {
         const text = readFileSync(f, 'utf8');
-        for (const [what, re] of patterns) expect({ file: relative(repoRoot, f), what, match: re.exec(text)?.[0] ?? null }).toEqual({ file: relative(repoRoot, f), what, match: null });
+        for (const [what, re] of patterns)
+          expect({ file: relative(repoRoot, f), what, match: re.exec(text)?.[0] ?? null }).toEqual({
+            file: relative(repoRoot, f),
+            what,
+            match: null,
+          });
       }
     });
 
@@ -361,11 +410,13 @@ describe('config/k8s', () => {
       for (const o of [base, ...Object.values(rendered)]) {
         for (const c of o.flatMap(podContainers)) {
           for (const e of c.env ?? []) {
-            if (/SECRET|PASSWORD|TOKEN|ACCESS_KEY|DATABASE_URL/.test(e.name)) expect({ name: e.name, value: e.value }).toEqual({ name: e.name, value: undefined });
+            if (/SECRET|PASSWORD|TOKEN|ACCESS_KEY|DATABASE_URL/.test(e.name))
+              expect({ name: e.name, value: e.value }).toEqual({ name: e.name, value: undefined });
           }
         }
         for (const cm of o.filter((x) => x.kind === 'ConfigMap')) {
-          for (const key of Object.keys(cm.data ?? {})) expect(key).not.toMatch(/SECRET|PASSWORD|TOKEN|ACCESS_KEY|DATABASE_URL/);
+          for (const key of Object.keys(cm.data ?? {}))
+            expect(key).not.toMatch(/SECRET|PASSWORD|TOKEN|ACCESS_KEY|DATABASE_URL/);
         }
       }
     });
@@ -397,7 +448,11 @@ describe('Dockerfile', () => {
   }
   const final = stages[stages.length - 1];
   const last = (stage: typeof final, op: string) => stage.steps.filter((s) => s.op === op).pop()?.args;
-  const runs = (stage: typeof final) => stage.steps.filter((s) => s.op === 'RUN').map((s) => s.args).join('\n');
+  const runs = (stage: typeof final) =>
+    stage.steps
+      .filter((s) => s.op === 'RUN')
+      .map((s) => s.args)
+      .join('\n');
 
   it('builds in stages on a pinned node 20 slim image', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
@@ -412,7 +467,9 @@ describe('Dockerfile', () => {
     const copied = build.steps.filter((s) => s.op === 'COPY').flatMap((s) => s.args.split(/\s+/).slice(0, -1));
     const tsconfig = readYaml(join(repoRoot, 'tsconfig.build.json'));
     for (const dir of tsconfig.include as string[]) expect(copied).toContain(dir);
-    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']));
+    expect(copied).toEqual(
+      expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']),
+    );
   });
 
   it('ships only dist/ and production dependencies', () => {
@@ -444,9 +501,25 @@ describe('Dockerfile', () => {
   });
 
   it('.dockerignore keeps local state and deployment files out of the build context', () => {
-    const ignored = source('.dockerignore').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.data', '.test-data', '.git', 'coverage', '.env', 'config/k8s', 'config/alerts']));
+    const ignored = source('.dockerignore')
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    expect(ignored).toEqual(
+      expect.arrayContaining([
+        'node_modules',
+        'dist',
+        '.data',
+        '.test-data',
+        '.git',
+        'coverage',
+        '.env',
+        'config/k8s',
+        'config/alerts',
+      ]),
+    );
     expect(ignored.some((p) => p === 'bench' || p === 'bench/results.json')).toBe(true);
-    for (const needed of ['src', 'libs', 'config', 'migrations', 'package.json', 'package-lock.json']) expect(ignored).not.toContain(needed);
+    for (const needed of ['src', 'libs', 'config', 'migrations', 'package.json', 'package-lock.json'])
+      expect(ignored).not.toContain(needed);
   });
 });

@@ -1,6 +1,14 @@
 import { ManageClientsUseCase } from '../../src/clients/application/manage-clients.use-case';
 import { query } from '../support/database';
-import { bearer, newKey, PROBLEM_JSON, rechargeBody, sleep, writeCounts, closeWriteCounters } from '../support/e2e-helpers';
+import {
+  bearer,
+  newKey,
+  PROBLEM_JSON,
+  rechargeBody,
+  sleep,
+  writeCounts,
+  closeWriteCounters,
+} from '../support/e2e-helpers';
 import { startTestApp, TestApp } from '../support/test-app';
 
 type Res = { status: number; headers: Record<string, string>; body: Record<string, unknown>; text: string };
@@ -68,7 +76,11 @@ describe('authentication and authorization (contract section 4)', () => {
       const before = await writeCounts(t.databaseUrl);
       const get = await t.http.get('/v1/recharges').set('Authorization', bearer(c.apiKey));
       expectProblem(get, 401, 'UNAUTHENTICATED');
-      const post = await t.http.post('/v1/recharges').set('Authorization', bearer(c.apiKey)).set('Idempotency-Key', newKey()).send(rechargeBody());
+      const post = await t.http
+        .post('/v1/recharges')
+        .set('Authorization', bearer(c.apiKey))
+        .set('Idempotency-Key', newKey())
+        .send(rechargeBody());
       expectProblem(post, 401, 'UNAUTHENTICATED');
       expect(await writeCounts(t.databaseUrl)).toEqual(before);
     });
@@ -82,14 +94,22 @@ describe('authentication and authorization (contract section 4)', () => {
     });
 
     it('may recharge its own account', async () => {
-      const res = await t.http.post('/v1/recharges').set('Authorization', bearer(limited.apiKey)).set('Idempotency-Key', newKey()).send(rechargeBody({ accountId: '111' }));
+      const res = await t.http
+        .post('/v1/recharges')
+        .set('Authorization', bearer(limited.apiKey))
+        .set('Idempotency-Key', newKey())
+        .send(rechargeBody({ accountId: '111' }));
       expect(res.status).toBe(202);
       expect(res.body.accountId).toBe('111');
     });
 
     it('posting for another account → 403, nothing written', async () => {
       const before = await writeCounts(t.databaseUrl);
-      const res = await t.http.post('/v1/recharges').set('Authorization', bearer(limited.apiKey)).set('Idempotency-Key', newKey()).send(rechargeBody({ accountId: '222' }));
+      const res = await t.http
+        .post('/v1/recharges')
+        .set('Authorization', bearer(limited.apiKey))
+        .set('Idempotency-Key', newKey())
+        .send(rechargeBody({ accountId: '222' }));
       expectProblem(res, 403, 'UNAUTHORIZED');
       expect(await writeCounts(t.databaseUrl)).toEqual(before);
       const rows = await query(t.databaseUrl, "SELECT id FROM recharges WHERE account_id = '222'");
@@ -97,7 +117,11 @@ describe('authentication and authorization (contract section 4)', () => {
     });
 
     it('an account whose UID merely starts with an allowed one is not allowed', async () => {
-      const res = await t.http.post('/v1/recharges').set('Authorization', bearer(limited.apiKey)).set('Idempotency-Key', newKey()).send(rechargeBody({ accountId: '1111' }));
+      const res = await t.http
+        .post('/v1/recharges')
+        .set('Authorization', bearer(limited.apiKey))
+        .set('Idempotency-Key', newKey())
+        .send(rechargeBody({ accountId: '1111' }));
       expectProblem(res, 403, 'UNAUTHORIZED');
     });
 
@@ -117,7 +141,11 @@ describe('authentication and authorization (contract section 4)', () => {
     let stranger: string;
 
     beforeAll(async () => {
-      const res = await t.http.post('/v1/recharges').set('Authorization', bearer(owner.apiKey)).set('Idempotency-Key', newKey()).send(rechargeBody());
+      const res = await t.http
+        .post('/v1/recharges')
+        .set('Authorization', bearer(owner.apiKey))
+        .set('Idempotency-Key', newKey())
+        .send(rechargeBody());
       expect(res.status).toBe(202);
       id = res.body.id;
       stranger = bearer((await t.createClient(['*'])).apiKey);
@@ -141,13 +169,20 @@ describe('authentication and authorization (contract section 4)', () => {
 
     it('the 404 is indistinguishable from a recharge that does not exist', async () => {
       const theirs = await t.http.get(`/v1/recharges/${id}`).set('Authorization', stranger);
-      const none = await t.http.get('/v1/recharges/rch_0190e1d2a3b47c5d8e9f0a1b2c3d4e5f').set('Authorization', stranger);
+      const none = await t.http
+        .get('/v1/recharges/rch_0190e1d2a3b47c5d8e9f0a1b2c3d4e5f')
+        .set('Authorization', stranger);
       expect(none.status).toBe(404);
-      const strip = (b: Record<string, unknown>) => ({ ...b, correlationId: undefined, detail: undefined, instance: undefined });
+      const strip = (b: Record<string, unknown>) => ({
+        ...b,
+        correlationId: undefined,
+        detail: undefined,
+        instance: undefined,
+      });
       expect(strip(theirs.body)).toEqual(strip(none.body));
     });
 
-    it('it does not appear in the stranger\'s list', async () => {
+    it("it does not appear in the stranger's list", async () => {
       const res = await t.http.get('/v1/recharges').set('Authorization', stranger);
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ data: [], nextCursor: null });
@@ -156,10 +191,18 @@ describe('authentication and authorization (contract section 4)', () => {
 
   it('API keys are stored hashed: the key appears in no column of clients or recharges', async () => {
     const c = await t.createClient(['*']);
-    const res = await t.http.post('/v1/recharges').set('Authorization', bearer(c.apiKey)).set('Idempotency-Key', newKey()).send(rechargeBody());
+    const res = await t.http
+      .post('/v1/recharges')
+      .set('Authorization', bearer(c.apiKey))
+      .set('Idempotency-Key', newKey())
+      .send(rechargeBody());
     expect(res.status).toBe(202);
     expect(res.text).not.toContain(c.apiKey);
-    const [row] = await query<{ api_key_hash: string }>(t.databaseUrl, 'SELECT api_key_hash FROM clients WHERE id = $1', [c.clientId]);
+    const [row] = await query<{ api_key_hash: string }>(
+      t.databaseUrl,
+      'SELECT api_key_hash FROM clients WHERE id = $1',
+      [c.clientId],
+    );
     expect(row.api_key_hash).not.toBe(c.apiKey);
     expect(row.api_key_hash).not.toContain(c.apiKey);
     const leaks = await query(
@@ -188,7 +231,9 @@ describe('per-client rate limit (CLIENT_RATE_LIMIT_RPS)', () => {
   it('a burst of 15 requests gets 429 RATE_LIMITED with an integer Retry-After ≥ 1; another client is unaffected', async () => {
     const noisy = bearer((await t.createClient(['*'])).apiKey);
     const quiet = bearer((await t.createClient(['*'])).apiKey);
-    const responses = await Promise.all(Array.from({ length: 15 }, () => t.http.get('/v1/recharges').set('Authorization', noisy)));
+    const responses = await Promise.all(
+      Array.from({ length: 15 }, () => t.http.get('/v1/recharges').set('Authorization', noisy)),
+    );
     const limited = responses.filter((r) => r.status === 429);
     const ok = responses.filter((r) => r.status === 200);
     expect(limited.length + ok.length).toBe(15);
@@ -207,7 +252,9 @@ describe('per-client rate limit (CLIENT_RATE_LIMIT_RPS)', () => {
     const noisy = bearer((await t.createClient(['*'])).apiKey);
     const before = await writeCounts(t.databaseUrl);
     const responses = await Promise.all(
-      Array.from({ length: 15 }, () => t.http.post('/v1/recharges').set('Authorization', noisy).set('Idempotency-Key', newKey()).send(rechargeBody())),
+      Array.from({ length: 15 }, () =>
+        t.http.post('/v1/recharges').set('Authorization', noisy).set('Idempotency-Key', newKey()).send(rechargeBody()),
+      ),
     );
     const created = responses.filter((r) => r.status === 202).length;
     const limited = responses.filter((r) => r.status === 429).length;
@@ -219,7 +266,9 @@ describe('per-client rate limit (CLIENT_RATE_LIMIT_RPS)', () => {
   });
 
   it('unauthenticated requests are answered 401 before any rate limiting', async () => {
-    const responses = await Promise.all(Array.from({ length: 10 }, () => t.http.get('/v1/recharges').set('Authorization', 'Bearer nope')));
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () => t.http.get('/v1/recharges').set('Authorization', 'Bearer nope')),
+    );
     expect(responses.map((r) => r.status)).toEqual(Array(10).fill(401));
   });
 });

@@ -21,7 +21,12 @@ const post = (http: TestAgent, auth: string, body: unknown, key: string | null =
 };
 
 const postRaw = (http: TestAgent, auth: string, contentType: string, raw: string) =>
-  http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', newKey()).set('Content-Type', contentType).send(raw);
+  http
+    .post('/v1/recharges')
+    .set('Authorization', auth)
+    .set('Idempotency-Key', newKey())
+    .set('Content-Type', contentType)
+    .send(raw);
 
 const create = (name: string, body: Record<string, unknown>, fields: string[]): BadCase => ({
   name,
@@ -39,7 +44,8 @@ const get = (name: string, path: string, status: number, code: string, fields?: 
   fields,
 });
 
-const metadataOf = (n: number, value = 'v') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, value]));
+const metadataOf = (n: number, value = 'v') =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, value]));
 
 const CASES: BadCase[] = [
   // accountId
@@ -68,7 +74,8 @@ const CASES: BadCase[] = [
   },
   {
     name: 'amount 2^53 + 1 (unsafe integer)',
-    send: (http, auth) => postRaw(http, auth, 'application/json', '{"accountId":"1","amount":9007199254740993,"currency":"CNY"}'),
+    send: (http, auth) =>
+      postRaw(http, auth, 'application/json', '{"accountId":"1","amount":9007199254740993,"currency":"CNY"}'),
     status: 400,
     code: 'INVALID_ARGUMENT',
     fields: ['amount'],
@@ -92,8 +99,16 @@ const CASES: BadCase[] = [
   create('callbackUrl ftp://', rechargeBody({ callbackUrl: 'ftp://hooks.example.com/x' }), ['callbackUrl']),
   create('callbackUrl not a URL', rechargeBody({ callbackUrl: 'not a url' }), ['callbackUrl']),
   create('callbackUrl host not allowed', rechargeBody({ callbackUrl: 'https://evil.com/x' }), ['callbackUrl']),
-  create('callbackUrl host that only ends like a wildcard', rechargeBody({ callbackUrl: 'https://evilcallbacks.test/x' }), ['callbackUrl']),
-  create('callbackUrl allowed host as a prefix of another', rechargeBody({ callbackUrl: 'https://hooks.example.com.evil.com/x' }), ['callbackUrl']),
+  create(
+    'callbackUrl host that only ends like a wildcard',
+    rechargeBody({ callbackUrl: 'https://evilcallbacks.test/x' }),
+    ['callbackUrl'],
+  ),
+  create(
+    'callbackUrl allowed host as a prefix of another',
+    rechargeBody({ callbackUrl: 'https://hooks.example.com.evil.com/x' }),
+    ['callbackUrl'],
+  ),
   create('callbackUrl as a number', rechargeBody({ callbackUrl: 42 }), ['callbackUrl']),
   // unknown fields
   create('unknown field', rechargeBody({ foo: 'bar' }), ['foo']),
@@ -206,13 +221,20 @@ const CASES: BadCase[] = [
   },
   {
     name: 'Content-Type application/x-www-form-urlencoded',
-    send: (http, auth) => postRaw(http, auth, 'application/x-www-form-urlencoded', 'accountId=1&amount=100&currency=CNY'),
+    send: (http, auth) =>
+      postRaw(http, auth, 'application/x-www-form-urlencoded', 'accountId=1&amount=100&currency=CNY'),
     status: 415,
     code: 'INVALID_ARGUMENT',
   },
   {
     name: 'Content-Type multipart/form-data',
-    send: (http, auth) => postRaw(http, auth, 'multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--'),
+    send: (http, auth) =>
+      postRaw(
+        http,
+        auth,
+        'multipart/form-data; boundary=x',
+        '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--',
+      ),
     status: 415,
     code: 'INVALID_ARGUMENT',
   },
@@ -224,9 +246,23 @@ const CASES: BadCase[] = [
   get('list limit=-1', '/v1/recharges?limit=-1', 400, 'INVALID_ARGUMENT', ['limit']),
   get('list status=bogus', '/v1/recharges?status=bogus', 400, 'INVALID_ARGUMENT', ['status']),
   get('list status in upper case', '/v1/recharges?status=CREATED', 400, 'INVALID_ARGUMENT', ['status']),
-  get('list cursor with forbidden characters', '/v1/recharges?cursor=not!a*cursor', 400, 'INVALID_ARGUMENT', ['cursor']),
-  get('list cursor that decodes to garbage', `/v1/recharges?cursor=${Buffer.from('garbage').toString('base64url')}`, 400, 'INVALID_ARGUMENT', ['cursor']),
-  get('list cursor of a ledger id', `/v1/recharges?cursor=${Buffer.from('led_0190e1d2a3b47c5d8e9f0a1b2c3d4e5f').toString('base64url')}`, 400, 'INVALID_ARGUMENT', ['cursor']),
+  get('list cursor with forbidden characters', '/v1/recharges?cursor=not!a*cursor', 400, 'INVALID_ARGUMENT', [
+    'cursor',
+  ]),
+  get(
+    'list cursor that decodes to garbage',
+    `/v1/recharges?cursor=${Buffer.from('garbage').toString('base64url')}`,
+    400,
+    'INVALID_ARGUMENT',
+    ['cursor'],
+  ),
+  get(
+    'list cursor of a ledger id',
+    `/v1/recharges?cursor=${Buffer.from('led_0190e1d2a3b47c5d8e9f0a1b2c3d4e5f').toString('base64url')}`,
+    400,
+    'INVALID_ARGUMENT',
+    ['cursor'],
+  ),
   get('list accountId=abc', '/v1/recharges?accountId=abc', 400, 'INVALID_ARGUMENT', ['accountId']),
   get('list unknown query parameter', '/v1/recharges?sort=asc', 400, 'INVALID_ARGUMENT', ['sort']),
   // ids and paths
@@ -242,11 +278,19 @@ const CASES: BadCase[] = [
   get('unknown route', '/v1/nope', 404, 'NOT_FOUND'),
   // accounts
   get('balance of account abc', '/v1/accounts/abc/balance', 400, 'INVALID_ARGUMENT', ['accountId']),
-  get('balance of a 21-digit account', '/v1/accounts/123456789012345678901/balance', 400, 'INVALID_ARGUMENT', ['accountId']),
+  get('balance of a 21-digit account', '/v1/accounts/123456789012345678901/balance', 400, 'INVALID_ARGUMENT', [
+    'accountId',
+  ]),
   get('ledger of account abc', '/v1/accounts/abc/ledger', 400, 'INVALID_ARGUMENT', ['accountId']),
   get('ledger limit=0', '/v1/accounts/123/ledger?limit=0', 400, 'INVALID_ARGUMENT', ['limit']),
   get('ledger limit=101', '/v1/accounts/123/ledger?limit=101', 400, 'INVALID_ARGUMENT', ['limit']),
-  get('ledger bad cursor', `/v1/accounts/123/ledger?cursor=${Buffer.from('rch_0190e1d2a3b47c5d8e9f0a1b2c3d4e5f').toString('base64url')}`, 400, 'INVALID_ARGUMENT', ['cursor']),
+  get(
+    'ledger bad cursor',
+    `/v1/accounts/123/ledger?cursor=${Buffer.from('rch_0190e1d2a3b47c5d8e9f0a1b2c3d4e5f').toString('base64url')}`,
+    400,
+    'INVALID_ARGUMENT',
+    ['cursor'],
+  ),
 ];
 
 const PROBLEM_MEMBERS = ['code', 'correlationId', 'detail', 'instance', 'status', 'title', 'type'];
@@ -309,9 +353,17 @@ describe('bad input is refused with problem+json and writes nothing', () => {
       ['accountId of 20 digits', rechargeBody({ accountId: '99999999999999999999' }), undefined],
       ['accountId of 1 digit', rechargeBody({ accountId: '0' }), undefined],
       ['orderReference of 128 characters', rechargeBody({ orderReference: 'r'.repeat(128) }), undefined],
-      ['metadata with 20 keys of 500-character values', rechargeBody({ metadata: metadataOf(20, 'v'.repeat(500)) }), undefined],
+      [
+        'metadata with 20 keys of 500-character values',
+        rechargeBody({ metadata: metadataOf(20, 'v'.repeat(500)) }),
+        undefined,
+      ],
       ['empty metadata', rechargeBody({ metadata: {} }), undefined],
-      ['callbackUrl on an allowed host (http, port)', rechargeBody({ callbackUrl: 'http://hooks.example.com:8080/cb?x=1' }), undefined],
+      [
+        'callbackUrl on an allowed host (http, port)',
+        rechargeBody({ callbackUrl: 'http://hooks.example.com:8080/cb?x=1' }),
+        undefined,
+      ],
       ['callbackUrl on a wildcard host', rechargeBody({ callbackUrl: 'https://a.callbacks.test/x' }), undefined],
       ['Idempotency-Key of 255 visible ASCII characters', rechargeBody(), '!~'.repeat(127) + 'k'],
       ['Idempotency-Key of 1 character', rechargeBody(), 'z'],
@@ -336,7 +388,10 @@ describe('bad input is refused with problem+json and writes nothing', () => {
   });
 
   it('validation runs after authentication: bad input without a key is 401', async () => {
-    const res = await t.http.post('/v1/recharges').set('Idempotency-Key', newKey()).send(rechargeBody({ amount: -1 }));
+    const res = await t.http
+      .post('/v1/recharges')
+      .set('Idempotency-Key', newKey())
+      .send(rechargeBody({ amount: -1 }));
     expect(res.status).toBe(401);
     expect(res.body.code).toBe('UNAUTHENTICATED');
   });
@@ -348,7 +403,10 @@ describe('bad input is refused with problem+json and writes nothing', () => {
     try {
       const before = await query<{ n: number }>(t.databaseUrl, 'SELECT count(*)::int AS n FROM recharges');
       const responses = [
-        await t.http.get(`/v1/recharges/${ok.body.id}/events`).set('Authorization', auth).set('X-Request-Id', 'internal-1'),
+        await t.http
+          .get(`/v1/recharges/${ok.body.id}/events`)
+          .set('Authorization', auth)
+          .set('X-Request-Id', 'internal-1'),
         await post(t.http, auth, rechargeBody()).set('X-Request-Id', 'internal-2'),
       ];
       for (const [i, res] of responses.entries()) {
@@ -358,7 +416,9 @@ describe('bad input is refused with problem+json and writes nothing', () => {
         expect(res.body.code).toBe('INTERNAL_ERROR');
         expect(res.body.correlationId).toBe(`internal-${i + 1}`);
         expect(res.headers['x-request-id']).toBe(`internal-${i + 1}`);
-        expect(res.text).not.toMatch(/recharge_events|relation "|\bselect |\binsert |postgres|mikro|stack|node_modules|\.ts:\d|\.js:\d/i);
+        expect(res.text).not.toMatch(
+          /recharge_events|relation "|\bselect |\binsert |postgres|mikro|stack|node_modules|\.ts:\d|\.js:\d/i,
+        );
         expect(res.text).not.toContain(apiKey);
       }
       // the failed create was one statement: the recharge row was rolled back with its event

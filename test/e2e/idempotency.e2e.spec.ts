@@ -57,7 +57,12 @@ describe('idempotent create (contract section 4)', () => {
           headers: { authorization: auth, 'idempotency-key': key, 'content-type': 'application/json' },
           body,
         });
-        return { status: res.status, replayed: res.headers.get('idempotent-replayed'), location: res.headers.get('location'), body: (await res.json()) as RechargeJson };
+        return {
+          status: res.status,
+          replayed: res.headers.get('idempotent-replayed'),
+          location: res.headers.get('location'),
+          body: (await res.json()) as RechargeJson,
+        };
       }),
     );
     const statuses = responses.map((r) => r.status).sort();
@@ -122,7 +127,11 @@ describe('idempotent create (contract section 4)', () => {
 
   it('a replay after the fact answers 200 with the same body and Idempotent-Replayed: true', async () => {
     const key = newKey();
-    const body = rechargeBody({ orderReference: 'ord-1', callbackUrl: 'https://hooks.example.com/cb', metadata: { a: '1' } });
+    const body = rechargeBody({
+      orderReference: 'ord-1',
+      callbackUrl: 'https://hooks.example.com/cb',
+      metadata: { a: '1' },
+    });
     const first = await post(body, key);
     expect(first.status).toBe(202);
     const replay = await post(body, key);
@@ -146,7 +155,14 @@ describe('idempotent create (contract section 4)', () => {
   });
 
   describe('same key, different request → 422 DUPLICATE_REQUEST, nothing written', () => {
-    const original = { accountId: '888', amount: 5000, currency: 'CNY', orderReference: 'ord-x', metadata: { a: '1', b: '2' }, callbackUrl: 'https://hooks.example.com/a' };
+    const original = {
+      accountId: '888',
+      amount: 5000,
+      currency: 'CNY',
+      orderReference: 'ord-x',
+      metadata: { a: '1', b: '2' },
+      callbackUrl: 'https://hooks.example.com/a',
+    };
     it.each<[string, Record<string, unknown>]>([
       ['amount', { amount: 5001 }],
       ['accountId', { accountId: '889' }],
@@ -167,7 +183,11 @@ describe('idempotent create (contract section 4)', () => {
       expect(res.status).toBe(422);
       expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
       expect(res.headers['idempotent-replayed']).toBeUndefined();
-      expect(res.body).toMatchObject({ status: 422, code: 'DUPLICATE_REQUEST', correlationId: res.headers['x-request-id'] });
+      expect(res.body).toMatchObject({
+        status: 422,
+        code: 'DUPLICATE_REQUEST',
+        correlationId: res.headers['x-request-id'],
+      });
       expect(await writeCounts(t.databaseUrl)).toEqual(before);
       const stored = await t.http.get(`/v1/recharges/${first.body.id}`).set('Authorization', auth);
       expect(stored.body).toEqual(first.body);
@@ -218,7 +238,11 @@ describe('idempotent create (contract section 4)', () => {
     expect(a.status).toBe(202);
     expect(b.status).toBe(202);
     expect(a.body.id).not.toBe(b.body.id);
-    const rows = await query<{ client_id: string }>(t.databaseUrl, 'SELECT client_id FROM recharges WHERE idempotency_key = $1 ORDER BY client_id', [key]);
+    const rows = await query<{ client_id: string }>(
+      t.databaseUrl,
+      'SELECT client_id FROM recharges WHERE idempotency_key = $1 ORDER BY client_id',
+      [key],
+    );
     expect(rows.map((r) => r.client_id).sort()).toEqual([clientId, other.clientId].sort());
     // and each client replays its own
     const replayB = await post(body, key, bearer(other.apiKey));

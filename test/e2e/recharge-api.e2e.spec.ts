@@ -88,13 +88,22 @@ describe('recharge API (happy paths, contract section 4)', () => {
         'SELECT account_id, amount::text AS amount, state, client_id FROM recharges WHERE id = $1',
         [res.body.id],
       );
-      expect(rows).toEqual([{ account_id: '12345678901234567890', amount: '4999', state: 'CREATED', client_id: clientId }]);
+      expect(rows).toEqual([
+        { account_id: '12345678901234567890', amount: '4999', state: 'CREATED', client_id: clientId },
+      ]);
     });
 
     it('defaults optional fields to null / {}', async () => {
       const res = await create({ accountId: '7', amount: 1, currency: 'JPY' });
       expect(res.status).toBe(202);
-      expect(res.body).toMatchObject({ accountId: '7', amount: 1, currency: 'JPY', orderReference: null, metadata: {}, callbackUrl: null });
+      expect(res.body).toMatchObject({
+        accountId: '7',
+        amount: 1,
+        currency: 'JPY',
+        orderReference: null,
+        metadata: {},
+        callbackUrl: null,
+      });
     });
 
     it('accepts a callbackUrl whose host matches a wildcard of CALLBACK_ALLOWED_HOSTS (any port)', async () => {
@@ -130,7 +139,10 @@ describe('recharge API (happy paths, contract section 4)', () => {
     it('Prefer: wait=1 holds a CREATED recharge for about one second and says so', async () => {
       const created = await create(rechargeBody());
       const started = Date.now();
-      const res = await t.http.get(`/v1/recharges/${created.body.id}`).set('Authorization', auth).set('Prefer', 'wait=1');
+      const res = await t.http
+        .get(`/v1/recharges/${created.body.id}`)
+        .set('Authorization', auth)
+        .set('Prefer', 'wait=1');
       const elapsed = Date.now() - started;
       expect(res.status).toBe(200);
       expect(res.headers['preference-applied']).toBe('wait=1');
@@ -145,7 +157,10 @@ describe('recharge API (happy paths, contract section 4)', () => {
       const canceled = await t.http.post(`/v1/recharges/${created.body.id}/cancel`).set('Authorization', auth);
       expect(canceled.status).toBe(200);
       const started = Date.now();
-      const res = await t.http.get(`/v1/recharges/${created.body.id}`).set('Authorization', auth).set('Prefer', 'wait=99');
+      const res = await t.http
+        .get(`/v1/recharges/${created.body.id}`)
+        .set('Authorization', auth)
+        .set('Prefer', 'wait=99');
       expect(Date.now() - started).toBeLessThan(1000);
       expect(res.status).toBe(200);
       expect(res.headers['preference-applied']).toBe('wait=30');
@@ -233,7 +248,10 @@ describe('recharge API (happy paths, contract section 4)', () => {
       expect(canceled.body.data[0]).toMatchObject({ status: 'canceled', state: 'CANCELED' });
       expect(canceled.body.nextCursor).toBeNull();
 
-      const accepted = await t.http.get('/v1/recharges').query({ status: 'accepted', accountId: accountA }).set('Authorization', lister);
+      const accepted = await t.http
+        .get('/v1/recharges')
+        .query({ status: 'accepted', accountId: accountA })
+        .set('Authorization', lister);
       expect(accepted.status).toBe(200);
       expect(accepted.body.data).toHaveLength(6);
       expect(accepted.body.data.every((r: { status: string }) => r.status === 'accepted')).toBe(true);
@@ -258,27 +276,48 @@ describe('recharge API (happy paths, contract section 4)', () => {
       const events = await t.http.get(`/v1/recharges/${id}/events`).set('Authorization', auth);
       expect(events.status).toBe(200);
       expect(events.body).toEqual({
-        data: [{ from: null, to: 'CREATED', reason: expect.any(String), source: 'api', at: expect.stringMatching(ISO) }],
+        data: [
+          { from: null, to: 'CREATED', reason: expect.any(String), source: 'api', at: expect.stringMatching(ISO) },
+        ],
       });
 
       const cancel = await t.http.post(`/v1/recharges/${id}/cancel`).set('Authorization', auth);
       expect(cancel.status).toBe(200);
       expect(Object.keys(cancel.body).sort()).toEqual(REPRESENTATION_FIELDS);
-      expect(cancel.body).toMatchObject({ id, status: 'canceled', state: 'CANCELED', completedAt: expect.stringMatching(ISO) });
+      expect(cancel.body).toMatchObject({
+        id,
+        status: 'canceled',
+        state: 'CANCELED',
+        completedAt: expect.stringMatching(ISO),
+      });
       expect(cancel.body.failure).toEqual({ code: 'CANCELED', message: expect.any(String), providerCode: null });
 
       const after = await t.http.get(`/v1/recharges/${id}/events`).set('Authorization', auth);
       expect(after.status).toBe(200);
       expect(after.body.data).toHaveLength(2);
       expect(after.body.data[0]).toMatchObject({ from: null, to: 'CREATED', source: 'api' });
-      expect(after.body.data[1]).toEqual({ from: 'CREATED', to: 'CANCELED', reason: expect.any(String), source: 'api', at: expect.stringMatching(ISO) });
+      expect(after.body.data[1]).toEqual({
+        from: 'CREATED',
+        to: 'CANCELED',
+        reason: expect.any(String),
+        source: 'api',
+        at: expect.stringMatching(ISO),
+      });
 
       const again = await t.http.post(`/v1/recharges/${id}/cancel`).set('Authorization', auth);
       expect(again.status).toBe(409);
       expect(again.headers['content-type']).toMatch(PROBLEM_JSON);
-      expect(again.body).toMatchObject({ status: 409, code: 'INVALID_STATE', correlationId: again.headers['x-request-id'] });
+      expect(again.body).toMatchObject({
+        status: 409,
+        code: 'INVALID_STATE',
+        correlationId: again.headers['x-request-id'],
+      });
 
-      const stored = await query(t.databaseUrl, 'SELECT count(*)::int AS n FROM recharge_events WHERE recharge_id = $1', [id]);
+      const stored = await query(
+        t.databaseUrl,
+        'SELECT count(*)::int AS n FROM recharge_events WHERE recharge_id = $1',
+        [id],
+      );
       expect(stored).toEqual([{ n: 2 }]);
       const get = await t.http.get(`/v1/recharges/${id}`).set('Authorization', auth);
       expect(get.body).toEqual(cancel.body);
@@ -288,10 +327,16 @@ describe('recharge API (happy paths, contract section 4)', () => {
   it('10 simultaneous cancels: exactly one 200, nine 409 INVALID_STATE, one CANCELED event', async () => {
     const created = await create(rechargeBody());
     const id = created.body.id;
-    const responses = await Promise.all(Array.from({ length: 10 }, () => t.http.post(`/v1/recharges/${id}/cancel`).set('Authorization', auth)));
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () => t.http.post(`/v1/recharges/${id}/cancel`).set('Authorization', auth)),
+    );
     expect(responses.map((r) => r.status).sort()).toEqual([200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
     for (const r of responses.filter((x) => x.status === 409)) expect(r.body.code).toBe('INVALID_STATE');
-    const events = await query(t.databaseUrl, 'SELECT from_state, to_state, source FROM recharge_events WHERE recharge_id = $1 ORDER BY id', [id]);
+    const events = await query(
+      t.databaseUrl,
+      'SELECT from_state, to_state, source FROM recharge_events WHERE recharge_id = $1 ORDER BY id',
+      [id],
+    );
     expect(events).toEqual([
       { from_state: null, to_state: 'CREATED', source: 'api' },
       { from_state: 'CREATED', to_state: 'CANCELED', source: 'api' },
@@ -331,7 +376,14 @@ describe('recharge API (happy paths, contract section 4)', () => {
              ($3, $2, $6, $7, 'credit', $4, 'CNY', $5)`,
           [newId('led'), rechargeId, creditId, amount, at, `customer:${accountId}`, accountId],
         );
-        expected.unshift({ id: creditId, rechargeId, amount, currency: 'CNY', direction: 'credit', at: at.toISOString() });
+        expected.unshift({
+          id: creditId,
+          rechargeId,
+          amount,
+          currency: 'CNY',
+          direction: 'credit',
+          at: at.toISOString(),
+        });
       }
       await query(
         t.databaseUrl,
@@ -395,7 +447,10 @@ describe('recharge API (happy paths, contract section 4)', () => {
     });
 
     it('is on error responses and equals the correlationId (given and generated)', async () => {
-      const given = await t.http.get('/v1/recharges/not-an-id').set('Authorization', auth).set('X-Request-Id', 'trace-7');
+      const given = await t.http
+        .get('/v1/recharges/not-an-id')
+        .set('Authorization', auth)
+        .set('X-Request-Id', 'trace-7');
       expect(given.status).toBe(404);
       expect(given.headers['content-type']).toMatch(PROBLEM_JSON);
       expect(given.headers['x-request-id']).toBe('trace-7');
@@ -411,11 +466,14 @@ describe('recharge API (happy paths, contract section 4)', () => {
       expect(unknownRoute.headers['x-request-id']).toBe('route-1');
       expect(unknownRoute.body).toMatchObject({ code: 'NOT_FOUND', correlationId: 'route-1' });
     });
-    it.each(['/docs', '/docs-json', '/health/live', '/health/ready', '/metrics'])('is on every response, also %s', async (path) => {
-      const res = await t.http.get(path).set('X-Request-Id', 'every-1');
-      expect(res.status).toBe(200);
-      expect(res.headers['x-request-id']).toBe('every-1');
-    });
+    it.each(['/docs', '/docs-json', '/health/live', '/health/ready', '/metrics'])(
+      'is on every response, also %s',
+      async (path) => {
+        const res = await t.http.get(path).set('X-Request-Id', 'every-1');
+        expect(res.status).toBe(200);
+        expect(res.headers['x-request-id']).toBe('every-1');
+      },
+    );
   });
 
   describe('OpenAPI', () => {

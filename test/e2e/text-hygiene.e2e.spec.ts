@@ -22,7 +22,11 @@ describe('text that PostgreSQL or JSON cannot hold faithfully is bad input', () 
     ['orderReference with an unpaired surrogate', rechargeBody({ orderReference: 'x\ud800' }), 'orderReference'],
   ])('%s is client input: 400 INVALID_ARGUMENT, not 500 INTERNAL_ERROR', async (_, body, field) => {
     const before = await writeCounts(t.databaseUrl);
-    const res = await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', newKey()).send(body);
+    const res = await t.http
+      .post('/v1/recharges')
+      .set('Authorization', auth)
+      .set('Idempotency-Key', newKey())
+      .send(body);
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
     expect(res.body.code).toBe('INVALID_ARGUMENT');

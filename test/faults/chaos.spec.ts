@@ -2,7 +2,17 @@ import { join, resolve } from 'node:path';
 import type { AppliedCredit } from '../../libs/bss-simulator';
 import { Currency, formatMinorAmount } from '../../libs/bss-simulator/money';
 import { ALLOWED_TRANSITIONS, RechargeState } from '../../src/recharge/domain/recharge-state';
-import { ChildService, freePort, newWebhookId, newWebhookSecret, run, signatureHeaders, Sql, sqlOn, startCompiledService } from '../support/confirmations';
+import {
+  ChildService,
+  freePort,
+  newWebhookId,
+  newWebhookSecret,
+  run,
+  signatureHeaders,
+  Sql,
+  sqlOn,
+  startCompiledService,
+} from '../support/confirmations';
 import { createTestDatabase } from '../support/database';
 import { compiledService } from '../support/private-build';
 import { faultSeed, fullRun, Rng, seededRandom, sized } from './fault-settings';
@@ -58,7 +68,12 @@ interface Outcome {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(probe: () => Promise<boolean>, timeoutMs: number, what: string, intervalMs = 250): Promise<void> {
+async function waitFor(
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 250,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -178,10 +193,19 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       SHUTDOWN_GRACE_MS: '3000',
       LOG_LEVEL: 'warn',
     };
-    const cli = await run(process.execPath, [join(out, 'src', 'cli.js'), 'clients:create', '--name', 'chaos', '--accounts', '*', '--json'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' },
-    });
+    const cli = await run(
+      process.execPath,
+      [join(out, 'src', 'cli.js'), 'clients:create', '--name', 'chaos', '--accounts', '*', '--json'],
+      {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '',
+          DATABASE_URL: databaseUrl,
+          LOG_LEVEL: 'silent',
+        },
+      },
+    );
     if (cli.code !== 0) throw new Error(`clients:create failed (${cli.code}):\n${cli.stdout}${cli.stderr}`);
     apiKey = (JSON.parse(cli.stdout) as { apiKey: string }).apiKey;
     await Promise.all(
@@ -201,7 +225,11 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
   const post = (url: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${url}${path}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(15_000),
     });
@@ -209,252 +237,318 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
   /** A live process for a request: either one, the survivor only while the other is down. */
   const target = (r: Rng): string => (victim.up && r.chance(0.5) ? victim.svc!.url : survivor.svc!.url);
 
-  it('settles every recharge exactly once: provider, ledger and state machine agree', async () => {
-    const started = Date.now();
-    const outcomes: Outcome[] = setup.recharges.map(() => ({}));
-    const counters = { accepted: 0, replayed: 0, networkRetries: 0, canceled: 0, cancelRefused: 0 };
-    const injected = { sent: 0, byStatus: {} as Record<string, number>, networkErrors: 0, loopErrors: [] as string[] };
-    let killedAt = 0;
-    let restartedAt = 0;
-    let createdAt = 0;
-    let allFinalAt = 0;
-    let atKill: Record<string, number> = {};
-    let restart: Promise<void> = Promise.resolve();
+  it(
+    'settles every recharge exactly once: provider, ledger and state machine agree',
+    async () => {
+      const started = Date.now();
+      const outcomes: Outcome[] = setup.recharges.map(() => ({}));
+      const counters = { accepted: 0, replayed: 0, networkRetries: 0, canceled: 0, cancelRefused: 0 };
+      const injected = {
+        sent: 0,
+        byStatus: {} as Record<string, number>,
+        networkErrors: 0,
+        loopErrors: [] as string[],
+      };
+      let killedAt = 0;
+      let restartedAt = 0;
+      let createdAt = 0;
+      let allFinalAt = 0;
+      let atKill: Record<string, number> = {};
+      let restart: Promise<void> = Promise.resolve();
 
-    const kill = async () => {
-      victim.up = false;
-      killedAt = Date.now();
-      await victim.svc!.kill9();
-      atKill = await countsByState(sql);
-      console.log(`SIGKILL process ${victim.name} at +${killedAt - started} ms; states then ${JSON.stringify(atKill)}`);
-      restart = (async () => {
-        await sleep(setup.restartAfterMs);
-        victim.svc = await startCompiledService(mainJs, victim.port, env);
-        restartedAt = Date.now();
-        victim.up = true;
-      })();
-    };
-    // Mid-run: once enough recharges have succeeded, with the rest in every stage of flight.
-    let watching = true;
-    const killing = (async () => {
-      while (watching) {
-        if (((await countsByState(sql)).SUCCEEDED ?? 0) >= setup.killAfterSucceeded) return kill();
-        await sleep(50);
-      }
-    })();
-
-    /** POST with the plan's key; a connection lost to the killed process is retried on the survivor with the same key. */
-    const create = async (p: Planned, r: Rng) => {
-      const body = { accountId: p.account.id, amount: p.amount, currency: p.account.currency, orderReference: `chaos-${p.index}` };
-      let url = target(r);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const res = await post(url, '/v1/recharges', body, { 'idempotency-key': p.key });
-          const json = (await res.json()) as { id: string };
-          if (res.status !== 202 && res.status !== 200) throw new Error(`POST recharge ${p.index}: ${res.status} ${JSON.stringify(json)}`);
-          if (res.status === 200) counters.replayed += 1; // only after a lost answer: the first try did commit
-          return { id: json.id, url };
-        } catch (err) {
-          if ((err instanceof Error && err.message.startsWith('POST recharge')) || attempt >= 5) throw err;
-          counters.networkRetries += 1;
-          url = survivor.svc!.url;
+      const kill = async () => {
+        victim.up = false;
+        killedAt = Date.now();
+        await victim.svc!.kill9();
+        atKill = await countsByState(sql);
+        console.log(
+          `SIGKILL process ${victim.name} at +${killedAt - started} ms; states then ${JSON.stringify(atKill)}`,
+        );
+        restart = (async () => {
+          await sleep(setup.restartAfterMs);
+          victim.svc = await startCompiledService(mainJs, victim.port, env);
+          restartedAt = Date.now();
+          victim.up = true;
+        })();
+      };
+      // Mid-run: once enough recharges have succeeded, with the rest in every stage of flight.
+      let watching = true;
+      const killing = (async () => {
+        while (watching) {
+          if (((await countsByState(sql)).SUCCEEDED ?? 0) >= setup.killAfterSucceeded) return kill();
           await sleep(50);
         }
-      }
-    };
+      })();
 
-    // Webhooks of our own, next to the simulator's: duplicates (same webhook-id), re-publications
-    // (new webhook-id), amounts written differently ("49.990"), late Failed/Canceled for recharges
-    // already SUCCEEDED — shuffled and spread over both processes.
-    const sendWebhook = async (url: string, event: object, webhookId: string) => {
-      const raw = JSON.stringify(event);
-      try {
-        const res = await fetch(`${url}/webhooks/alibaba-cloud`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/cloudevents+json', ...signatureHeaders(webhookSecret, raw, webhookId) },
-          body: raw,
-          signal: AbortSignal.timeout(10_000),
-        });
-        await res.arrayBuffer();
-        injected.sent += 1;
-        injected.byStatus[res.status] = (injected.byStatus[res.status] ?? 0) + 1;
-      } catch {
-        injected.networkErrors += 1; // the process was just killed
-      }
-    };
-    const eventFor = (type: 'Succeeded' | 'Failed' | 'Canceled', c: { outBizId: string; ownerId: string; amountMinor: string; currency: Currency }, r: Rng) => {
-      let amount = formatMinorAmount(BigInt(c.amountMinor), c.currency);
-      if (c.currency !== 'JPY' && r.chance(0.3)) amount += '0'; // equal by value
-      return {
-        specversion: '1.0',
-        id: `evt_chaos_${r.int(0, 2 ** 31)}`,
-        source: 'acs:bss',
-        type: `bss:Recharge:${type}`,
-        time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-        subject: c.outBizId,
-        datacontenttype: 'application/json',
-        data: {
-          OutBizId: c.outBizId,
-          OwnerId: c.ownerId,
-          Amount: amount,
-          Currency: c.currency,
-          Status: type.toUpperCase(),
-          TransactionNumber: type === 'Succeeded' ? `chaos-${c.outBizId.slice(-8)}` : null,
-          FailureCode: type === 'Failed' ? 'NotAuthorized' : null,
-        },
-      };
-    };
-    const injectRound = async (credits: AppliedCredit[], succeeded: Array<{ id: string; account_id: string; amount: string; currency: Currency }>, size: number) => {
-      const sends: Array<() => Promise<void>> = [];
-      for (const c of injectRng.shuffle(credits).slice(0, size)) {
-        const event = eventFor('Succeeded', c, injectRng);
-        const webhookId = newWebhookId();
-        sends.push(() => sendWebhook(target(injectRng), event, webhookId));
-        if (injectRng.chance(0.5)) sends.push(() => sendWebhook(target(injectRng), event, webhookId)); // duplicate delivery
-        if (injectRng.chance(0.3)) sends.push(() => sendWebhook(target(injectRng), event, newWebhookId())); // re-published
-      }
-      for (const s of injectRng.shuffle(succeeded).slice(0, Math.ceil(size / 3))) {
-        const late = eventFor(injectRng.pick(['Failed', 'Canceled'] as const), { outBizId: s.id, ownerId: s.account_id, amountMinor: s.amount, currency: s.currency }, injectRng);
-        sends.push(() => sendWebhook(target(injectRng), late, newWebhookId()));
-      }
-      await Promise.all(injectRng.shuffle(sends).map((send) => send()));
-    };
-    let injecting = true;
-    const injector = (async () => {
-      while (injecting) {
-        await sleep(300);
-        if (!injecting) break;
-        try {
-          const credits = await sim!.credits();
-          const succeeded = await sql<{ id: string; account_id: string; amount: string; currency: Currency }>(
-            `SELECT id, account_id, amount::text AS amount, currency FROM recharges WHERE state = 'SUCCEEDED' ORDER BY completed_at DESC LIMIT 20`,
-          );
-          await injectRound(credits, succeeded, injectRng.int(0, 4));
-        } catch (err) {
-          injected.loopErrors.push(String(err));
+      /** POST with the plan's key; a connection lost to the killed process is retried on the survivor with the same key. */
+      const create = async (p: Planned, r: Rng) => {
+        const body = {
+          accountId: p.account.id,
+          amount: p.amount,
+          currency: p.account.currency,
+          orderReference: `chaos-${p.index}`,
+        };
+        let url = target(r);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const res = await post(url, '/v1/recharges', body, { 'idempotency-key': p.key });
+            const json = (await res.json()) as { id: string };
+            if (res.status !== 202 && res.status !== 200)
+              throw new Error(`POST recharge ${p.index}: ${res.status} ${JSON.stringify(json)}`);
+            if (res.status === 200) counters.replayed += 1; // only after a lost answer: the first try did commit
+            return { id: json.id, url };
+          } catch (err) {
+            if ((err instanceof Error && err.message.startsWith('POST recharge')) || attempt >= 5) throw err;
+            counters.networkRetries += 1;
+            url = survivor.svc!.url;
+            await sleep(50);
+          }
         }
-      }
-    })();
-    try {
-      // Create through both processes, CREATE_CONCURRENCY requests at a time.
-      let next = 0;
-      const createRng = seededRandom(SEED ^ 0x2545f491);
-      await Promise.all(
-        Array.from({ length: CREATE_CONCURRENCY }, async () => {
-          for (let i = next++; i < RECHARGES; i = next++) {
-            const p = setup.recharges[i]!;
-            const { id } = await create(p, createRng);
-            outcomes[i]!.id = id;
-            counters.accepted += 1;
-            if (p.cancel) {
-              const res = await post(target(createRng), `/v1/recharges/${id}/cancel`, undefined).catch(() => {
-                outcomes[i]!.cancelUncertain = true;
-                return post(survivor.svc!.url, `/v1/recharges/${id}/cancel`, undefined);
-              });
-              const json = (await res.json()) as { state?: string; code?: string };
-              if (res.status === 200) {
-                expect(json.state).toBe('CANCELED');
-                outcomes[i]!.canceled = true;
-                counters.canceled += 1;
-              } else {
-                expect({ status: res.status, code: json.code }).toEqual({ status: 409, code: 'INVALID_STATE' });
-                counters.cancelRefused += 1;
+      };
+
+      // Webhooks of our own, next to the simulator's: duplicates (same webhook-id), re-publications
+      // (new webhook-id), amounts written differently ("49.990"), late Failed/Canceled for recharges
+      // already SUCCEEDED — shuffled and spread over both processes.
+      const sendWebhook = async (url: string, event: object, webhookId: string) => {
+        const raw = JSON.stringify(event);
+        try {
+          const res = await fetch(`${url}/webhooks/alibaba-cloud`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/cloudevents+json',
+              ...signatureHeaders(webhookSecret, raw, webhookId),
+            },
+            body: raw,
+            signal: AbortSignal.timeout(10_000),
+          });
+          await res.arrayBuffer();
+          injected.sent += 1;
+          injected.byStatus[res.status] = (injected.byStatus[res.status] ?? 0) + 1;
+        } catch {
+          injected.networkErrors += 1; // the process was just killed
+        }
+      };
+      const eventFor = (
+        type: 'Succeeded' | 'Failed' | 'Canceled',
+        c: { outBizId: string; ownerId: string; amountMinor: string; currency: Currency },
+        r: Rng,
+      ) => {
+        let amount = formatMinorAmount(BigInt(c.amountMinor), c.currency);
+        if (c.currency !== 'JPY' && r.chance(0.3)) amount += '0'; // equal by value
+        return {
+          specversion: '1.0',
+          id: `evt_chaos_${r.int(0, 2 ** 31)}`,
+          source: 'acs:bss',
+          type: `bss:Recharge:${type}`,
+          time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          subject: c.outBizId,
+          datacontenttype: 'application/json',
+          data: {
+            OutBizId: c.outBizId,
+            OwnerId: c.ownerId,
+            Amount: amount,
+            Currency: c.currency,
+            Status: type.toUpperCase(),
+            TransactionNumber: type === 'Succeeded' ? `chaos-${c.outBizId.slice(-8)}` : null,
+            FailureCode: type === 'Failed' ? 'NotAuthorized' : null,
+          },
+        };
+      };
+      const injectRound = async (
+        credits: AppliedCredit[],
+        succeeded: Array<{ id: string; account_id: string; amount: string; currency: Currency }>,
+        size: number,
+      ) => {
+        const sends: Array<() => Promise<void>> = [];
+        for (const c of injectRng.shuffle(credits).slice(0, size)) {
+          const event = eventFor('Succeeded', c, injectRng);
+          const webhookId = newWebhookId();
+          sends.push(() => sendWebhook(target(injectRng), event, webhookId));
+          if (injectRng.chance(0.5)) sends.push(() => sendWebhook(target(injectRng), event, webhookId)); // duplicate delivery
+          if (injectRng.chance(0.3)) sends.push(() => sendWebhook(target(injectRng), event, newWebhookId())); // re-published
+        }
+        for (const s of injectRng.shuffle(succeeded).slice(0, Math.ceil(size / 3))) {
+          const late = eventFor(
+            injectRng.pick(['Failed', 'Canceled'] as const),
+            { outBizId: s.id, ownerId: s.account_id, amountMinor: s.amount, currency: s.currency },
+            injectRng,
+          );
+          sends.push(() => sendWebhook(target(injectRng), late, newWebhookId()));
+        }
+        await Promise.all(injectRng.shuffle(sends).map((send) => send()));
+      };
+      let injecting = true;
+      const injector = (async () => {
+        while (injecting) {
+          await sleep(300);
+          if (!injecting) break;
+          try {
+            const credits = await sim!.credits();
+            const succeeded = await sql<{ id: string; account_id: string; amount: string; currency: Currency }>(
+              `SELECT id, account_id, amount::text AS amount, currency FROM recharges WHERE state = 'SUCCEEDED' ORDER BY completed_at DESC LIMIT 20`,
+            );
+            await injectRound(credits, succeeded, injectRng.int(0, 4));
+          } catch (err) {
+            injected.loopErrors.push(String(err));
+          }
+        }
+      })();
+      try {
+        // Create through both processes, CREATE_CONCURRENCY requests at a time.
+        let next = 0;
+        const createRng = seededRandom(SEED ^ 0x2545f491);
+        await Promise.all(
+          Array.from({ length: CREATE_CONCURRENCY }, async () => {
+            for (let i = next++; i < RECHARGES; i = next++) {
+              const p = setup.recharges[i]!;
+              const { id } = await create(p, createRng);
+              outcomes[i]!.id = id;
+              counters.accepted += 1;
+              if (p.cancel) {
+                const res = await post(target(createRng), `/v1/recharges/${id}/cancel`, undefined).catch(() => {
+                  outcomes[i]!.cancelUncertain = true;
+                  return post(survivor.svc!.url, `/v1/recharges/${id}/cancel`, undefined);
+                });
+                const json = (await res.json()) as { state?: string; code?: string };
+                if (res.status === 200) {
+                  expect(json.state).toBe('CANCELED');
+                  outcomes[i]!.canceled = true;
+                  counters.canceled += 1;
+                } else {
+                  expect({ status: res.status, code: json.code }).toEqual({ status: 409, code: 'INVALID_STATE' });
+                  counters.cancelRefused += 1;
+                }
+              }
+              if (p.replay) {
+                const body = {
+                  accountId: p.account.id,
+                  amount: p.amount,
+                  currency: p.account.currency,
+                  orderReference: `chaos-${p.index}`,
+                };
+                const res = await post(target(createRng), '/v1/recharges', body, { 'idempotency-key': p.key }).catch(
+                  () => post(survivor.svc!.url, '/v1/recharges', body, { 'idempotency-key': p.key }),
+                );
+                const json = (await res.json()) as { id: string };
+                expect({ status: res.status, replayed: res.headers.get('idempotent-replayed'), id: json.id }).toEqual({
+                  status: 200,
+                  replayed: 'true',
+                  id,
+                });
               }
             }
-            if (p.replay) {
-              const body = { accountId: p.account.id, amount: p.amount, currency: p.account.currency, orderReference: `chaos-${p.index}` };
-              const res = await post(target(createRng), '/v1/recharges', body, { 'idempotency-key': p.key }).catch(() =>
-                post(survivor.svc!.url, '/v1/recharges', body, { 'idempotency-key': p.key }),
-              );
-              const json = (await res.json()) as { id: string };
-              expect({ status: res.status, replayed: res.headers.get('idempotent-replayed'), id: json.id }).toEqual({ status: 200, replayed: 'true', id });
-            }
-          }
-        }),
+          }),
+        );
+        createdAt = Date.now();
+        await killing;
+
+        // Every recharge final.
+        await waitFor(
+          async () =>
+            (
+              await sql<{ n: number }>(
+                `SELECT count(*)::int AS n FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
+              )
+            )[0]!.n === 0,
+          fullRun() ? 240_000 : 120_000,
+          'every recharge to be final',
+        );
+        allFinalAt = Date.now();
+        await restart;
+      } finally {
+        // Nothing left running behind the test's back (a restart finishing after afterAll would leak).
+        injecting = false;
+        watching = false;
+        await Promise.allSettled([injector, killing, restart]);
+      }
+      expect(injected.loopErrors).toEqual([]);
+
+      // A last storm: every credit notified again (new and repeated webhook-ids) plus late failures
+      // for every SUCCEEDED recharge, shuffled over both processes. It must change nothing.
+      const before = await fingerprint(sql);
+      const credits = await sim!.credits();
+      const succeededRows = await sql<{ id: string; account_id: string; amount: string; currency: Currency }>(
+        `SELECT id, account_id, amount::text AS amount, currency FROM recharges WHERE state = 'SUCCEEDED'`,
       );
-      createdAt = Date.now();
-      await killing;
+      await injectRound(credits, succeededRows, credits.length);
+      await sleep(500);
+      expect(await fingerprint(sql)).toEqual(before);
 
-      // Every recharge final.
-      await waitFor(
-        async () => (await sql<{ n: number }>(`SELECT count(*)::int AS n FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`))[0]!.n === 0,
-        fullRun() ? 240_000 : 120_000,
-        'every recharge to be final',
+      // Each process's own view of its provider calls (the restarted one counts only since its restart).
+      const perProcess = await Promise.all(
+        procs.map(async (proc) => `${proc.name} ${JSON.stringify(await providerOutcomes(proc.svc!.url))}`),
       );
-      allFinalAt = Date.now();
-      await restart;
-    } finally {
-      // Nothing left running behind the test's back (a restart finishing after afterAll would leak).
-      injecting = false;
-      watching = false;
-      await Promise.allSettled([injector, killing, restart]);
-    }
-    expect(injected.loopErrors).toEqual([]);
+      const stats = await sim!.stats();
+      const finalCredits = await sim!.credits();
+      const ids = outcomes.map((o) => o.id!);
+      const states = await countsByState(sql);
+      const lines = [
+        `chaos seed ${SEED}: ${RECHARGES} recharges over processes A and B (${victim.name} SIGKILLed at +${killedAt - started} ms, listening again at +${restartedAt - started} ms)`,
+        `  created in ${createdAt - started} ms; all final after ${allFinalAt - started} ms (${allFinalAt - killedAt} ms after the kill)`,
+        `  states ${JSON.stringify(states)}; at kill ${JSON.stringify(atKill)}`,
+        `  clients: ${counters.accepted} accepted, ${counters.networkRetries} retried after a lost connection (${counters.replayed} of them replays), cancels ${counters.canceled} accepted / ${counters.cancelRefused} refused`,
+        `  provider: ${stats.requests.ChangeResellerConsumeAmount} ChangeResellerConsumeAmount calls, outcomes ${JSON.stringify(stats.outcomesByAction.ChangeResellerConsumeAmount)}`,
+        `  provider: ${finalCredits.length} credits applied, max ${stats.maxRequestsPerSecond} calls in any 1 s window (limit ${PROVIDER_MAX_RPS}), notifications ${JSON.stringify(stats.notifications)}`,
+        `  service-side provider outcomes (/metrics): ${perProcess.join('; ')}`,
+        `  injected webhooks: ${injected.sent} answered ${JSON.stringify(injected.byStatus)}, ${injected.networkErrors} lost to the kill`,
+      ];
+      console.log(lines.join('\n'));
 
-    // A last storm: every credit notified again (new and repeated webhook-ids) plus late failures
-    // for every SUCCEEDED recharge, shuffled over both processes. It must change nothing.
-    const before = await fingerprint(sql);
-    const credits = await sim!.credits();
-    const succeededRows = await sql<{ id: string; account_id: string; amount: string; currency: Currency }>(
-      `SELECT id, account_id, amount::text AS amount, currency FROM recharges WHERE state = 'SUCCEEDED'`,
-    );
-    await injectRound(credits, succeededRows, credits.length);
-    await sleep(500);
-    expect(await fingerprint(sql)).toEqual(before);
-
-    // Each process's own view of its provider calls (the restarted one counts only since its restart).
-    const perProcess = await Promise.all(procs.map(async (proc) => `${proc.name} ${JSON.stringify(await providerOutcomes(proc.svc!.url))}`));
-    const stats = await sim!.stats();
-    const finalCredits = await sim!.credits();
-    const ids = outcomes.map((o) => o.id!);
-    const states = await countsByState(sql);
-    const lines = [
-      `chaos seed ${SEED}: ${RECHARGES} recharges over processes A and B (${victim.name} SIGKILLed at +${killedAt - started} ms, listening again at +${restartedAt - started} ms)`,
-      `  created in ${createdAt - started} ms; all final after ${allFinalAt - started} ms (${allFinalAt - killedAt} ms after the kill)`,
-      `  states ${JSON.stringify(states)}; at kill ${JSON.stringify(atKill)}`,
-      `  clients: ${counters.accepted} accepted, ${counters.networkRetries} retried after a lost connection (${counters.replayed} of them replays), cancels ${counters.canceled} accepted / ${counters.cancelRefused} refused`,
-      `  provider: ${stats.requests.ChangeResellerConsumeAmount} ChangeResellerConsumeAmount calls, outcomes ${JSON.stringify(stats.outcomesByAction.ChangeResellerConsumeAmount)}`,
-      `  provider: ${finalCredits.length} credits applied, max ${stats.maxRequestsPerSecond} calls in any 1 s window (limit ${PROVIDER_MAX_RPS}), notifications ${JSON.stringify(stats.notifications)}`,
-      `  service-side provider outcomes (/metrics): ${perProcess.join('; ')}`,
-      `  injected webhooks: ${injected.sent} answered ${JSON.stringify(injected.byStatus)}, ${injected.networkErrors} lost to the kill`,
-    ];
-    console.log(lines.join('\n'));
-
-    const results = await checkInvariants({ sql, ids, outcomes, credits: finalCredits, maxPerSecond: stats.maxRequestsPerSecond });
-    console.log(`chaos invariants (seed ${SEED}):\n${results.map((r) => `  ${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.ok ? '' : `: ${r.detail}`}`).join('\n')}`);
-    const failed = results.filter((r) => !r.ok);
-    if (failed.length > 0) {
-      throw new Error(
-        `chaos invariants broken (replay with FAULT_SEED=${SEED}):\n${failed.map((r) => `${r.name}: ${r.detail}`).join('\n')}\n${procs.map((proc) => `--- process ${proc.name} ---\n${proc.svc?.output().slice(-4000)}`).join('\n')}`,
+      const results = await checkInvariants({
+        sql,
+        ids,
+        outcomes,
+        credits: finalCredits,
+        maxPerSecond: stats.maxRequestsPerSecond,
+      });
+      console.log(
+        `chaos invariants (seed ${SEED}):\n${results.map((r) => `  ${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.ok ? '' : `: ${r.detail}`}`).join('\n')}`,
       );
-    }
-    // Injected webhooks were all accepted or (signed and valid) answered 2xx.
-    expect(Object.keys(injected.byStatus).filter((s) => !s.startsWith('2'))).toEqual([]);
+      const failed = results.filter((r) => !r.ok);
+      if (failed.length > 0) {
+        throw new Error(
+          `chaos invariants broken (replay with FAULT_SEED=${SEED}):\n${failed.map((r) => `${r.name}: ${r.detail}`).join('\n')}\n${procs.map((proc) => `--- process ${proc.name} ---\n${proc.svc?.output().slice(-4000)}`).join('\n')}`,
+        );
+      }
+      // Injected webhooks were all accepted or (signed and valid) answered 2xx.
+      expect(Object.keys(injected.byStatus).filter((s) => !s.startsWith('2'))).toEqual([]);
 
-    // Both processes (B restarted after its SIGKILL) still shut down cleanly.
-    const codes = await Promise.all(procs.map((proc) => proc.svc!.stop()));
-    for (const proc of procs) proc.svc = undefined;
-    expect(codes).toEqual([0, 0]);
+      // Both processes (B restarted after its SIGKILL) still shut down cleanly.
+      const codes = await Promise.all(procs.map((proc) => proc.svc!.stop()));
+      for (const proc of procs) proc.svc = undefined;
+      expect(codes).toEqual([0, 0]);
 
-    // The expected end state for each planned recharge, so the invariants were not vacuous.
-    expect(states.SUCCEEDED ?? 0).toBeGreaterThan(RECHARGES / 2);
+      // The expected end state for each planned recharge, so the invariants were not vacuous.
+      expect(states.SUCCEEDED ?? 0).toBeGreaterThan(RECHARGES / 2);
 
-    function expectedStates(i: number): string[] {
-      const otherwise = setup.recharges[i]!.account.blocked ? 'FAILED' : 'SUCCEEDED';
-      return outcomes[i]!.canceled ? ['CANCELED'] : outcomes[i]!.cancelUncertain ? ['CANCELED', otherwise] : [otherwise];
-    }
-    const actual = await sql<{ id: string; state: string; failure_code: string | null; failure_provider_code: string | null }>(
-      'SELECT id, state, failure_code, failure_provider_code FROM recharges',
-    );
-    const byId = new Map(actual.map((r) => [r.id, r]));
-    const wrong = ids
-      .map((id, i) => ({ i, id, expected: expectedStates(i), actual: byId.get(id) }))
-      .filter(
-        ({ expected, actual: row }) =>
-          !row || !expected.includes(row.state) || (row.state === 'FAILED' && (row.failure_code !== 'PROVIDER_REJECTED' || row.failure_provider_code !== 'NotAuthorized')),
-      );
-    expect(wrong).toEqual([]);
-  }, fullRun() ? 420_000 : 180_000);
+      function expectedStates(i: number): string[] {
+        const otherwise = setup.recharges[i]!.account.blocked ? 'FAILED' : 'SUCCEEDED';
+        return outcomes[i]!.canceled
+          ? ['CANCELED']
+          : outcomes[i]!.cancelUncertain
+            ? ['CANCELED', otherwise]
+            : [otherwise];
+      }
+      const actual = await sql<{
+        id: string;
+        state: string;
+        failure_code: string | null;
+        failure_provider_code: string | null;
+      }>('SELECT id, state, failure_code, failure_provider_code FROM recharges');
+      const byId = new Map(actual.map((r) => [r.id, r]));
+      const wrong = ids
+        .map((id, i) => ({ i, id, expected: expectedStates(i), actual: byId.get(id) }))
+        .filter(
+          ({ expected, actual: row }) =>
+            !row ||
+            !expected.includes(row.state) ||
+            (row.state === 'FAILED' &&
+              (row.failure_code !== 'PROVIDER_REJECTED' || row.failure_provider_code !== 'NotAuthorized')),
+        );
+      expect(wrong).toEqual([]);
+    },
+    fullRun() ? 420_000 : 180_000,
+  );
 
   interface InvariantInput {
     sql: Sql;
@@ -465,34 +559,77 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
   }
 
   /** Every invariant of the issue, each reported by name (all evaluated, so one failure shows the whole picture). */
-  async function checkInvariants({ sql: q, ids, credits, maxPerSecond }: InvariantInput): Promise<Array<{ name: string; ok: boolean; detail: string }>> {
+  async function checkInvariants({
+    sql: q,
+    ids,
+    credits,
+    maxPerSecond,
+  }: InvariantInput): Promise<Array<{ name: string; ok: boolean; detail: string }>> {
     const out: Array<{ name: string; ok: boolean; detail: string }> = [];
     const check = (name: string, bad: unknown[] | string | null) => {
       const ok = bad === null || (Array.isArray(bad) && bad.length === 0);
-      out.push({ name, ok, detail: ok ? '' : typeof bad === 'string' ? bad : JSON.stringify(bad.slice(0, 10)) + (bad.length > 10 ? ` … (${bad.length})` : '') });
+      out.push({
+        name,
+        ok,
+        detail: ok
+          ? ''
+          : typeof bad === 'string'
+            ? bad
+            : JSON.stringify(bad.slice(0, 10)) + (bad.length > 10 ? ` … (${bad.length})` : ''),
+      });
     };
-    const rows = await q<{ id: string; state: string; account_id: string; amount: string; currency: Currency; completed_at: Date | null; next_attempt_at: Date | null }>(
-      'SELECT id, state, account_id, amount::text AS amount, currency, completed_at, next_attempt_at FROM recharges',
-    );
+    const rows = await q<{
+      id: string;
+      state: string;
+      account_id: string;
+      amount: string;
+      currency: Currency;
+      completed_at: Date | null;
+      next_attempt_at: Date | null;
+    }>('SELECT id, state, account_id, amount::text AS amount, currency, completed_at, next_attempt_at FROM recharges');
     const byId = new Map(rows.map((r) => [r.id, r]));
     const succeeded = new Set(rows.filter((r) => r.state === 'SUCCEEDED').map((r) => r.id));
 
-    check('one recharge per planned request (idempotency under retries and replays)', rows.length === ids.length && new Set(ids).size === ids.length && ids.every((id) => byId.has(id)) ? null : `${rows.length} rows for ${ids.length} planned, ${new Set(ids).size} distinct ids`);
-    check('every recharge is final', rows.filter((r) => !FINAL.includes(r.state)).map((r) => `${r.id}:${r.state}`));
-    check('completedAt set and nothing scheduled for every final recharge', rows.filter((r) => r.completed_at === null || r.next_attempt_at !== null).map((r) => r.id));
+    check(
+      'one recharge per planned request (idempotency under retries and replays)',
+      rows.length === ids.length && new Set(ids).size === ids.length && ids.every((id) => byId.has(id))
+        ? null
+        : `${rows.length} rows for ${ids.length} planned, ${new Set(ids).size} distinct ids`,
+    );
+    check(
+      'every recharge is final',
+      rows.filter((r) => !FINAL.includes(r.state)).map((r) => `${r.id}:${r.state}`),
+    );
+    check(
+      'completedAt set and nothing scheduled for every final recharge',
+      rows.filter((r) => r.completed_at === null || r.next_attempt_at !== null).map((r) => r.id),
+    );
 
     // Provider side: exactly the SUCCEEDED recharges were credited, each once, as we asked.
-    check('provider credited each recharge at most once (timesApplied == 1)', credits.filter((c) => c.timesApplied !== 1).map((c) => `${c.outBizId}x${c.timesApplied}`));
+    check(
+      'provider credited each recharge at most once (timesApplied == 1)',
+      credits.filter((c) => c.timesApplied !== 1).map((c) => `${c.outBizId}x${c.timesApplied}`),
+    );
     check('provider credits are exactly the SUCCEEDED recharges', [
-      ...credits.filter((c) => !succeeded.has(c.outBizId)).map((c) => `credited but ${byId.get(c.outBizId)?.state ?? 'unknown'}: ${c.outBizId}`),
-      ...[...succeeded].filter((id) => !credits.some((c) => c.outBizId === id)).map((id) => `SUCCEEDED without a credit: ${id}`),
+      ...credits
+        .filter((c) => !succeeded.has(c.outBizId))
+        .map((c) => `credited but ${byId.get(c.outBizId)?.state ?? 'unknown'}: ${c.outBizId}`),
+      ...[...succeeded]
+        .filter((id) => !credits.some((c) => c.outBizId === id))
+        .map((id) => `SUCCEEDED without a credit: ${id}`),
     ]);
     check(
       'provider credits match owner, amount and currency',
       credits
         .filter((c) => {
           const r = byId.get(c.outBizId);
-          return !r || r.account_id !== c.ownerId || r.amount !== c.amountMinor || r.currency !== c.currency || c.adjustType !== 'decrease';
+          return (
+            !r ||
+            r.account_id !== c.ownerId ||
+            r.amount !== c.amountMinor ||
+            r.currency !== c.currency ||
+            c.adjustType !== 'decrease'
+          );
         })
         .map((c) => c.outBizId),
     );
@@ -506,26 +643,51 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       ...ledger.filter((l) => l.n !== 2 || l.credits !== 1 || l.debits !== 1).map((l) => `${l.recharge_id}: ${l.n}`),
       ...[...succeeded].filter((id) => !ledger.some((l) => l.recharge_id === id)).map((id) => `no entries: ${id}`),
     ]);
-    check('no ledger entries for recharges that did not succeed', ledger.filter((l) => !succeeded.has(l.recharge_id)).map((l) => `${l.recharge_id}:${byId.get(l.recharge_id)?.state}`));
+    check(
+      'no ledger entries for recharges that did not succeed',
+      ledger
+        .filter((l) => !succeeded.has(l.recharge_id))
+        .map((l) => `${l.recharge_id}:${byId.get(l.recharge_id)?.state}`),
+    );
     const perCurrency = await q<{ currency: string; total: string }>(
       `SELECT currency, sum(CASE direction WHEN 'credit' THEN amount ELSE -amount END)::text AS total FROM ledger_entries GROUP BY currency`,
     );
-    check('ledger sums to zero per currency', perCurrency.filter((c) => c.total !== '0').map((c) => `${c.currency}: ${c.total}`));
+    check(
+      'ledger sums to zero per currency',
+      perCurrency.filter((c) => c.total !== '0').map((c) => `${c.currency}: ${c.total}`),
+    );
     const customer = await q<{ account_id: string; currency: string; total: string }>(
       `SELECT account_id, currency, sum(CASE direction WHEN 'credit' THEN amount ELSE -amount END)::text AS total
          FROM ledger_entries WHERE account_id IS NOT NULL GROUP BY account_id, currency`,
     );
-    const balances = await q<{ ledger_account: string; currency: string; amount: string }>(`SELECT ledger_account, currency, amount::text AS amount FROM balances`);
+    const balances = await q<{ ledger_account: string; currency: string; amount: string }>(
+      `SELECT ledger_account, currency, amount::text AS amount FROM balances`,
+    );
     const providerPerOwner = new Map<string, bigint>();
-    for (const c of credits) providerPerOwner.set(`${c.ownerId}/${c.currency}`, (providerPerOwner.get(`${c.ownerId}/${c.currency}`) ?? 0n) + BigInt(c.amountMinor) * BigInt(c.timesApplied));
+    for (const c of credits)
+      providerPerOwner.set(
+        `${c.ownerId}/${c.currency}`,
+        (providerPerOwner.get(`${c.ownerId}/${c.currency}`) ?? 0n) + BigInt(c.amountMinor) * BigInt(c.timesApplied),
+      );
     const ledgerPerOwner = new Map(customer.map((c) => [`${c.account_id}/${c.currency}`, BigInt(c.total)]));
-    const cachedPerOwner = new Map(balances.filter((b) => b.ledger_account.startsWith('customer:')).map((b) => [`${b.ledger_account.slice(9)}/${b.currency}`, BigInt(b.amount)]));
+    const cachedPerOwner = new Map(
+      balances
+        .filter((b) => b.ledger_account.startsWith('customer:'))
+        .map((b) => [`${b.ledger_account.slice(9)}/${b.currency}`, BigInt(b.amount)]),
+    );
     const owners = new Set([...providerPerOwner.keys(), ...ledgerPerOwner.keys(), ...cachedPerOwner.keys()]);
     check(
       "each account's ledger balance (journal and cached balance) equals the provider's applied credits",
       [...owners]
-        .filter((k) => (providerPerOwner.get(k) ?? 0n) !== (ledgerPerOwner.get(k) ?? 0n) || (ledgerPerOwner.get(k) ?? 0n) !== (cachedPerOwner.get(k) ?? 0n))
-        .map((k) => `${k}: provider ${providerPerOwner.get(k) ?? 0n}, ledger ${ledgerPerOwner.get(k) ?? 0n}, balance ${cachedPerOwner.get(k) ?? 0n}`),
+        .filter(
+          (k) =>
+            (providerPerOwner.get(k) ?? 0n) !== (ledgerPerOwner.get(k) ?? 0n) ||
+            (ledgerPerOwner.get(k) ?? 0n) !== (cachedPerOwner.get(k) ?? 0n),
+        )
+        .map(
+          (k) =>
+            `${k}: provider ${providerPerOwner.get(k) ?? 0n}, ledger ${ledgerPerOwner.get(k) ?? 0n}, balance ${cachedPerOwner.get(k) ?? 0n}`,
+        ),
     );
 
     // The state machine's trail.
@@ -541,17 +703,24 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
     const badCorrection: string[] = [];
     for (const id of byId.keys()) {
       const trail = trails.get(id) ?? [];
-      if (trail[0]?.from_state !== null || trail[0]?.to_state !== 'CREATED') broken.push(`${id}: starts ${JSON.stringify(trail[0])}`);
+      if (trail[0]?.from_state !== null || trail[0]?.to_state !== 'CREATED')
+        broken.push(`${id}: starts ${JSON.stringify(trail[0])}`);
       for (let i = 1; i < trail.length; i++) {
         const e = trail[i]!;
-        if (e.from_state !== trail[i - 1]!.to_state) broken.push(`${id}: ${trail[i - 1]!.to_state} then ${e.from_state}→${e.to_state}`);
-        if (!ALLOWED_TRANSITIONS[e.from_state as RechargeState]?.includes(e.to_state as RechargeState)) notAllowed.push(`${id}: ${e.from_state}→${e.to_state}`);
-        if (e.from_state === 'SUCCEEDED' || e.from_state === 'CANCELED') leftFinal.push(`${id}: ${e.from_state}→${e.to_state}`);
-        if (e.from_state === 'FAILED' && !e.correction) badCorrection.push(`${id}: FAILED→${e.to_state} not marked as a correction`);
+        if (e.from_state !== trail[i - 1]!.to_state)
+          broken.push(`${id}: ${trail[i - 1]!.to_state} then ${e.from_state}→${e.to_state}`);
+        if (!ALLOWED_TRANSITIONS[e.from_state as RechargeState]?.includes(e.to_state as RechargeState))
+          notAllowed.push(`${id}: ${e.from_state}→${e.to_state}`);
+        if (e.from_state === 'SUCCEEDED' || e.from_state === 'CANCELED')
+          leftFinal.push(`${id}: ${e.from_state}→${e.to_state}`);
+        if (e.from_state === 'FAILED' && !e.correction)
+          badCorrection.push(`${id}: FAILED→${e.to_state} not marked as a correction`);
       }
-      if (trail.length > 0 && trail[trail.length - 1]!.to_state !== byId.get(id)!.state) broken.push(`${id}: trail ends ${trail[trail.length - 1]!.to_state}, state ${byId.get(id)!.state}`);
+      if (trail.length > 0 && trail[trail.length - 1]!.to_state !== byId.get(id)!.state)
+        broken.push(`${id}: trail ends ${trail[trail.length - 1]!.to_state}, state ${byId.get(id)!.state}`);
       const toSucceeded = trail.filter((e) => e.to_state === 'SUCCEEDED').length;
-      if (toSucceeded !== (succeeded.has(id) ? 1 : 0)) successCount.push(`${id}: ${toSucceeded} transitions to SUCCEEDED`);
+      if (toSucceeded !== (succeeded.has(id) ? 1 : 0))
+        successCount.push(`${id}: ${toSucceeded} transitions to SUCCEEDED`);
     }
     check('every recorded transition is in ALLOWED_TRANSITIONS', notAllowed);
     check('each trail is a chain from CREATED to the current state', broken);
@@ -559,14 +728,22 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
     check('exactly one transition to SUCCEEDED per SUCCEEDED recharge, none for the others', successCount);
     check('FAILED→SUCCEEDED only as a marked correction', badCorrection);
     const discrepancies = await q<{ kind: string; recharge_id: string }>('SELECT kind, recharge_id FROM discrepancies');
-    check('no discrepancies (every notification matched its recharge)', discrepancies.map((d) => `${d.kind}:${d.recharge_id}`));
-    check(`provider rate never above PROVIDER_MAX_RPS=${PROVIDER_MAX_RPS} in any 1 s window`, maxPerSecond <= PROVIDER_MAX_RPS ? null : `max ${maxPerSecond}`);
+    check(
+      'no discrepancies (every notification matched its recharge)',
+      discrepancies.map((d) => `${d.kind}:${d.recharge_id}`),
+    );
+    check(
+      `provider rate never above PROVIDER_MAX_RPS=${PROVIDER_MAX_RPS} in any 1 s window`,
+      maxPerSecond <= PROVIDER_MAX_RPS ? null : `max ${maxPerSecond}`,
+    );
     return out;
   }
 });
 
 async function countsByState(q: Sql): Promise<Record<string, number>> {
-  const rows = await q<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM recharges GROUP BY state ORDER BY state');
+  const rows = await q<{ state: string; n: number }>(
+    'SELECT state, count(*)::int AS n FROM recharges GROUP BY state ORDER BY state',
+  );
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
 

@@ -16,7 +16,11 @@ export function faultSeed(): number {
 }
 
 export function fullRun(): boolean {
-  return process.env.npm_lifecycle_event === 'test:faults' || process.env.FAULT_FULL === '1' || process.env.FAULT_FULL === 'true';
+  return (
+    process.env.npm_lifecycle_event === 'test:faults' ||
+    process.env.FAULT_FULL === '1' ||
+    process.env.FAULT_FULL === 'true'
+  );
 }
 
 /** A positive integer from the environment, else the full or the short default. */

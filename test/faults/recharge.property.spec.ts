@@ -3,8 +3,19 @@ import fc from 'fast-check';
 import { DomainError } from '../../libs/shared/domain-error';
 import { journalForSucceededRecharge, signedAmount } from '../../src/recharge/domain/ledger';
 import { Currency, CURRENCIES, Money } from '../../src/recharge/domain/money';
-import { FailureCode, ProviderReport, Recharge, RechargeTransition, ReportResult } from '../../src/recharge/domain/recharge';
-import { ALLOWED_TRANSITIONS, FINAL_STATES, RechargeState as S, TransitionSource } from '../../src/recharge/domain/recharge-state';
+import {
+  FailureCode,
+  ProviderReport,
+  Recharge,
+  RechargeTransition,
+  ReportResult,
+} from '../../src/recharge/domain/recharge';
+import {
+  ALLOWED_TRANSITIONS,
+  FINAL_STATES,
+  RechargeState as S,
+  TransitionSource,
+} from '../../src/recharge/domain/recharge-state';
 import { faultSeed, sized } from './fault-settings';
 
 /**
@@ -54,7 +65,12 @@ function decide(m: Model, op: Op): Expected {
   const s = m.state;
   const timedOut = s === S.FAILED && m.failureCode === 'TIMEOUT';
   const sent = SENT.includes(s);
-  const apply = (to: S, failureCode: FailureCode | null, correction = false): Expected => ({ kind: 'applied', to, failureCode, correction });
+  const apply = (to: S, failureCode: FailureCode | null, correction = false): Expected => ({
+    kind: 'applied',
+    to,
+    failureCode,
+    correction,
+  });
   switch (op.kind) {
     case 'submit':
       return s === S.CREATED ? apply(S.SUBMITTED, null) : { kind: 'refused' };
@@ -74,7 +90,8 @@ function decide(m: Model, op: Op): Expected {
     case 'report': {
       const target = { SUCCEEDED: S.SUCCEEDED, FAILED: S.FAILED, CANCELED: S.CANCELED }[op.report.status];
       if (s === target) return { kind: 'duplicate' };
-      if (op.report.status === 'SUCCEEDED') return sent ? apply(S.SUCCEEDED, null) : timedOut ? apply(S.SUCCEEDED, null, true) : { kind: 'ignored' };
+      if (op.report.status === 'SUCCEEDED')
+        return sent ? apply(S.SUCCEEDED, null) : timedOut ? apply(S.SUCCEEDED, null, true) : { kind: 'ignored' };
       if (op.report.status === 'FAILED') return sent ? apply(S.FAILED, 'PROVIDER_REJECTED') : { kind: 'ignored' };
       return OPEN.includes(s) ? apply(S.CANCELED, 'CANCELED') : { kind: 'ignored' };
     }
@@ -124,7 +141,8 @@ function ensure(ok: boolean, message: () => string): void {
   if (!ok) throw new Error(message());
 }
 function same(actual: unknown, expected: unknown, message: () => string): void {
-  if (!isDeepStrictEqual(actual, expected)) throw new Error(`${message()}\n  expected ${show(expected)}\n  actual   ${show(actual)}`);
+  if (!isDeepStrictEqual(actual, expected))
+    throw new Error(`${message()}\n  expected ${show(expected)}\n  actual   ${show(actual)}`);
 }
 const show = (v: unknown) => JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? `${x}n` : x));
 
@@ -154,7 +172,8 @@ function step(m: Model, real: Real, op: Op, advanceMs: number): void {
       break;
     case 'duplicate':
     case 'ignored':
-      if (refused || result !== expected.kind) throw new Error(`${where}: expected '${expected.kind}', got ${refused ? 'a refusal' : result}`);
+      if (refused || result !== expected.kind)
+        throw new Error(`${where}: expected '${expected.kind}', got ${refused ? 'a refusal' : result}`);
       break;
     case 'unchanged-state':
     case 'applied':
@@ -170,16 +189,26 @@ function step(m: Model, real: Real, op: Op, advanceMs: number): void {
 
   // 3. Every recorded transition is in ALLOWED_TRANSITIONS, from the state it really left.
   if (expected.kind === 'applied') {
-    if (pulled.length !== 1) throw new Error(`${where}: expected exactly one transition, got ${JSON.stringify(pulled)}`);
+    if (pulled.length !== 1)
+      throw new Error(`${where}: expected exactly one transition, got ${JSON.stringify(pulled)}`);
     const [t] = pulled as [RechargeTransition];
     same(
       { rechargeId: t.rechargeId, from: t.from, to: t.to, source: t.source, at: t.at, correction: t.correction },
-      { rechargeId: r.id, from: m.state, to: expected.to, source: (op as { source: TransitionSource }).source, at: now, correction: expected.correction },
+      {
+        rechargeId: r.id,
+        from: m.state,
+        to: expected.to,
+        source: (op as { source: TransitionSource }).source,
+        at: now,
+        correction: expected.correction,
+      },
       () => `${where}: wrong transition recorded`,
     );
-    if (!ALLOWED_TRANSITIONS[t.from!].includes(t.to)) throw new Error(`${where}: recorded ${t.from} → ${t.to}, not in ALLOWED_TRANSITIONS`);
+    if (!ALLOWED_TRANSITIONS[t.from!].includes(t.to))
+      throw new Error(`${where}: recorded ${t.from} → ${t.to}, not in ALLOWED_TRANSITIONS`);
     // FAILED → SUCCEEDED only when the failure was our own TIMEOUT, and then always as a correction.
-    if (t.from === S.FAILED && (m.failureCode !== 'TIMEOUT' || !t.correction)) throw new Error(`${where}: FAILED(${m.failureCode}) → ${t.to}`);
+    if (t.from === S.FAILED && (m.failureCode !== 'TIMEOUT' || !t.correction))
+      throw new Error(`${where}: FAILED(${m.failureCode}) → ${t.to}`);
     m.state = expected.to;
     m.failureCode = expected.failureCode;
     if (expected.to === S.SUBMITTED) m.everSubmitted = true;
@@ -207,12 +236,18 @@ function step(m: Model, real: Real, op: Op, advanceMs: number): void {
   for (const t of pulled.filter((x) => x.to === S.SUCCEEDED)) {
     const journal = journalForSucceededRecharge(r, t.at);
     ensure(journal.reduce((sum, e) => sum + signedAmount(e), 0n) === 0n, () => `${where}: unbalanced journal`);
-    real.credited += journal.filter((e) => e.accountId === r.accountId && e.direction === 'credit').reduce((sum, e) => sum + e.amountMinor, 0n);
+    real.credited += journal
+      .filter((e) => e.accountId === r.accountId && e.direction === 'credit')
+      .reduce((sum, e) => sum + e.amountMinor, 0n);
     real.journals += 1;
   }
   const succeededTransitions = real.log.filter((t) => t.to === S.SUCCEEDED).length;
   if (succeededTransitions > 1) throw new Error(`${where}: ${succeededTransitions} transitions to SUCCEEDED`);
-  same(real.credited, r.state === S.SUCCEEDED ? r.amountMinor : 0n, () => `${where}: customer credited ${real.credited} in state ${r.state}`);
+  same(
+    real.credited,
+    r.state === S.SUCCEEDED ? r.amountMinor : 0n,
+    () => `${where}: customer credited ${real.credited} in state ${r.state}`,
+  );
   if (r.state !== S.SUCCEEDED) {
     let journalRefused = false;
     try {
@@ -226,13 +261,18 @@ function step(m: Model, real: Real, op: Op, advanceMs: number): void {
   // 6. completedAt is set iff final (and is the moment it became final); a final recharge is not scheduled.
   const final = FINAL_STATES.includes(r.state);
   ensure(r.isFinal() === final, () => `${where}: isFinal() disagrees with FINAL_STATES`);
-  if (final !== (r.completedAt !== null)) throw new Error(`${where}: ${r.state} with completedAt ${String(r.completedAt)}`);
+  if (final !== (r.completedAt !== null))
+    throw new Error(`${where}: ${r.state} with completedAt ${String(r.completedAt)}`);
   if (final) {
     // The moment of the last transition into a final state (a correction moves it to the correction).
     const lastFinal = [...real.log].reverse().find((t) => FINAL_STATES.includes(t.to))!;
     same(r.completedAt, lastFinal.at, () => `${where}: completedAt is not the moment it became final`);
-    if (r.nextAttemptAt !== null) throw new Error(`${where}: final ${r.state} recharge still scheduled at ${r.nextAttemptAt.toISOString()}`);
-    ensure(!r.confirmationOverdue(new Date(m.nowMs + 10 * 86_400_000), 1000), () => `${where}: a final recharge is overdue`);
+    if (r.nextAttemptAt !== null)
+      throw new Error(`${where}: final ${r.state} recharge still scheduled at ${r.nextAttemptAt.toISOString()}`);
+    ensure(
+      !r.confirmationOverdue(new Date(m.nowMs + 10 * 86_400_000), 1000),
+      () => `${where}: a final recharge is overdue`,
+    );
   }
 
   // 7. The failure matches the state; submittedAt is set iff it was ever handed to the provider.
@@ -245,11 +285,15 @@ function step(m: Model, real: Real, op: Op, advanceMs: number): void {
     [S.CANCELED]: ['CANCELED'],
   };
   ensure(failureOf[r.state].includes(r.failureCode), () => `${where}: ${r.state} with failure ${r.failureCode}`);
-  ensure((r.submittedAt !== null) === m.everSubmitted, () => `${where}: submittedAt ${String(r.submittedAt)} but submitted=${m.everSubmitted}`);
+  ensure(
+    (r.submittedAt !== null) === m.everSubmitted,
+    () => `${where}: submittedAt ${String(r.submittedAt)} but submitted=${m.everSubmitted}`,
+  );
 
   // 8. The stored trail is a chain: each transition starts where the previous one ended.
   for (let i = 1; i < real.log.length; i++) {
-    if (real.log[i]!.from !== real.log[i - 1]!.to) throw new Error(`${where}: broken chain ${JSON.stringify(real.log.map((t) => [t.from, t.to]))}`);
+    if (real.log[i]!.from !== real.log[i - 1]!.to)
+      throw new Error(`${where}: broken chain ${JSON.stringify(real.log.map((t) => [t.from, t.to]))}`);
   }
 }
 
@@ -287,20 +331,43 @@ class ReorderedReportsCommand implements fc.Command<Model, Real> {
 }
 
 const source = fc.constantFrom<TransitionSource>('dispatcher', 'webhook', 'reconciliation', 'api', 'operator');
-const advance = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 5_000, max: 3_600_000 }));
+const advance = fc.oneof(
+  fc.constant(0),
+  fc.integer({ min: 1, max: 5_000 }),
+  fc.integer({ min: 5_000, max: 3_600_000 }),
+);
 // Mostly successes (what the simulator sends, duplicated and reordered), some failures and cancellations.
 const report: fc.Arbitrary<ProviderReport> = fc.oneof(
   {
-    arbitrary: fc.record({ status: fc.constant('SUCCEEDED' as const), providerReference: fc.option(fc.stringMatching(/^tx-[0-9]{1,6}$/)), failureCode: fc.constant(null) }),
+    arbitrary: fc.record({
+      status: fc.constant('SUCCEEDED' as const),
+      providerReference: fc.option(fc.stringMatching(/^tx-[0-9]{1,6}$/)),
+      failureCode: fc.constant(null),
+    }),
     weight: 4,
   },
   {
-    arbitrary: fc.record({ status: fc.constant('FAILED' as const), providerReference: fc.constant(null), failureCode: fc.option(fc.constantFrom('NotAuthorized', 'NotApplicable', 'ParameterError')) }),
+    arbitrary: fc.record({
+      status: fc.constant('FAILED' as const),
+      providerReference: fc.constant(null),
+      failureCode: fc.option(fc.constantFrom('NotAuthorized', 'NotApplicable', 'ParameterError')),
+    }),
     weight: 1,
   },
-  { arbitrary: fc.record({ status: fc.constant('CANCELED' as const), providerReference: fc.constant(null), failureCode: fc.option(fc.constant('Canceled')) }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      status: fc.constant('CANCELED' as const),
+      providerReference: fc.constant(null),
+      failureCode: fc.option(fc.constant('Canceled')),
+    }),
+    weight: 1,
+  },
 );
-const reportOp: fc.Arbitrary<Op> = fc.record({ kind: fc.constant('report' as const), report, source: fc.constantFrom<TransitionSource>('webhook', 'reconciliation', 'dispatcher') });
+const reportOp: fc.Arbitrary<Op> = fc.record({
+  kind: fc.constant('report' as const),
+  report,
+  source: fc.constantFrom<TransitionSource>('webhook', 'reconciliation', 'dispatcher'),
+});
 // Weighted towards what moves a recharge forward, so most runs get past CREATED and many reach
 // every final state and the FAILED(TIMEOUT) → SUCCEEDED correction; cancel is rare or it ends most runs at once.
 const transitionKind = fc.oneof(
@@ -334,7 +401,9 @@ const initial = fc.record({
 
 describe('Recharge aggregate under random command and report sequences (property)', () => {
   beforeAll(() => {
-    console.log(`property seed ${SEED}, numRuns ${RUNS}, up to ${MAX_COMMANDS} commands per run (replay: FAULT_SEED=${SEED})`);
+    console.log(
+      `property seed ${SEED}, numRuns ${RUNS}, up to ${MAX_COMMANDS} commands per run (replay: FAULT_SEED=${SEED})`,
+    );
   });
 
   it('keeps the transition rules and never credits twice', () => {
@@ -357,7 +426,13 @@ describe('Recharge aggregate under random command and report sequences (property
         );
         const real: Real = { r, log: r.pullTransitions(), credited: 0n, journals: 0 };
         expect(real.log).toEqual([expect.objectContaining({ from: null, to: S.CREATED, source: 'api', at: start })]);
-        const model: Model = { state: S.CREATED, failureCode: null, attempts: 0, nowMs: start.getTime(), everSubmitted: false };
+        const model: Model = {
+          state: S.CREATED,
+          failureCode: null,
+          attempts: 0,
+          nowMs: start.getTime(),
+          everSubmitted: false,
+        };
         fc.modelRun(() => ({ model, real }), cmds);
         seen.runs += 1;
         seen.steps += real.log.length;
@@ -367,7 +442,9 @@ describe('Recharge aggregate under random command and report sequences (property
       }),
       { seed: SEED, numRuns: RUNS },
     );
-    console.log(`property: ${seen.runs} runs passed, ${seen.steps} transitions recorded, end states ${JSON.stringify(seen.finalStates)}, ${seen.corrections} FAILED(TIMEOUT)→SUCCEEDED corrections`);
+    console.log(
+      `property: ${seen.runs} runs passed, ${seen.steps} transitions recorded, end states ${JSON.stringify(seen.finalStates)}, ${seen.corrections} FAILED(TIMEOUT)→SUCCEEDED corrections`,
+    );
     // The generator must actually reach the interesting corners, or the property proves little.
     expect(seen.corrections).toBeGreaterThan(0);
     for (const state of [S.SUCCEEDED, S.FAILED, S.CANCELED]) expect(seen.finalStates[state] ?? 0).toBeGreaterThan(0);

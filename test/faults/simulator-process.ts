@@ -18,8 +18,17 @@ export interface SimulatorProcess {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-export async function startSimulatorProcess(buildOut: string, port: number, env: Record<string, string>, startTimeoutMs = 20_000): Promise<SimulatorProcess> {
-  const proc = startNode(join(buildOut, 'libs', 'bss-simulator', 'main.js'), [], { ...env, SIMULATOR_PORT: String(port), SIMULATOR_HOST: '127.0.0.1' });
+export async function startSimulatorProcess(
+  buildOut: string,
+  port: number,
+  env: Record<string, string>,
+  startTimeoutMs = 20_000,
+): Promise<SimulatorProcess> {
+  const proc = startNode(join(buildOut, 'libs', 'bss-simulator', 'main.js'), [], {
+    ...env,
+    SIMULATOR_PORT: String(port),
+    SIMULATOR_HOST: '127.0.0.1',
+  });
   try {
     await proc.waitForLine(/listening on/, startTimeoutMs);
   } catch (err) {

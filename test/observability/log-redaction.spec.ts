@@ -45,10 +45,18 @@ function routingProxy(): Promise<Server> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const owner = new URLSearchParams(body.toString('utf8')).get('OwnerId') ?? new URL(req.url ?? '/', 'http://x').searchParams.get('OwnerId');
+      const owner =
+        new URLSearchParams(body.toString('utf8')).get('OwnerId') ??
+        new URL(req.url ?? '/', 'http://x').searchParams.get('OwnerId');
       const target = new URL(owner === ACCOUNT_BAD_SIGNATURE ? rejecting.url : faulty.url);
       const upstream = httpRequest(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: target.host },
+        },
         (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
@@ -125,36 +133,65 @@ afterAll(async () => {
 });
 
 it('the provider error used here really carries the string to sign and the signed URL (pop-core, unscrubbed)', async () => {
-  const pop = new RPCClient({ endpoint: rejecting.url, apiVersion: '2017-12-14', accessKeyId: ACCESS_KEY_ID, accessKeySecret: WRONG_SECRET });
-  const params = { OwnerId: ACCOUNT_BAD_SIGNATURE, AdjustType: 'decrease', Amount: '1.00', Currency: 'CNY', OutBizId: 'probe' };
-  const fail = (method: string) => pop.request('ChangeResellerConsumeAmount', params, { method }).then(() => new Error('no error'), (e: Error) => e);
+  const pop = new RPCClient({
+    endpoint: rejecting.url,
+    apiVersion: '2017-12-14',
+    accessKeyId: ACCESS_KEY_ID,
+    accessKeySecret: WRONG_SECRET,
+  });
+  const params = {
+    OwnerId: ACCOUNT_BAD_SIGNATURE,
+    AdjustType: 'decrease',
+    Amount: '1.00',
+    Currency: 'CNY',
+    OutBizId: 'probe',
+  };
+  const fail = (method: string) =>
+    pop.request('ChangeResellerConsumeAmount', params, { method }).then(
+      () => new Error('no error'),
+      (e: Error) => e,
+    );
   // What the service sends (POST): the server's string to sign, with the key id, nonce and every parameter.
-  expect((await fail('POST')).message).toContain('server string to sign is:POST&%2F&AccessKeyId%3Dsim-access-key-id%26Action');
+  expect((await fail('POST')).message).toContain(
+    'server string to sign is:POST&%2F&AccessKeyId%3Dsim-access-key-id%26Action',
+  );
   // Sent as GET, the whole signed query follows ", URL:".
-  expect((await fail('GET')).message).toMatch(/, URL: http:\/\/127\.0\.0\.1:\d+\/\?AccessKeyId=sim-access-key-id&.*Signature=/);
+  expect((await fail('GET')).message).toMatch(
+    /, URL: http:\/\/127\.0\.0\.1:\d+\/\?AccessKeyId=sim-access-key-id&.*Signature=/,
+  );
 });
 
 it('logs recharge ids and provider codes, and no credential, signature or signed-URL parameter', async () => {
   const auth = { authorization: `Bearer ${client.apiKey}` };
   const post = (accountId: string, prefer = 'wait=10') =>
-    api('POST', '/v1/recharges', { ...auth, 'idempotency-key': `redaction-${accountId}`, prefer }, {
-      accountId,
-      amount: 4999,
-      currency: 'CNY',
-      callbackUrl: `${urlOf(callbackReceiver)}/hooks/recharge`,
-    });
+    api(
+      'POST',
+      '/v1/recharges',
+      { ...auth, 'idempotency-key': `redaction-${accountId}`, prefer },
+      {
+        accountId,
+        amount: 4999,
+        currency: 'CNY',
+        callbackUrl: `${urlOf(callbackReceiver)}/hooks/recharge`,
+      },
+    );
 
   // 1. A signature the provider rejects: its message carries the server's string to sign.
   const badSignature = await post(ACCOUNT_BAD_SIGNATURE);
   expect(badSignature.status).toBe(202);
-  expect(badSignature.body).toMatchObject({ state: 'FAILED', failure: { code: 'PROVIDER_REJECTED', providerCode: 'SignatureDoesNotMatch' } });
+  expect(badSignature.body).toMatchObject({
+    state: 'FAILED',
+    failure: { code: 'PROVIDER_REJECTED', providerCode: 'SignatureDoesNotMatch' },
+  });
 
   // 2. NotAuthorized (rejected) and an HTML 503 page twice (retried, then applied).
   const notAuthorized = await post(ACCOUNT_NOT_AUTHORIZED);
   expect(notAuthorized.body).toMatchObject({ state: 'FAILED', failure: { providerCode: 'NotAuthorized' } });
   const html503 = await post(ACCOUNT_HTML_503);
   expect(html503.body).toMatchObject({ state: 'SUCCEEDED' });
-  expect(faulty.credits().filter((c) => c.outBizId === html503.body.id)).toEqual([expect.objectContaining({ timesApplied: 1 })]);
+  expect(faulty.credits().filter((c) => c.outBizId === html503.body.id)).toEqual([
+    expect.objectContaining({ timesApplied: 1 }),
+  ]);
 
   // An unknown outcome (connection dropped after the credit was applied) is logged with its reason.
   const dropped = await post(ACCOUNT_DROPPED, 'return=minimal');
@@ -166,13 +203,24 @@ it('logs recharge ids and provider codes, and no credential, signature or signed
   expect(read.status).toBe(200);
   const failureMessage: string = read.body.failure.message;
   expect(failureMessage).toMatch(/signature/i);
-  for (const leak of ['string to sign is:POST', 'URL:', '?', 'AccessKeyId', '%26', ACCESS_KEY_ID, 'SignatureNonce%3D', 'OutBizId%3D']) {
+  for (const leak of [
+    'string to sign is:POST',
+    'URL:',
+    '?',
+    'AccessKeyId',
+    '%26',
+    ACCESS_KEY_ID,
+    'SignatureNonce%3D',
+    'OutBizId%3D',
+  ]) {
     expect(failureMessage).not.toContain(leak);
   }
 
   // 4. Bearer keys that do not authenticate: a plausible one and a garbled one.
   const forgedKey = `rk_${randomBytes(24).toString('base64url')}`;
-  expect((await api('GET', `/v1/recharges/${badSignature.body.id}`, { authorization: `Bearer ${forgedKey}` })).status).toBe(401);
+  expect(
+    (await api('GET', `/v1/recharges/${badSignature.body.id}`, { authorization: `Bearer ${forgedKey}` })).status,
+  ).toBe(401);
   expect((await api('GET', '/v1/recharges', { authorization: `Bearer ${client.apiKey}x` })).status).toBe(401);
 
   // 5. Provider webhooks: one correctly signed (a duplicate confirmation), one with a forged signature.
@@ -184,16 +232,37 @@ it('logs recharge ids and provider codes, and no credential, signature or signed
     time: new Date().toISOString(),
     subject: html503.body.id,
     datacontenttype: 'application/json',
-    data: { OutBizId: html503.body.id, OwnerId: ACCOUNT_HTML_503, Amount: '49.99', Currency: 'CNY', Status: 'SUCCEEDED', TransactionNumber: 'TX-redaction' },
+    data: {
+      OutBizId: html503.body.id,
+      OwnerId: ACCOUNT_HTML_503,
+      Amount: '49.99',
+      Currency: 'CNY',
+      Status: 'SUCCEEDED',
+      TransactionNumber: 'TX-redaction',
+    },
   };
   const raw = JSON.stringify(event);
   const now = new Date();
   const goodSignature = new Webhook(PROVIDER_WEBHOOK_SECRET).sign(event.id, now, raw);
-  const webhookHeaders = { 'content-type': 'application/cloudevents+json', 'webhook-id': event.id, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)) };
-  const accepted = await api('POST', '/webhooks/alibaba-cloud', { ...webhookHeaders, 'webhook-signature': goodSignature }, raw);
+  const webhookHeaders = {
+    'content-type': 'application/cloudevents+json',
+    'webhook-id': event.id,
+    'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+  };
+  const accepted = await api(
+    'POST',
+    '/webhooks/alibaba-cloud',
+    { ...webhookHeaders, 'webhook-signature': goodSignature },
+    raw,
+  );
   expect(accepted.status).toBe(200);
   const forgedSignature = `v1,${randomBytes(32).toString('base64')}`;
-  const refused = await api('POST', '/webhooks/alibaba-cloud', { ...webhookHeaders, 'webhook-signature': forgedSignature }, raw);
+  const refused = await api(
+    'POST',
+    '/webhooks/alibaba-cloud',
+    { ...webhookHeaders, 'webhook-signature': forgedSignature },
+    raw,
+  );
   expect(refused.status).toBe(401);
 
   // 6. Callbacks signed with the client's webhook secret fail (HTTP 500) and are logged as failures.
@@ -209,7 +278,8 @@ it('logs recharge ids and provider codes, and no credential, signature or signed
 
   const output = service!.output();
   // It did log what an operator needs...
-  for (const id of [badSignature.body.id, notAuthorized.body.id, html503.body.id, dropped.body.id]) expect(output).toContain(id);
+  for (const id of [badSignature.body.id, notAuthorized.body.id, html503.body.id, dropped.body.id])
+    expect(output).toContain(id);
   expect(output).toContain('SignatureDoesNotMatch');
   expect(output).toContain('NotAuthorized');
   // ...and none of these, anywhere in stdout or stderr.

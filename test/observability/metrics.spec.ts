@@ -108,7 +108,12 @@ it('counts each path once it is used, with the contract labels', async () => {
     .set('Authorization', auth)
     .set('Idempotency-Key', 'metrics-1')
     .set('Prefer', 'wait=10')
-    .send({ accountId: '1234567890123456', amount: 4999, currency: 'CNY', callbackUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb` })
+    .send({
+      accountId: '1234567890123456',
+      amount: 4999,
+      currency: 'CNY',
+      callbackUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb`,
+    })
     .expect(202);
   expect(created.body.state).toBe('SUCCEEDED');
   // An idempotent replay and a key reused for another request count under their own outcomes.
@@ -116,14 +121,42 @@ it('counts each path once it is used, with the contract labels', async () => {
     .post('/v1/recharges')
     .set('Authorization', auth)
     .set('Idempotency-Key', 'metrics-1')
-    .send({ accountId: '1234567890123456', amount: 4999, currency: 'CNY', callbackUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb` })
+    .send({
+      accountId: '1234567890123456',
+      amount: 4999,
+      currency: 'CNY',
+      callbackUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb`,
+    })
     .expect(200);
-  await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', 'metrics-1').send({ accountId: '1234567890123456', amount: 1, currency: 'CNY' }).expect(422);
+  await t.http
+    .post('/v1/recharges')
+    .set('Authorization', auth)
+    .set('Idempotency-Key', 'metrics-1')
+    .send({ accountId: '1234567890123456', amount: 1, currency: 'CNY' })
+    .expect(422);
   // Refusals before the controller count too: no credentials, a body that fails validation, a form body.
-  await t.http.post('/v1/recharges').set('Idempotency-Key', 'metrics-2').send({ accountId: '1234567890123456', amount: 1, currency: 'CNY' }).expect(401);
-  await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', 'metrics-3').send({ accountId: 'x', amount: -1, currency: 'CNY' }).expect(400);
-  await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', 'metrics-4').type('form').send('amount=1').expect(415);
-  await waitFor(async () => callbacks > 0 && (sample(await scrape(), 'callback_deliveries_total{outcome="delivered"}') ?? 0) > 0, 'the callback delivery to be counted');
+  await t.http
+    .post('/v1/recharges')
+    .set('Idempotency-Key', 'metrics-2')
+    .send({ accountId: '1234567890123456', amount: 1, currency: 'CNY' })
+    .expect(401);
+  await t.http
+    .post('/v1/recharges')
+    .set('Authorization', auth)
+    .set('Idempotency-Key', 'metrics-3')
+    .send({ accountId: 'x', amount: -1, currency: 'CNY' })
+    .expect(400);
+  await t.http
+    .post('/v1/recharges')
+    .set('Authorization', auth)
+    .set('Idempotency-Key', 'metrics-4')
+    .type('form')
+    .send('amount=1')
+    .expect(415);
+  await waitFor(
+    async () => callbacks > 0 && (sample(await scrape(), 'callback_deliveries_total{outcome="delivered"}') ?? 0) > 0,
+    'the callback delivery to be counted',
+  );
 
   // Provider notifications: one correctly signed (a duplicate confirmation), one not.
   const event = {
@@ -133,14 +166,35 @@ it('counts each path once it is used, with the contract labels', async () => {
     type: 'bss:Recharge:Succeeded',
     subject: created.body.id,
     datacontenttype: 'application/json',
-    data: { OutBizId: created.body.id, OwnerId: '1234567890123456', Amount: '49.99', Currency: 'CNY', Status: 'SUCCEEDED', TransactionNumber: 'TX-metrics' },
+    data: {
+      OutBizId: created.body.id,
+      OwnerId: '1234567890123456',
+      Amount: '49.99',
+      Currency: 'CNY',
+      Status: 'SUCCEEDED',
+      TransactionNumber: 'TX-metrics',
+    },
   };
   const raw = JSON.stringify(event);
   const now = new Date();
-  const headers = { 'Content-Type': 'application/cloudevents+json', 'webhook-id': event.id, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)) };
-  const accepted = await t.http.post('/webhooks/alibaba-cloud').set(headers).set('webhook-signature', new Webhook(WEBHOOK_SECRET).sign(event.id, now, raw)).send(raw).expect(200);
+  const headers = {
+    'Content-Type': 'application/cloudevents+json',
+    'webhook-id': event.id,
+    'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+  };
+  const accepted = await t.http
+    .post('/webhooks/alibaba-cloud')
+    .set(headers)
+    .set('webhook-signature', new Webhook(WEBHOOK_SECRET).sign(event.id, now, raw))
+    .send(raw)
+    .expect(200);
   expect(accepted.body).toEqual({ received: true, result: expect.stringMatching(/^[a-z_]+$/) });
-  await t.http.post('/webhooks/alibaba-cloud').set(headers).set('webhook-signature', `v1,${randomBytes(32).toString('base64')}`).send(raw).expect(401);
+  await t.http
+    .post('/webhooks/alibaba-cloud')
+    .set(headers)
+    .set('webhook-signature', `v1,${randomBytes(32).toString('base64')}`)
+    .send(raw)
+    .expect(401);
 
   // A reconciliation pass.
   const report = await t.app.get(ReconcileUseCase).runOnce();
@@ -158,7 +212,9 @@ it('counts each path once it is used, with the contract labels', async () => {
   expect(sample(text, 'recharge_transitions_total{from="SUBMITTED",to="SUCCEEDED"}')).toBe(1);
   expect(sample(text, 'provider_requests_total{action="ChangeResellerConsumeAmount",outcome="succeeded"}')).toBe(1);
   expect(sample(text, 'provider_request_duration_seconds_count{action="ChangeResellerConsumeAmount"}')).toBe(1);
-  expect(sample(text, 'provider_request_duration_seconds_bucket{le="+Inf",action="ChangeResellerConsumeAmount"}')).toBe(1);
+  expect(sample(text, 'provider_request_duration_seconds_bucket{le="+Inf",action="ChangeResellerConsumeAmount"}')).toBe(
+    1,
+  );
   expect(sample(text, 'recharge_confirmation_seconds_count')).toBe(1);
   expect(sample(text, 'recharge_confirmation_seconds_bucket{le="+Inf"}')).toBe(1);
   expect(sample(text, 'callback_deliveries_total{outcome="delivered"}')).toBeGreaterThanOrEqual(1);

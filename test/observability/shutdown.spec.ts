@@ -124,13 +124,20 @@ it('SIGTERM under load: ready 503 at once, still serving during the drain, exit 
   const post = () =>
     timed(`${url}/v1/recharges`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': `shutdown-${++key}` },
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        'content-type': 'application/json',
+        'idempotency-key': `shutdown-${++key}`,
+      },
       body: JSON.stringify({ accountId: '1234567890123456', amount: 100 + (key % 50), currency: 'CNY' }),
     });
 
   // Load: three clients posting back to back; the provider side runs at most 50 calls/s of 300 ms.
   const load = [loop(post, posts, 20), loop(post, posts, 20), loop(post, posts, 20)];
-  const probes = [every(20, () => timed(`${url}/health/ready`), ready), every(20, () => timed(`${url}/health/live`), live)];
+  const probes = [
+    every(20, () => timed(`${url}/health/ready`), ready),
+    every(20, () => timed(`${url}/health/live`), live),
+  ];
   await until(() => posts.filter((p) => p.status === 202).length >= 30 && ready.length >= 5, 15_000);
   expect(ready.every((p) => p.status === 200)).toBe(true);
 
@@ -172,14 +179,21 @@ it('SIGTERM under load: ready 503 at once, still serving during the drain, exit 
   expect(posts.filter(during).every((p) => p.status === 202)).toBe(true);
   // Afterwards a request is served, refused with 503 while the listener closes (Fastify answers that on
   // kept-alive connections; the request did nothing), or refused at the socket; nothing else.
-  expect(posts.filter((p) => p.status !== null && p.status !== 202 && !(p.status === 503 && p.sentAt >= signalAt + DRAIN_DELAY_MS))).toEqual([]);
+  expect(
+    posts.filter(
+      (p) => p.status !== null && p.status !== 202 && !(p.status === 503 && p.sentAt >= signalAt + DRAIN_DELAY_MS),
+    ),
+  ).toEqual([]);
 
   // Every accepted recharge is stored, and final or resumable. Here the resumable ones are all
   // CREATED and due at once for whichever replica claims next: the dispatcher stopped claiming at
   // the signal and finished what it had claimed. (A call still running when the grace period ran
   // out would stay SUBMITTED under its lease, resumable once the lease expires.)
   const accepted = posts.filter((p) => p.status === 202).map((p) => p.id!);
-  const rows = await query<{ id: string; state: string; next_attempt_at: Date }>(databaseUrl, 'SELECT id, state, next_attempt_at FROM recharges');
+  const rows = await query<{ id: string; state: string; next_attempt_at: Date }>(
+    databaseUrl,
+    'SELECT id, state, next_attempt_at FROM recharges',
+  );
   const byId = new Map(rows.map((r) => [r.id, r]));
   expect(accepted.filter((id) => !byId.has(id))).toEqual([]);
   const afterExit = Date.now();
@@ -191,14 +205,19 @@ it('SIGTERM under load: ready 503 at once, still serving during the drain, exit 
   for (const c of finishedInGrace) expect(byId.get(c.outBizId)?.state).toBe('SUCCEEDED');
   expect(exit.at).toBeGreaterThan(Math.max(...finishedInGrace.map((c) => Date.parse(c.appliedAt))));
   const open = leftOpen.length;
-  console.log(`after shutdown: ${rows.length} recharges stored, ${rows.length - open} final (${finishedInGrace.length} of them finished during the grace period), ${open} left resumable`);
+  console.log(
+    `after shutdown: ${rows.length} recharges stored, ${rows.length - open} final (${finishedInGrace.length} of them finished during the grace period), ${open} left resumable`,
+  );
 
   // One restart finishes all of them, each credited exactly once at the provider.
   service = await startCompiledService(build, env());
   const deadline = Date.now() + 30_000;
   let states: Array<{ state: string; n: number }> = [];
   for (;;) {
-    states = await query<{ state: string; n: number }>(databaseUrl, 'SELECT state, count(*)::int AS n FROM recharges GROUP BY state');
+    states = await query<{ state: string; n: number }>(
+      databaseUrl,
+      'SELECT state, count(*)::int AS n FROM recharges GROUP BY state',
+    );
     if (states.every((s) => s.state === 'SUCCEEDED') || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -41,12 +41,16 @@ beforeAll(() => {
 describe('tracingConfigured / startTracing without OTEL_* variables', () => {
   it('is off unless an exporter or an OTLP endpoint is configured the standard way', () => {
     expect(tracingConfigured({})).toBe(false);
-    expect(tracingConfigured({ OTEL_SERVICE_NAME: 'alicloud-recharge', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' })).toBe(false);
+    expect(
+      tracingConfigured({ OTEL_SERVICE_NAME: 'alicloud-recharge', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }),
+    ).toBe(false);
     expect(tracingConfigured({ OTEL_TRACES_EXPORTER: 'otlp' })).toBe(true);
     expect(tracingConfigured({ OTEL_TRACES_EXPORTER: 'console' })).toBe(true);
     expect(tracingConfigured({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe(true);
     expect(tracingConfigured({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' })).toBe(true);
-    expect(tracingConfigured({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe(false);
+    expect(
+      tracingConfigured({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }),
+    ).toBe(false);
     expect(tracingConfigured({ OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'otlp' })).toBe(false);
   });
 
@@ -65,25 +69,39 @@ describe('tracingConfigured / startTracing without OTEL_* variables', () => {
 });
 
 describe('one trace from the POST to the provider call (compiled service, in-memory exporter)', () => {
-  let probe: { rechargeId: string; callerTraceId: string; callerSpanId: string; simulatorUrl: string; response: { status: number; body: any }; spans: SpanJson[] };
+  let probe: {
+    rechargeId: string;
+    callerTraceId: string;
+    callerSpanId: string;
+    simulatorUrl: string;
+    response: { status: number; body: any };
+    spans: SpanJson[];
+  };
   let logs: Array<Record<string, any>>;
   let spans: SpanJson[];
   let byId: Map<string, SpanJson>;
   const ancestors = (span: SpanJson): SpanJson[] => {
     const chain: SpanJson[] = [];
-    for (let p = span.parentSpanId ? byId.get(span.parentSpanId) : undefined; p; p = p.parentSpanId ? byId.get(p.parentSpanId) : undefined) chain.push(p);
+    for (
+      let p = span.parentSpanId ? byId.get(span.parentSpanId) : undefined;
+      p;
+      p = p.parentSpanId ? byId.get(p.parentSpanId) : undefined
+    )
+      chain.push(p);
     return chain;
   };
   const one = (predicate: (s: SpanJson) => boolean, what: string): SpanJson => {
     const found = spans.filter(predicate);
-    if (found.length !== 1) throw new Error(`expected exactly one ${what}, found ${found.length}: ${spans.map((s) => s.name).join(', ')}`);
+    if (found.length !== 1)
+      throw new Error(`expected exactly one ${what}, found ${found.length}: ${spans.map((s) => s.name).join(', ')}`);
     return found[0];
   };
 
   beforeAll(async () => {
     const databaseUrl = await createTestDatabase();
     const run = await runNode(PROBE, [build], { DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' });
-    if (run.code !== 0) throw new Error(`trace probe exited ${run.code}:\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`);
+    if (run.code !== 0)
+      throw new Error(`trace probe exited ${run.code}:\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`);
     const lines = run.stdout.split('\n');
     const marked = lines.filter((l) => l.startsWith(`${MARKER} `));
     expect(marked).toHaveLength(1);
@@ -99,17 +117,27 @@ describe('one trace from the POST to the provider call (compiled service, in-mem
   });
 
   it('the HTTP server span continues the caller traceparent and names the route', () => {
-    const server = one((s) => s.kind === 'SERVER' && s.attributes['url.path'] === '/v1/recharges', 'server span for POST /v1/recharges');
+    const server = one(
+      (s) => s.kind === 'SERVER' && s.attributes['url.path'] === '/v1/recharges',
+      'server span for POST /v1/recharges',
+    );
     expect(server).toMatchObject({
       name: 'POST /v1/recharges',
       scope: '@opentelemetry/instrumentation-http',
       parentSpanId: probe.callerSpanId,
-      attributes: expect.objectContaining({ 'http.request.method': 'POST', 'http.route': '/v1/recharges', 'http.response.status_code': 202 }),
+      attributes: expect.objectContaining({
+        'http.request.method': 'POST',
+        'http.route': '/v1/recharges',
+        'http.response.status_code': 202,
+      }),
     });
     // @fastify/otel registered itself with Nest's Fastify instance: the route's request span is under it.
     const fastifyRequest = one((s) => s.scope === '@fastify/otel' && s.name === 'request', 'fastify request span');
     expect(fastifyRequest.parentSpanId).toBe(server.spanId);
-    expect(fastifyRequest.attributes).toMatchObject({ 'http.route': '/v1/recharges', 'http.response.status_code': 202 });
+    expect(fastifyRequest.attributes).toMatchObject({
+      'http.route': '/v1/recharges',
+      'http.response.status_code': 202,
+    });
   });
 
   it('the request’s database work shows as pg query spans in the same trace, the INSERT among them', () => {
@@ -117,7 +145,9 @@ describe('one trace from the POST to the provider call (compiled service, in-mem
     const queries = spans.filter((s) => s.scope === '@opentelemetry/instrumentation-pg' && s.kind === 'CLIENT');
     expect(queries.length).toBeGreaterThan(5);
     for (const q of queries) expect(q.attributes['db.system.name'] ?? q.attributes['db.system']).toBe('postgresql');
-    const insert = queries.filter((q) => /INSERT INTO recharges/i.test(String(q.attributes['db.query.text'] ?? q.attributes['db.statement'])));
+    const insert = queries.filter((q) =>
+      /INSERT INTO recharges/i.test(String(q.attributes['db.query.text'] ?? q.attributes['db.statement'])),
+    );
     expect(insert).toHaveLength(1);
     expect(ancestors(insert[0])).toContainEqual(server);
   });
@@ -142,11 +172,21 @@ describe('one trace from the POST to the provider call (compiled service, in-mem
     expect(provider.attributes).not.toHaveProperty('provider.code');
 
     const simulatorPort = Number(new URL(probe.simulatorUrl).port);
-    const outgoing = one((s) => s.kind === 'CLIENT' && s.scope === '@opentelemetry/instrumentation-http', 'outgoing HTTP client span');
+    const outgoing = one(
+      (s) => s.kind === 'CLIENT' && s.scope === '@opentelemetry/instrumentation-http',
+      'outgoing HTTP client span',
+    );
     expect(outgoing.parentSpanId).toBe(provider.spanId);
-    expect(outgoing.attributes).toMatchObject({ 'http.request.method': 'POST', 'server.port': simulatorPort, 'http.response.status_code': 200 });
+    expect(outgoing.attributes).toMatchObject({
+      'http.request.method': 'POST',
+      'server.port': simulatorPort,
+      'http.response.status_code': 200,
+    });
     // The traceparent went on the wire: the (in-process) simulator's server span is its child.
-    const atSimulator = one((s) => s.kind === 'SERVER' && s.attributes['server.port'] === simulatorPort, 'simulator server span');
+    const atSimulator = one(
+      (s) => s.kind === 'SERVER' && s.attributes['server.port'] === simulatorPort,
+      'simulator server span',
+    );
     expect(atSimulator.parentSpanId).toBe(outgoing.spanId);
   });
 
@@ -206,8 +246,17 @@ describe('the service as deployed: OTLP export configured by OTEL_* variables on
             const serviceName = rs.resource?.attributes?.find((a: any) => a.key === 'service.name')?.value?.stringValue;
             for (const ss of rs.scopeSpans ?? []) {
               for (const s of ss.spans ?? []) {
-                const attributes = Object.fromEntries((s.attributes ?? []).map((a: any) => [a.key, Object.values(a.value ?? {})[0]]));
-                received.push({ name: s.name, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? '', attributes, serviceName });
+                const attributes = Object.fromEntries(
+                  (s.attributes ?? []).map((a: any) => [a.key, Object.values(a.value ?? {})[0]]),
+                );
+                received.push({
+                  name: s.name,
+                  traceId: s.traceId,
+                  spanId: s.spanId,
+                  parentSpanId: s.parentSpanId ?? '',
+                  attributes,
+                  serviceName,
+                });
               }
             }
           }
@@ -250,7 +299,12 @@ describe('the service as deployed: OTLP export configured by OTEL_* variables on
     service = started;
     const res = await fetch(`${service.url}/v1/recharges`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json', 'idempotency-key': 'otlp-1', prefer: 'wait=10' },
+      headers: {
+        authorization: `Bearer ${client.apiKey}`,
+        'content-type': 'application/json',
+        'idempotency-key': 'otlp-1',
+        prefer: 'wait=10',
+      },
       body: JSON.stringify({ accountId: '1234567890123456', amount: 100, currency: 'CNY' }),
     });
     const body = (await res.json()) as { id: string; state: string };
@@ -264,7 +318,9 @@ describe('the service as deployed: OTLP export configured by OTEL_* variables on
     expect(dispatch).toHaveLength(1);
     const traceId = dispatch[0].traceId;
     const inTrace = received.filter((s) => s.traceId === traceId);
-    expect(inTrace.map((s) => s.name)).toEqual(expect.arrayContaining(['POST /v1/recharges', 'recharge.dispatch', 'BssOpenApi/ChangeResellerConsumeAmount']));
+    expect(inTrace.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['POST /v1/recharges', 'recharge.dispatch', 'BssOpenApi/ChangeResellerConsumeAmount']),
+    );
     expect(inTrace.find((s) => s.name === 'BssOpenApi/ChangeResellerConsumeAmount')).toMatchObject({
       parentSpanId: dispatch[0].spanId,
       attributes: expect.objectContaining({ 'recharge.id': body.id, 'provider.outcome': 'succeeded' }),

@@ -54,14 +54,24 @@ export function providerEvent(type: string, data: NotificationData): Record<stri
     time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     subject: data.OutBizId ?? '',
     datacontenttype: 'application/json',
-    data: { Status: STATUS_OF_TYPE[short] ?? 'SUCCEEDED', TransactionNumber: `tx-${randomBytes(6).toString('hex')}`, FailureCode: null, ...data },
+    data: {
+      Status: STATUS_OF_TYPE[short] ?? 'SUCCEEDED',
+      TransactionNumber: `tx-${randomBytes(6).toString('hex')}`,
+      FailureCode: null,
+      ...data,
+    },
   };
 }
 
 export const newWebhookId = (): string => `msg_${randomBytes(12).toString('hex')}`;
 
 /** The three Standard Webhooks headers for `body`, signed with `secret` at `at`. */
-export function signatureHeaders(secret: string, body: string, webhookId = newWebhookId(), at = new Date()): Record<string, string> {
+export function signatureHeaders(
+  secret: string,
+  body: string,
+  webhookId = newWebhookId(),
+  at = new Date(),
+): Record<string, string> {
   return {
     'webhook-id': webhookId,
     'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
@@ -107,7 +117,13 @@ export async function startCallbackReceiver(): Promise<CallbackReceiver> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const status = scripted.shift() ?? 200;
-      received.push({ at: Date.now(), url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status });
+      received.push({
+        at: Date.now(),
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        status,
+      });
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(status < 300 ? 'ok' : 'nope');
     });
@@ -130,7 +146,6 @@ export async function startCallbackReceiver(): Promise<CallbackReceiver> {
   };
 }
 
-
 export interface ChildService {
   url: string;
   pid: number;
@@ -145,7 +160,12 @@ export interface ChildService {
  * A compiled entry point (`<dist>/src/main.js`) as a child process with exactly `env` (plus PATH
  * and HOME), resolved once it logs that it is listening on `port`.
  */
-export async function startCompiledService(mainJs: string, port: number, env: Record<string, string>, startTimeoutMs = 30_000): Promise<ChildService> {
+export async function startCompiledService(
+  mainJs: string,
+  port: number,
+  env: Record<string, string>,
+  startTimeoutMs = 30_000,
+): Promise<ChildService> {
   const proc = startNode(mainJs, [], { ...env, PORT: String(port) });
   try {
     await proc.waitForLine(/alicloud-recharge listening/, startTimeoutMs);
@@ -167,9 +187,17 @@ export async function startCompiledService(mainJs: string, port: number, env: Re
 }
 
 /** Runs a command to completion; resolves with its exit code and output (never rejects on a non-zero code). */
-export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

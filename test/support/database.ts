@@ -25,7 +25,11 @@ export async function createTestDatabase(): Promise<string> {
 }
 
 /** Runs one query on a short-lived connection: for assertions straight against the tables. */
-export async function query<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function query<T = Record<string, unknown>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const c = new Client({ connectionString: url });
   await c.connect();
   try {

@@ -29,7 +29,10 @@ export interface DispatcherRig {
 }
 
 /** A simulator, a fresh database and one application instance with its dispatcher running, plus a client. */
-export async function startDispatcherRig(simOptions: BssSimulatorOptions = {}, env: Record<string, string> = {}): Promise<DispatcherRig> {
+export async function startDispatcherRig(
+  simOptions: BssSimulatorOptions = {},
+  env: Record<string, string> = {},
+): Promise<DispatcherRig> {
   const sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 100, ...simOptions });
   const databaseUrl = await createTestDatabase();
   let app: TestApp;
@@ -65,7 +68,8 @@ export async function waitFor<T>(
   for (;;) {
     last = await probe();
     if (last) return last as NonNullable<T>;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description} (last: ${JSON.stringify(last)})`);
+    if (Date.now() >= deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description} (last: ${JSON.stringify(last)})`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
@@ -88,14 +92,16 @@ export const ledgerRowsOf = (databaseUrl: string, rechargeId: string): Promise<L
   );
 
 /** Credits positive, debits negative (minor units, exact). */
-export const signed = (row: Pick<LedgerRow, 'direction' | 'amount'>): bigint => (row.direction === 'credit' ? 1n : -1n) * BigInt(row.amount);
+export const signed = (row: Pick<LedgerRow, 'direction' | 'amount'>): bigint =>
+  (row.direction === 'credit' ? 1n : -1n) * BigInt(row.amount);
 
 /** ChangeResellerConsumeAmount requests the simulator received. */
 export const creditCalls = (sim: BssSimulator): number => sim.stats().requests.ChangeResellerConsumeAmount ?? 0;
 
 /** 16-digit Alibaba Cloud UIDs, distinct per call, so tests sharing a simulator never share an account. */
 let accountSeq = 0;
-export const newAccountId = (): string => `1${String(process.pid % 1000).padStart(3, '0')}${String(Date.now() % 1e8).padStart(8, '0')}${String(++accountSeq).padStart(4, '0')}`;
+export const newAccountId = (): string =>
+  `1${String(process.pid % 1000).padStart(3, '0')}${String(Date.now() % 1e8).padStart(8, '0')}${String(++accountSeq).padStart(4, '0')}`;
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -36,7 +36,12 @@ export interface NodeProcess {
  * PATH and HOME) reach it, so a developer's real Alibaba Cloud keys or OTEL_* settings cannot.
  * It never outlives the test process.
  */
-export function startNode(script: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): NodeProcess {
+export function startNode(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): NodeProcess {
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
@@ -75,7 +80,10 @@ export function startNode(script: string, args: string[], env: Record<string, st
 
   const waitForLine = (pattern: RegExp, timeoutMs: number) =>
     new Promise<string>((resolveLine, reject) => {
-      const timer = setTimeout(() => finish(new Error(`no output line matching ${pattern} within ${timeoutMs} ms:\n${tail(all)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => finish(new Error(`no output line matching ${pattern} within ${timeoutMs} ms:\n${tail(all)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const line = all.split('\n').find((l) => pattern.test(l));
         if (line !== undefined) return finish(null, line);
@@ -111,7 +119,10 @@ export function startNode(script: string, args: string[], env: Record<string, st
     async stop(timeoutMs = 15_000) {
       if (!hasExited) child.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
-      const exit = await Promise.race([exited, new Promise<null>((r) => (timer = setTimeout(() => r(null), timeoutMs)))]);
+      const exit = await Promise.race([
+        exited,
+        new Promise<null>((r) => (timer = setTimeout(() => r(null), timeoutMs))),
+      ]);
       clearTimeout(timer);
       if (exit) return exit;
       child.kill('SIGKILL');
@@ -129,7 +140,11 @@ export interface ServiceProcessHandle extends NodeProcess {
  * The compiled production entry point (`node <build>/src/main.js`, what the container runs) on a
  * free port; resolves once it logs that it is listening.
  */
-export async function startCompiledService(buildOut: string, env: Record<string, string>, startTimeoutMs = 30_000): Promise<ServiceProcessHandle> {
+export async function startCompiledService(
+  buildOut: string,
+  env: Record<string, string>,
+  startTimeoutMs = 30_000,
+): Promise<ServiceProcessHandle> {
   const port = await freePort();
   const proc = startNode(join(buildOut, 'src', 'main.js'), [], { ...env, PORT: String(port) });
   try {
@@ -157,18 +172,30 @@ function tail(text: string, lines = 60): string {
 }
 
 /** Runs a script to completion: exit code and all of its output. */
-export async function runNode(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runNode(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = startNode(script, args, env);
   const { code } = await proc.exited;
   return { code, stdout: proc.stdout(), stderr: proc.stderr() };
 }
 
 /** `clients:create --json` of the compiled operator CLI: the API key and webhook secret, shown once. */
-export async function createClientWithCli(buildOut: string, databaseUrl: string, accounts = '*'): Promise<{ clientId: string; apiKey: string; webhookSecret: string }> {
-  const run = await runNode(join(buildOut, 'src', 'cli.js'), ['clients:create', '--name', 'observability test', '--accounts', accounts, '--json'], {
-    DATABASE_URL: databaseUrl,
-    LOG_LEVEL: 'silent',
-  });
+export async function createClientWithCli(
+  buildOut: string,
+  databaseUrl: string,
+  accounts = '*',
+): Promise<{ clientId: string; apiKey: string; webhookSecret: string }> {
+  const run = await runNode(
+    join(buildOut, 'src', 'cli.js'),
+    ['clients:create', '--name', 'observability test', '--accounts', accounts, '--json'],
+    {
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: 'silent',
+    },
+  );
   if (run.code !== 0) throw new Error(`clients:create exited ${run.code}:\n${run.stdout}${run.stderr}`);
   return JSON.parse(run.stdout);
 }

@@ -41,7 +41,10 @@ export function compiledService(): string {
     removeStaleBuilds(out);
     const tmp = `${out}.tmp-${process.pid}`;
     const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
-    const build = spawnSync(tsc, ['-p', 'tsconfig.build.json', '--noCheck', '--outDir', tmp], { cwd: ROOT, encoding: 'utf8' });
+    const build = spawnSync(tsc, ['-p', 'tsconfig.build.json', '--noCheck', '--outDir', tmp], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     if (!existsSync(join(tmp, 'src', 'main.js'))) {
       rmSync(tmp, { recursive: true, force: true });
       throw new Error(`build failed:\n${build.stdout}${build.stderr}`);

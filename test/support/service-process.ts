@@ -60,7 +60,10 @@ export interface ServiceProcess {
  * pool, LISTEN connection, dispatcher and circuit breaker, like a replica behind a load balancer.
  * Only the given variables (plus PATH/HOME) reach it, so a developer's real Alibaba Cloud keys cannot.
  */
-export async function startServiceProcess(env: Record<string, string>, startTimeoutMs = 60_000): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  env: Record<string, string>,
+  startTimeoutMs = 60_000,
+): Promise<ServiceProcess> {
   const port = await freePort();
   const proc = startNode(resolve(ROOT, 'src/main.ts'), [], { ...env, PORT: String(port) }, ['-e', TS_HOOK]);
   try {

@@ -25,7 +25,12 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
  * one. Same shape as startTestApp; it leaves the database alone on close.
  */
 export async function startTestAppOn(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', DISPATCHER_ENABLED: 'false', CALLBACK_ALLOWED_HOSTS: 'hooks.example.com,*.callbacks.test', ...env });
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    DISPATCHER_ENABLED: 'false',
+    CALLBACK_ALLOWED_HOSTS: 'hooks.example.com,*.callbacks.test',
+    ...env,
+  });
   const app: NestFastifyApplication = await createApp(config, databaseUrl, false);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();

@@ -42,17 +42,21 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A plain HTTP call that is itself not traced, like a caller outside this service. */
 function call(url, method, headers, body) {
-  return api.context.with(suppressTracing(api.context.active()), () =>
-    new Promise((resolve, reject) => {
-      const req = http.request(url, { method, headers }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text ? JSON.parse(text) : null }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    }),
+  return api.context.with(
+    suppressTracing(api.context.active()),
+    () =>
+      new Promise((resolve, reject) => {
+        const req = http.request(url, { method, headers }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('end', () =>
+            resolve({ status: res.statusCode, headers: res.headers, body: text ? JSON.parse(text) : null }),
+          );
+        });
+        req.on('error', reject);
+        req.end(body);
+      }),
   );
 }
 
@@ -75,7 +79,12 @@ async function main() {
   if (!databaseUrl) throw new Error('DATABASE_URL is required');
   const simulator = await createBssSimulator({ port: 0 });
   // The way src/main.ts boots: config from the environment, migrations, createApp, listen.
-  const config = loadConfig({ ...process.env, PROVIDER: 'simulator', ALIBABA_CLOUD_BSS_ENDPOINT: simulator.url, SHUTDOWN_DRAIN_DELAY_MS: '0' });
+  const config = loadConfig({
+    ...process.env,
+    PROVIDER: 'simulator',
+    ALIBABA_CLOUD_BSS_ENDPOINT: simulator.url,
+    SHUTDOWN_DRAIN_DELAY_MS: '0',
+  });
   await runMigrations(databaseUrl);
   const app = await createApp(config, databaseUrl);
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -88,25 +97,37 @@ async function main() {
   const callerTraceId = randomBytes(16).toString('hex');
   const callerSpanId = randomBytes(8).toString('hex');
   const body = JSON.stringify({ accountId: '1234567890123456', amount: 4999, currency: 'CNY' });
-  const response = await call(`http://127.0.0.1:${port}/v1/recharges`, 'POST', {
-    authorization: `Bearer ${apiKey}`,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'idempotency-key': `trace-probe-${callerSpanId}`,
-    prefer: 'wait=10',
-    traceparent: `00-${callerTraceId}-${callerSpanId}-01`,
-  }, body);
+  const response = await call(
+    `http://127.0.0.1:${port}/v1/recharges`,
+    'POST',
+    {
+      authorization: `Bearer ${apiKey}`,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'idempotency-key': `trace-probe-${callerSpanId}`,
+      prefer: 'wait=10',
+      traceparent: `00-${callerTraceId}-${callerSpanId}-01`,
+    },
+    body,
+  );
   const rechargeId = response.body && response.body.id;
 
   // The dispatch span ends just after the SUCCEEDED commit the response waited for.
   const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && !exporter.getFinishedSpans().some((s) => s.name === 'recharge.dispatch' && s.attributes['recharge.id'] === rechargeId)) {
+  while (
+    Date.now() < deadline &&
+    !exporter
+      .getFinishedSpans()
+      .some((s) => s.name === 'recharge.dispatch' && s.attributes['recharge.id'] === rechargeId)
+  ) {
     await sleep(25);
   }
   await sleep(200);
   await sdk.forceFlush?.();
   const spans = exporter.getFinishedSpans().map(toJson);
-  process.stdout.write(`\n${MARKER} ${JSON.stringify({ rechargeId, callerTraceId, callerSpanId, simulatorUrl: simulator.url, response, spans })}\n`);
+  process.stdout.write(
+    `\n${MARKER} ${JSON.stringify({ rechargeId, callerTraceId, callerSpanId, simulatorUrl: simulator.url, response, spans })}\n`,
+  );
 
   await app.close();
   await simulator.close();

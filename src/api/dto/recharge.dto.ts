@@ -31,7 +31,11 @@ export class CreateRechargeDto {
   @Matches(PRINTABLE, { message: 'orderReference must not contain control characters or unpaired surrogates' })
   orderReference?: string;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, description: '≤ 20 string pairs, values ≤ 500 chars' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: '≤ 20 string pairs, values ≤ 500 chars',
+  })
   @IsOptional()
   @IsStringMap({ maxEntries: 20, maxKeyLength: 40, maxValueLength: 500 })
   metadata?: Record<string, string>;
@@ -40,7 +44,10 @@ export class CreateRechargeDto {
   @IsOptional()
   @IsString()
   @MaxLength(2048)
-  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'callbackUrl must be an http or https URL' })
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
+    { message: 'callbackUrl must be an http or https URL' },
+  )
   callbackUrl?: string;
 
   @ApiPropertyOptional({ description: 'alternative to the Idempotency-Key header' })
@@ -50,7 +57,8 @@ export class CreateRechargeDto {
   idempotencyKey?: string;
 }
 
-const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value);
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value;
 
 export class PageQuery {
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })

@@ -28,7 +28,10 @@ export const validationPipe = new ValidationPipe({
 export const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
 
 /** A flat object of string → string with bounded size (Stripe-style metadata). */
-export function IsStringMap(limits: { maxEntries: number; maxKeyLength: number; maxValueLength: number }, options?: ValidationOptions) {
+export function IsStringMap(
+  limits: { maxEntries: number; maxKeyLength: number; maxValueLength: number },
+  options?: ValidationOptions,
+) {
   return (object: object, propertyName: string) =>
     registerDecorator({
       name: 'isStringMap',

@@ -20,11 +20,15 @@ export class AuthenticateClientUseCase {
     const now = Date.now();
     let entry = this.cache.get(hash);
     if (!entry || entry.until < now) {
-      entry = { client: await this.clients.findByApiKeyHash(hash), until: now + AuthenticateClientUseCase.CACHE_TTL_MS };
+      entry = {
+        client: await this.clients.findByApiKeyHash(hash),
+        until: now + AuthenticateClientUseCase.CACHE_TTL_MS,
+      };
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(hash, entry);
     }
-    if (!entry.client || !entry.client.isActive()) throw new DomainError('UNAUTHENTICATED', 'unknown or revoked API key');
+    if (!entry.client || !entry.client.isActive())
+      throw new DomainError('UNAUTHENTICATED', 'unknown or revoked API key');
     return entry.client;
   }
 }

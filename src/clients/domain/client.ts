@@ -20,9 +20,11 @@ export class Client {
 
   static register(id: string, name: string, allowedAccounts: string[], now: Date): { client: Client; apiKey: string } {
     if (!name.trim()) throw new DomainError('INVALID_ARGUMENT', 'client name must not be empty');
-    if (allowedAccounts.length === 0) throw new DomainError('INVALID_ARGUMENT', 'a client needs at least one account or "*"');
+    if (allowedAccounts.length === 0)
+      throw new DomainError('INVALID_ARGUMENT', 'a client needs at least one account or "*"');
     for (const a of allowedAccounts) {
-      if (a !== ALL_ACCOUNTS && !/^\d{1,20}$/.test(a)) throw new DomainError('INVALID_ARGUMENT', `not an account UID: "${a}"`);
+      if (a !== ALL_ACCOUNTS && !/^\d{1,20}$/.test(a))
+        throw new DomainError('INVALID_ARGUMENT', `not an account UID: "${a}"`);
     }
     const apiKey = `rk_${randomBytes(32).toString('base64url')}`;
     const client = new Client();

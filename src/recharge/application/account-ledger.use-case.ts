@@ -18,6 +18,7 @@ export class AccountLedgerUseCase {
   }
 
   private authorize(client: Client, accountId: string): void {
-    if (!client.mayAccess(accountId)) throw new DomainError('UNAUTHORIZED', `this client may not read account ${accountId}`);
+    if (!client.mayAccess(accountId))
+      throw new DomainError('UNAUTHORIZED', `this client may not read account ${accountId}`);
   }
 }

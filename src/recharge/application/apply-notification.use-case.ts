@@ -2,7 +2,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../../../libs/shared/clock';
 import { ProviderReport } from '../domain/recharge';
 import { RechargeState } from '../domain/recharge-state';
-import { NotificationInbox, NotificationResult, NotificationType, ProviderNotification } from './ports/notification-inbox';
+import {
+  NotificationInbox,
+  NotificationResult,
+  NotificationType,
+  ProviderNotification,
+} from './ports/notification-inbox';
 import { RechargeRepository } from './ports/recharge.repository';
 import { RechargeTelemetry } from './ports/recharge-telemetry';
 
@@ -49,27 +54,53 @@ export class ApplyNotificationUseCase {
     if (!recharge) return { result: 'orphan', detail: 'no recharge with this OutBizId yet' };
     const mismatches = recharge.mismatchesWith(n);
     if (mismatches.length > 0) {
-      await this.discrepancy('notification_mismatch', n, { mismatches, ours: { accountId: recharge.accountId, amountMinor: recharge.amountMinor.toString(), currency: recharge.currency } });
+      await this.discrepancy('notification_mismatch', n, {
+        mismatches,
+        ours: {
+          accountId: recharge.accountId,
+          amountMinor: recharge.amountMinor.toString(),
+          currency: recharge.currency,
+        },
+      });
       return { result: 'discrepancy', detail: `mismatched ${mismatches.join(', ')}` };
     }
-    const report: ProviderReport = { status: STATUS_OF[n.type], providerReference: n.transactionNumber, failureCode: n.failureCode };
-    const mutation = await this.recharges.mutate(n.outBizId, (r) => ({ result: r.applyProviderReport(report, 'webhook', this.clock.now()), state: r.state }));
+    const report: ProviderReport = {
+      status: STATUS_OF[n.type],
+      providerReference: n.transactionNumber,
+      failureCode: n.failureCode,
+    };
+    const mutation = await this.recharges.mutate(n.outBizId, (r) => ({
+      result: r.applyProviderReport(report, 'webhook', this.clock.now()),
+      state: r.state,
+    }));
     const outcome = mutation!.result;
     if (outcome.result === 'ignored') {
       if (report.status === 'SUCCEEDED' && outcome.state === RechargeState.CANCELED) {
         await this.discrepancy('succeeded_after_cancel', n, { state: outcome.state });
         return { result: 'discrepancy', detail: 'provider reports success for a canceled recharge' };
       }
-      this.logger.warn({ rechargeId: n.outBizId, webhookId: n.webhookId, type: n.type, state: outcome.state }, `notification ${n.type} refused: recharge is ${outcome.state}`);
+      this.logger.warn(
+        { rechargeId: n.outBizId, webhookId: n.webhookId, type: n.type, state: outcome.state },
+        `notification ${n.type} refused: recharge is ${outcome.state}`,
+      );
       return { result: 'ignored', detail: `refused: recharge is ${outcome.state}` };
     }
     return { result: outcome.result, detail: null };
   }
 
   private async discrepancy(kind: string, n: ProviderNotification, detail: object): Promise<void> {
-    const recorded = await this.inbox.recordDiscrepancy(kind, n.outBizId, n.webhookId, { ...detail, notification: n }, this.clock.now());
+    const recorded = await this.inbox.recordDiscrepancy(
+      kind,
+      n.outBizId,
+      n.webhookId,
+      { ...detail, notification: n },
+      this.clock.now(),
+    );
     if (!recorded) return;
     this.telemetry.discrepancy(kind);
-    this.logger.warn({ rechargeId: n.outBizId, webhookId: n.webhookId, kind, ...detail }, `discrepancy ${kind} on ${n.outBizId}: not applied`);
+    this.logger.warn(
+      { rechargeId: n.outBizId, webhookId: n.webhookId, kind, ...detail },
+      `discrepancy ${kind} on ${n.outBizId}: not applied`,
+    );
   }
 }

@@ -24,7 +24,10 @@ export class CancelRechargeUseCase {
     });
     if (!mutation || mutation.result === 'not-found') throw new RechargeNotFoundError(id);
     if (mutation.result === 'invalid-state') {
-      throw new DomainError('INVALID_STATE', `recharge ${id} is ${mutation.recharge.state}; only a CREATED recharge can be canceled`);
+      throw new DomainError(
+        'INVALID_STATE',
+        `recharge ${id} is ${mutation.recharge.state}; only a CREATED recharge can be canceled`,
+      );
     }
     return mutation.recharge;
   }

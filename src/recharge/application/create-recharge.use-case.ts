@@ -68,9 +68,15 @@ export class CreateRechargeUseCase {
       errors.push({ field: 'amount', message: `amount must not exceed ${this.policy.maxRechargeAmount} minor units` });
     }
     if (!isCurrency(cmd.currency) || !this.policy.supportedCurrencies.includes(cmd.currency)) {
-      errors.push({ field: 'currency', message: `currency must be one of ${this.policy.supportedCurrencies.join(', ')}` });
+      errors.push({
+        field: 'currency',
+        message: `currency must be one of ${this.policy.supportedCurrencies.join(', ')}`,
+      });
     }
-    if (cmd.callbackUrl && !isAllowedCallbackHost(new URL(cmd.callbackUrl).hostname, this.policy.callbackAllowedHosts)) {
+    if (
+      cmd.callbackUrl &&
+      !isAllowedCallbackHost(new URL(cmd.callbackUrl).hostname, this.policy.callbackAllowedHosts)
+    ) {
       errors.push({ field: 'callbackUrl', message: 'callbackUrl host is not in CALLBACK_ALLOWED_HOSTS' });
     }
     if (errors.length > 0) throw new DomainError('INVALID_ARGUMENT', 'the request is invalid', errors);

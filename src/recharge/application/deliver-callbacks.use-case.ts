@@ -15,7 +15,8 @@ export const GIVE_UP_AFTER_MS = 24 * 60 * 60 * 1000;
  * Delay before retry number `attempt` (1-based): base × 2^(attempt−1), capped at 4 h. With
  * CALLBACK_RETRY_BASE_MS = 10 s: 10 s, 20 s, 40 s … 2.8 h, then every 4 h until 24 h have passed.
  */
-export const callbackRetryDelay = (attempt: number, baseMs: number): number => Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** (attempt - 1));
+export const callbackRetryDelay = (attempt: number, baseMs: number): number =>
+  Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** (attempt - 1));
 
 @Injectable()
 export class DeliverCallbacksUseCase {

@@ -20,7 +20,10 @@ export class GetRechargeUseCase {
     return recharge;
   }
 
-  list(client: Client, q: { accountId?: string; states?: RechargeState[]; limit: number; after?: string }): Promise<Page<Recharge>> {
+  list(
+    client: Client,
+    q: { accountId?: string; states?: RechargeState[]; limit: number; after?: string },
+  ): Promise<Page<Recharge>> {
     return this.recharges.list({ clientId: client.id, ...q });
   }
 

@@ -41,7 +41,14 @@ export class ReconcileUseCase {
 
   async runOnce(): Promise<ReconciliationReport> {
     const runId = newId('rec');
-    const counts: ReconciliationCounts = { redriven: 0, expired: 0, notificationsApplied: 0, orphansMatched: 0, orphansOpen: 0, discrepancies: 0 };
+    const counts: ReconciliationCounts = {
+      redriven: 0,
+      expired: 0,
+      notificationsApplied: 0,
+      orphansMatched: 0,
+      orphansOpen: 0,
+      discrepancies: 0,
+    };
     await this.runs.start(runId, this.clock.now());
     let outcome: 'succeeded' | 'failed' = 'succeeded';
     let error: string | null = null;
@@ -56,7 +63,9 @@ export class ReconcileUseCase {
     }
     const now = this.clock.now();
     await this.runs.finish(runId, now, outcome, counts, error);
-    const beyondSla = await this.recharges.countOpenCreatedBefore(new Date(now.getTime() - this.settings.reconcileAfterMs));
+    const beyondSla = await this.recharges.countOpenCreatedBefore(
+      new Date(now.getTime() - this.settings.reconcileAfterMs),
+    );
     this.telemetry.reconciliationRun(outcome, beyondSla);
     this.logger.log({ runId, outcome, ...counts, pendingBeyondSla: beyondSla }, `reconciliation ${runId} ${outcome}`);
     return { runId, outcome, error, ...counts };

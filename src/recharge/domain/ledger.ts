@@ -31,12 +31,20 @@ export const signedAmount = (e: Pick<LedgerEntry, 'direction' | 'amountMinor'>):
  */
 export function journalForSucceededRecharge(recharge: Recharge, at: Date): LedgerEntry[] {
   if (recharge.state !== RechargeState.SUCCEEDED) {
-    throw new DomainError('INVALID_STATE', `recharge ${recharge.id} is ${recharge.state}; only SUCCEEDED recharges are credited`);
+    throw new DomainError(
+      'INVALID_STATE',
+      `recharge ${recharge.id} is ${recharge.state}; only SUCCEEDED recharges are credited`,
+    );
   }
   const common = { rechargeId: recharge.id, amountMinor: recharge.amountMinor, currency: recharge.currency, at };
   const entries: LedgerEntry[] = [
     { ...common, ledgerAccount: PROVIDER_CLEARING, accountId: null, direction: 'debit' },
-    { ...common, ledgerAccount: customerLedgerAccount(recharge.accountId), accountId: recharge.accountId, direction: 'credit' },
+    {
+      ...common,
+      ledgerAccount: customerLedgerAccount(recharge.accountId),
+      accountId: recharge.accountId,
+      direction: 'credit',
+    },
   ];
   if (entries.reduce((sum, e) => sum + signedAmount(e), 0n) !== 0n) {
     throw new DomainError('INTERNAL_ERROR', 'unbalanced journal');

@@ -29,12 +29,16 @@ describe('Money', () => {
     expect(Money.fromMajorString(text, currency).minor).toBe(minor);
   });
 
-  it.each([['49.999', 'CNY'], ['1.5', 'JPY'], ['abc', 'CNY'], ['1e3', 'USD'], ['', 'CNY'], ['1.', 'CNY']] as const)(
-    'refuses "%s" %s',
-    (text, currency) => {
-      expect(() => Money.fromMajorString(text, currency)).toThrow();
-    },
-  );
+  it.each([
+    ['49.999', 'CNY'],
+    ['1.5', 'JPY'],
+    ['abc', 'CNY'],
+    ['1e3', 'USD'],
+    ['', 'CNY'],
+    ['1.', 'CNY'],
+  ] as const)('refuses "%s" %s', (text, currency) => {
+    expect(() => Money.fromMajorString(text, currency)).toThrow();
+  });
 
   it('round-trips every amount up to 10,000 minor units', () => {
     for (let i = 0; i <= 10000; i++) {

@@ -103,7 +103,15 @@ describe('Recharge state machine', () => {
   it('records the creation as from null to CREATED by the api', () => {
     const r = newRecharge();
     expect(r.pullTransitions()).toEqual([
-      { rechargeId: 'rch_0', from: null, to: S.CREATED, reason: 'recharge requested', source: 'api', at: now, correction: false },
+      {
+        rechargeId: 'rch_0',
+        from: null,
+        to: S.CREATED,
+        reason: 'recharge requested',
+        source: 'api',
+        at: now,
+        correction: false,
+      },
     ]);
   });
 
@@ -155,7 +163,14 @@ describe('ledger journal', () => {
 });
 
 describe('request fingerprint', () => {
-  const base = { accountId: '1', amount: 100, currency: 'CNY', orderReference: null, metadata: { a: '1', b: '2' }, callbackUrl: null };
+  const base = {
+    accountId: '1',
+    amount: 100,
+    currency: 'CNY',
+    orderReference: null,
+    metadata: { a: '1', b: '2' },
+    callbackUrl: null,
+  };
   it('ignores metadata key order', () => {
     expect(requestFingerprint(base)).toBe(requestFingerprint({ ...base, metadata: { b: '2', a: '1' } }));
   });

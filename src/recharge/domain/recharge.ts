@@ -152,7 +152,12 @@ export class Recharge {
   succeed(providerReference: string | null, reason: string, source: TransitionSource, now: Date): RechargeTransition {
     const correction = this.state === RechargeState.FAILED;
     if (correction && this.failureCode !== 'TIMEOUT') {
-      throw new InvalidTransitionError(this.id, this.state, RechargeState.SUCCEEDED, `failure ${this.failureCode} is definitive`);
+      throw new InvalidTransitionError(
+        this.id,
+        this.state,
+        RechargeState.SUCCEEDED,
+        `failure ${this.failureCode} is definitive`,
+      );
     }
     const t = this.transition(RechargeState.SUCCEEDED, reason, source, now, correction);
     this.providerReference = providerReference ?? this.providerReference;
@@ -165,7 +170,12 @@ export class Recharge {
 
   /** The provider definitively refused the credit. */
   reject(providerCode: string | null, message: string, source: TransitionSource, now: Date): void {
-    this.transition(RechargeState.FAILED, `rejected by provider${providerCode ? ` (${providerCode})` : ''}`, source, now);
+    this.transition(
+      RechargeState.FAILED,
+      `rejected by provider${providerCode ? ` (${providerCode})` : ''}`,
+      source,
+      now,
+    );
     this.setFailure('PROVIDER_REJECTED', message, providerCode);
   }
 
@@ -189,9 +199,12 @@ export class Recharge {
   applyProviderReport(report: ProviderReport, source: TransitionSource, now: Date): ReportResult {
     const target = REPORTED_STATE[report.status];
     if (this.state === target) return 'duplicate';
-    if (!this.canTransitionTo(target) || (this.state === RechargeState.FAILED && this.failureCode !== 'TIMEOUT')) return 'ignored';
-    if (report.status === 'SUCCEEDED') this.succeed(report.providerReference, `provider reported success (${source})`, source, now);
-    else if (report.status === 'FAILED') this.reject(report.failureCode, `provider reported failure (${source})`, source, now);
+    if (!this.canTransitionTo(target) || (this.state === RechargeState.FAILED && this.failureCode !== 'TIMEOUT'))
+      return 'ignored';
+    if (report.status === 'SUCCEEDED')
+      this.succeed(report.providerReference, `provider reported success (${source})`, source, now);
+    else if (report.status === 'FAILED')
+      this.reject(report.failureCode, `provider reported failure (${source})`, source, now);
     else this.cancel(`provider reported the recharge canceled (${source})`, source, now, report.failureCode);
     return 'applied';
   }
@@ -213,7 +226,11 @@ export class Recharge {
 
   /** Schedules the next provider call or check without changing state. A final recharge is never rescheduled. */
   scheduleNextAttempt(at: Date, now: Date, message: string | null = null): void {
-    if (this.isFinal()) throw new DomainError('INVALID_STATE', `recharge ${this.id} is ${this.state}; a final recharge is not rescheduled`);
+    if (this.isFinal())
+      throw new DomainError(
+        'INVALID_STATE',
+        `recharge ${this.id} is ${this.state}; a final recharge is not rescheduled`,
+      );
     this.attempts += 1;
     this.nextAttemptAt = at;
     this.updatedAt = now;
@@ -231,7 +248,13 @@ export class Recharge {
     return ALLOWED_TRANSITIONS[this.state].includes(to);
   }
 
-  private transition(to: RechargeState, reason: string, source: TransitionSource, now: Date, correction = false): RechargeTransition {
+  private transition(
+    to: RechargeState,
+    reason: string,
+    source: TransitionSource,
+    now: Date,
+    correction = false,
+  ): RechargeTransition {
     if (!this.canTransitionTo(to)) throw new InvalidTransitionError(this.id, this.state, to);
     const from = this.state;
     this.state = to;

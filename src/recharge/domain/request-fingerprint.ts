@@ -17,6 +17,13 @@ export function requestFingerprint(f: RechargeRequestFields): string {
   const metadata = Object.keys(f.metadata)
     .sort()
     .map((k) => [k, f.metadata[k]]);
-  const canonical = JSON.stringify([f.accountId, String(f.amount), f.currency, f.orderReference, metadata, f.callbackUrl]);
+  const canonical = JSON.stringify([
+    f.accountId,
+    String(f.amount),
+    f.currency,
+    f.orderReference,
+    metadata,
+    f.callbackUrl,
+  ]);
   return createHash('sha256').update(canonical).digest('hex');
 }

@@ -9,9 +9,21 @@ import {
   MAX_RETRY_DELAY_MS,
 } from '../../../src/recharge/application/deliver-callbacks.use-case';
 import { DispatchRechargeUseCase } from '../../../src/recharge/application/dispatch-recharge.use-case';
-import { CallbackDelivery, CallbackOutbox, CallbackSender, DeliveryAttempt } from '../../../src/recharge/application/ports/callback-outbox';
+import {
+  CallbackDelivery,
+  CallbackOutbox,
+  CallbackSender,
+  DeliveryAttempt,
+} from '../../../src/recharge/application/ports/callback-outbox';
 import { RechargeTelemetry } from '../../../src/recharge/application/ports/recharge-telemetry';
-import { CallbackReceiver, metricValue, ReceivedCallback, Sql, sqlOn, startCallbackReceiver } from '../../support/confirmations';
+import {
+  CallbackReceiver,
+  metricValue,
+  ReceivedCallback,
+  Sql,
+  sqlOn,
+  startCallbackReceiver,
+} from '../../support/confirmations';
 import { query } from '../../support/database';
 import { newAccountId, waitFor } from '../../support/dispatcher-harness';
 import { newKey, PROBLEM_JSON } from '../../support/e2e-helpers';
@@ -58,22 +70,38 @@ describe('callbacks (issue 4)', () => {
     receiver.script();
   });
 
-  const create = (body: Record<string, unknown>) => t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', newKey()).send(body);
+  const create = (body: Record<string, unknown>) =>
+    t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', newKey()).send(body);
 
   async function createWithCallback(path: string, amount = 4999): Promise<string> {
-    const res = await create({ accountId: newAccountId(), amount, currency: 'CNY', callbackUrl: `${receiver.url}${path}` });
+    const res = await create({
+      accountId: newAccountId(),
+      amount,
+      currency: 'CNY',
+      callbackUrl: `${receiver.url}${path}`,
+    });
     expect(res.status).toBe(202);
     return res.body.id as string;
   }
 
   const deliverDue = () => t.app.get(DeliverCallbacksUseCase).deliverDue(16);
-  const representation = async (id: string) => (await t.http.get(`/v1/recharges/${id}`).set('Authorization', auth)).body;
+  const representation = async (id: string) =>
+    (await t.http.get(`/v1/recharges/${id}`).set('Authorization', auth)).body;
   const deliveries = (id: string) =>
-    sql<{ id: string; event_type: string; status: string; attempts: number; last_status_code: number | null; url: string }>('SELECT id, event_type, status, attempts, last_status_code, url FROM callback_deliveries WHERE recharge_id = $1',
+    sql<{
+      id: string;
+      event_type: string;
+      status: string;
+      attempts: number;
+      last_status_code: number | null;
+      url: string;
+    }>(
+      'SELECT id, event_type, status, attempts, last_status_code, url FROM callback_deliveries WHERE recharge_id = $1',
       [id],
     );
   const attempts = (deliveryId: string) =>
-    sql<{ status_code: number | null; attempted_at: Date; error: string | null }>('SELECT status_code, attempted_at, error FROM callback_attempts WHERE delivery_id = $1 ORDER BY id',
+    sql<{ status_code: number | null; attempted_at: Date; error: string | null }>(
+      'SELECT status_code, attempted_at, error FROM callback_attempts WHERE delivery_id = $1 ORDER BY id',
       [deliveryId],
     );
 
@@ -95,7 +123,12 @@ describe('callbacks (issue 4)', () => {
 
     await t.app.get(DispatchRechargeUseCase).process(id);
     const [delivery] = await deliveries(id);
-    expect(delivery).toMatchObject({ event_type: 'recharge.succeeded', status: 'pending', attempts: 0, url: `${receiver.url}/hooks/succeeded` });
+    expect(delivery).toMatchObject({
+      event_type: 'recharge.succeeded',
+      status: 'pending',
+      attempts: 0,
+      url: `${receiver.url}/hooks/succeeded`,
+    });
 
     expect(await deliverDue()).toBe(1);
 
@@ -119,9 +152,16 @@ describe('callbacks (issue 4)', () => {
       data: current,
     });
     // The wrong secret does not verify it.
-    expect(() => new Webhook(`whsec_${Buffer.from('not the secret').toString('base64')}`).verify(cb.body, cb.headers as Record<string, string>)).toThrow();
+    expect(() =>
+      new Webhook(`whsec_${Buffer.from('not the secret').toString('base64')}`).verify(
+        cb.body,
+        cb.headers as Record<string, string>,
+      ),
+    ).toThrow();
 
-    expect(await deliveries(id)).toEqual([expect.objectContaining({ status: 'delivered', attempts: 1, last_status_code: 200 })]);
+    expect(await deliveries(id)).toEqual([
+      expect.objectContaining({ status: 'delivered', attempts: 1, last_status_code: 200 }),
+    ]);
     expect((await attempts(delivery!.id)).map((a) => a.status_code)).toEqual([200]);
     // Exactly one: nothing is due any more.
     expect(await deliverDue()).toBe(0);
@@ -150,7 +190,8 @@ describe('callbacks (issue 4)', () => {
     expect(new Set(receiver.received.map((r) => r.headers['webhook-id']))).toEqual(new Set([delivery!.id]));
     // Every attempt is signed afresh and verifies; the event itself is the same bytes each time.
     expect(new Set(receiver.received.map((r) => r.body)).size).toBe(1);
-    for (const r of receiver.received) expect(verified(r)).toMatchObject({ id: delivery!.id, type: 'recharge.succeeded' });
+    for (const r of receiver.received)
+      expect(verified(r)).toMatchObject({ id: delivery!.id, type: 'recharge.succeeded' });
 
     const rows = await attempts(delivery!.id);
     expect(rows.map((a) => a.status_code)).toEqual([500, 500, 200]);
@@ -161,7 +202,8 @@ describe('callbacks (issue 4)', () => {
 
     const metricsAfter = (await t.http.get('/metrics')).text;
     const delta = (outcome: string) =>
-      metricValue(metricsAfter, 'callback_deliveries_total', { outcome }) - metricValue(metricsBefore, 'callback_deliveries_total', { outcome });
+      metricValue(metricsAfter, 'callback_deliveries_total', { outcome }) -
+      metricValue(metricsBefore, 'callback_deliveries_total', { outcome });
     expect([delta('retrying'), delta('delivered'), delta('gave_up')]).toEqual([2, 1, 0]);
   });
 
@@ -176,11 +218,17 @@ describe('callbacks (issue 4)', () => {
 
     const [delivery] = await deliveries(id);
     expect(delivery).toMatchObject({ status: 'failed', attempts: 1, last_status_code: 503 });
-    const [{ next_attempt_at }] = await sql<{ next_attempt_at: Date | null }>('SELECT next_attempt_at FROM callback_deliveries WHERE id = $1', [delivery!.id]);
+    const [{ next_attempt_at }] = await sql<{ next_attempt_at: Date | null }>(
+      'SELECT next_attempt_at FROM callback_deliveries WHERE id = $1',
+      [delivery!.id],
+    );
     expect(next_attempt_at).toBeNull();
     expect((await attempts(delivery!.id)).map((a) => a.status_code)).toEqual([503]);
     const metricsAfter = (await t.http.get('/metrics')).text;
-    expect(metricValue(metricsAfter, 'callback_deliveries_total', { outcome: 'gave_up' }) - metricValue(metricsBefore, 'callback_deliveries_total', { outcome: 'gave_up' })).toBe(1);
+    expect(
+      metricValue(metricsAfter, 'callback_deliveries_total', { outcome: 'gave_up' }) -
+        metricValue(metricsBefore, 'callback_deliveries_total', { outcome: 'gave_up' }),
+    ).toBe(1);
     expect(await deliverDue()).toBe(0);
     expect(receiver.received).toHaveLength(1);
   });
@@ -197,7 +245,9 @@ describe('callbacks (issue 4)', () => {
     expect(event).toMatchObject({ type: 'recharge.canceled', subject: id });
     expect(event.data).toEqual(await representation(id));
     expect(event.data).toMatchObject({ state: 'CANCELED', status: 'canceled', failure: { code: 'CANCELED' } });
-    expect(await deliveries(id)).toEqual([expect.objectContaining({ event_type: 'recharge.canceled', status: 'delivered', attempts: 1 })]);
+    expect(await deliveries(id)).toEqual([
+      expect.objectContaining({ event_type: 'recharge.canceled', status: 'delivered', attempts: 1 }),
+    ]);
   });
 
   it('a recharge the provider rejects → a recharge.failed callback', async () => {
@@ -210,7 +260,10 @@ describe('callbacks (issue 4)', () => {
     const event = verified(receiver.received[0]!);
     expect(event).toMatchObject({ type: 'recharge.failed', subject: id });
     expect(event.data).toEqual(await representation(id));
-    expect(event.data).toMatchObject({ state: 'FAILED', failure: { code: 'PROVIDER_REJECTED', providerCode: 'NotAuthorized' } });
+    expect(event.data).toMatchObject({
+      state: 'FAILED',
+      failure: { code: 'PROVIDER_REJECTED', providerCode: 'NotAuthorized' },
+    });
   });
 
   it('no callbackUrl → no delivery', async () => {
@@ -230,22 +283,34 @@ describe('callbacks (issue 4)', () => {
     const res = await create({ accountId: newAccountId(), amount: 100, currency: 'CNY', callbackUrl });
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
-    expect(res.body).toMatchObject({ code: 'INVALID_ARGUMENT', errors: [expect.objectContaining({ field: 'callbackUrl' })] });
+    expect(res.body).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      errors: [expect.objectContaining({ field: 'callbackUrl' })],
+    });
     const [{ n: after }] = await sql<{ n: string }>('SELECT count(*) AS n FROM recharges');
     expect(after).toBe(before);
   });
 
   it('an allowed host on any port is accepted', async () => {
-    const res = await create({ accountId: newAccountId(), amount: 100, currency: 'CNY', callbackUrl: 'http://localhost:1/any/path?x=1' });
+    const res = await create({
+      accountId: newAccountId(),
+      amount: 100,
+      currency: 'CNY',
+      callbackUrl: 'http://localhost:1/any/path?x=1',
+    });
     expect(res.status).toBe(202);
     expect(res.body.callbackUrl).toBe('http://localhost:1/any/path?x=1');
     await t.http.post(`/v1/recharges/${res.body.id}/cancel`).set('Authorization', auth).expect(200);
     // Its delivery fails (nothing listens on port 1) and is scheduled for a retry, not dropped.
     expect(await deliverDue()).toBe(1);
-    expect(await deliveries(res.body.id)).toEqual([expect.objectContaining({ status: 'pending', attempts: 1, last_status_code: null })]);
+    expect(await deliveries(res.body.id)).toEqual([
+      expect.objectContaining({ status: 'pending', attempts: 1, last_status_code: null }),
+    ]);
     const [attempt] = await attempts((await deliveries(res.body.id))[0]!.id);
     expect(attempt).toMatchObject({ status_code: null, error: expect.stringMatching(/ECONNREFUSED|fetch failed/) });
-    await sql(`UPDATE callback_deliveries SET status = 'failed', next_attempt_at = NULL WHERE recharge_id = $1`, [res.body.id]);
+    await sql(`UPDATE callback_deliveries SET status = 'failed', next_attempt_at = NULL WHERE recharge_id = $1`, [
+      res.body.id,
+    ]);
   });
 
   it('with workers enabled, the delivery worker sends the callback on its own', async () => {
@@ -267,11 +332,29 @@ describe('callbacks (issue 4)', () => {
         .set('Prefer', 'wait=10')
         .send({ accountId: newAccountId(), amount: 250, currency: 'USD', callbackUrl: `${receiver.url}/hooks/worker` });
       expect(res.body.state).toBe('SUCCEEDED');
-      const cb = await waitFor(() => receiver.received.find((r) => r.url === '/hooks/worker'), 10_000, 'the worker to deliver');
-      const event = new Webhook(client.webhookSecret).verify(cb.body, cb.headers as Record<string, string>) as Record<string, any>;
-      expect(event).toMatchObject({ type: 'recharge.succeeded', subject: res.body.id, data: { id: res.body.id, state: 'SUCCEEDED', amount: 250, currency: 'USD' } });
+      const cb = await waitFor(
+        () => receiver.received.find((r) => r.url === '/hooks/worker'),
+        10_000,
+        'the worker to deliver',
+      );
+      const event = new Webhook(client.webhookSecret).verify(cb.body, cb.headers as Record<string, string>) as Record<
+        string,
+        any
+      >;
+      expect(event).toMatchObject({
+        type: 'recharge.succeeded',
+        subject: res.body.id,
+        data: { id: res.body.id, state: 'SUCCEEDED', amount: 250, currency: 'USD' },
+      });
       await waitFor(
-        async () => (await query<{ status: string }>(workers.databaseUrl, 'SELECT status FROM callback_deliveries WHERE recharge_id = $1', [res.body.id]))[0]?.status === 'delivered',
+        async () =>
+          (
+            await query<{ status: string }>(
+              workers.databaseUrl,
+              'SELECT status FROM callback_deliveries WHERE recharge_id = $1',
+              [res.body.id],
+            )
+          )[0]?.status === 'delivered',
         5000,
         'the delivery to be recorded',
       );
@@ -298,7 +381,16 @@ describe('callbacks (issue 4)', () => {
         now = () => new Date(this.at);
       })();
       const outbox = new (class extends CallbackOutbox {
-        delivery: CallbackDelivery = { id: 'msg_1', rechargeId: 'rch_1', url: 'https://hooks.example.com/x', eventType: 'recharge.succeeded', payload: '{}', webhookSecret: 'whsec_MTIz', attempts: 0, createdAt };
+        delivery: CallbackDelivery = {
+          id: 'msg_1',
+          rechargeId: 'rch_1',
+          url: 'https://hooks.example.com/x',
+          eventType: 'recharge.succeeded',
+          payload: '{}',
+          webhookSecret: 'whsec_MTIz',
+          attempts: 0,
+          createdAt,
+        };
         status: 'pending' | 'delivered' | 'failed' = 'pending';
         next: Date | null = createdAt;
         attemptedAt: number[] = [];
@@ -307,7 +399,13 @@ describe('callbacks (issue 4)', () => {
           this.next = leaseUntil;
           return [{ ...this.delivery }];
         }
-        async recordAttempt(_id: string, at: Date, _a: DeliveryAttempt, delivered: boolean, nextAttemptAt: Date | null) {
+        async recordAttempt(
+          _id: string,
+          at: Date,
+          _a: DeliveryAttempt,
+          delivered: boolean,
+          nextAttemptAt: Date | null,
+        ) {
           this.attemptedAt.push(at.getTime() - createdAt.getTime());
           this.delivery.attempts += 1;
           this.status = delivered ? 'delivered' : nextAttemptAt ? 'pending' : 'failed';
@@ -333,7 +431,9 @@ describe('callbacks (issue 4)', () => {
       console.log(
         `callback retry schedule (base 10 s): attempts at ${schedule.map((s) => (s < 3600 ? `${s}s` : `${(s / 3600).toFixed(2)}h`)).join(', ')}; gave up after attempt ${schedule.length}`,
       );
-      expect(schedule).toEqual([0, 10, 30, 70, 150, 310, 630, 1270, 2550, 5110, 10230, 20470, 34870, 49270, 63670, 78070]);
+      expect(schedule).toEqual([
+        0, 10, 30, 70, 150, 310, 630, 1270, 2550, 5110, 10230, 20470, 34870, 49270, 63670, 78070,
+      ]);
       expect(outbox.status).toBe('failed');
       expect(outcomes).toEqual([...Array(15).fill('retrying'), 'gave_up']);
       // About a day: the last try 21.7 h after the event; the next one (25.7 h) would be past 24 h.

@@ -1,7 +1,17 @@
 import { join, resolve } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { BssSimulator, createBssSimulator, formatMinorAmount } from '../../../libs/bss-simulator';
-import { CallbackReceiver, ChildService, freePort, newWebhookSecret, run, Sql, sqlOn, startCallbackReceiver, startCompiledService } from '../../support/confirmations';
+import {
+  CallbackReceiver,
+  ChildService,
+  freePort,
+  newWebhookSecret,
+  run,
+  Sql,
+  sqlOn,
+  startCallbackReceiver,
+  startCompiledService,
+} from '../../support/confirmations';
 import { createTestDatabase } from '../../support/database';
 import { newAccountId, waitFor } from '../../support/dispatcher-harness';
 import { newKey } from '../../support/e2e-helpers';
@@ -73,13 +83,26 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
     };
 
     // The operator's way to register a client: the compiled CLI against the same database.
-    const cli = await run(process.execPath, [cliJs, 'clients:create', '--name', 'crash-test', '--accounts', '*', '--json'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' },
-    });
+    const cli = await run(
+      process.execPath,
+      [cliJs, 'clients:create', '--name', 'crash-test', '--accounts', '*', '--json'],
+      {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '',
+          DATABASE_URL: databaseUrl,
+          LOG_LEVEL: 'silent',
+        },
+      },
+    );
     if (cli.code !== 0) throw new Error(`clients:create failed (${cli.code}):\n${cli.stdout}${cli.stderr}`);
     client = JSON.parse(cli.stdout);
-    expect(client).toEqual({ clientId: expect.any(String), apiKey: expect.any(String), webhookSecret: expect.stringMatching(/^whsec_/) });
+    expect(client).toEqual({
+      clientId: expect.any(String),
+      apiKey: expect.any(String),
+      webhookSecret: expect.stringMatching(/^whsec_/),
+    });
   }, 150_000);
 
   afterAll(async () => {
@@ -91,9 +114,18 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
 
   const countsByState = async () =>
     Object.fromEntries(
-      (await sql<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM recharges GROUP BY state ORDER BY state')).map((r) => [r.state, r.n]),
+      (
+        await sql<{ state: string; n: number }>(
+          'SELECT state, count(*)::int AS n FROM recharges GROUP BY state ORDER BY state',
+        )
+      ).map((r) => [r.state, r.n]),
     ) as Record<string, number>;
-  const openCount = async () => (await sql<{ n: number }>(`SELECT count(*)::int AS n FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`))[0]!.n;
+  const openCount = async () =>
+    (
+      await sql<{ n: number }>(
+        `SELECT count(*)::int AS n FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
+      )
+    )[0]!.n;
 
   it(`${RECHARGES} recharges, the service SIGKILLed mid-flight and restarted: all final, money moved exactly once, every callback delivered`, async () => {
     service = await startCompiledService(mainJs, port, env);
@@ -123,7 +155,11 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
         for (let i = next++; i < RECHARGES; i = next++) {
           const res = await fetch(`${url}/v1/recharges`, {
             method: 'POST',
-            headers: { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json', 'idempotency-key': newKey() },
+            headers: {
+              authorization: `Bearer ${client.apiKey}`,
+              'content-type': 'application/json',
+              'idempotency-key': newKey(),
+            },
             body: JSON.stringify(planned[i]),
           });
           const body = (await res.json()) as { id: string };
@@ -133,13 +169,19 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
       }),
     );
 
-    await waitFor(async () => ((await countsByState()).SUCCEEDED ?? 0) >= KILL_AFTER_SUCCEEDED, 30_000, `${KILL_AFTER_SUCCEEDED} recharges to succeed`);
+    await waitFor(
+      async () => ((await countsByState()).SUCCEEDED ?? 0) >= KILL_AFTER_SUCCEEDED,
+      30_000,
+      `${KILL_AFTER_SUCCEEDED} recharges to succeed`,
+    );
     const killedAt = Date.now();
     await service.kill9();
     const atKill = await countsByState();
     const inFlight = RECHARGES - (atKill.SUCCEEDED ?? 0) - (atKill.FAILED ?? 0) - (atKill.CANCELED ?? 0);
     const creditsAtKill = sim.credits().length;
-    console.log(`killed (SIGKILL) with ${inFlight} of ${RECHARGES} recharges not final: ${JSON.stringify(atKill)}; provider had applied ${creditsAtKill} credits`);
+    console.log(
+      `killed (SIGKILL) with ${inFlight} of ${RECHARGES} recharges not final: ${JSON.stringify(atKill)}; provider had applied ${creditsAtKill} credits`,
+    );
     expect(inFlight).toBeGreaterThan(0);
 
     service = await startCompiledService(mainJs, port, env);
@@ -178,7 +220,13 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
     expect(credits.map((c) => c.outBizId).sort()).toEqual([...ids].sort());
     for (const c of credits) {
       const p = planned[ids.indexOf(c.outBizId)]!;
-      expect({ timesApplied: c.timesApplied, ownerId: c.ownerId, amountMinor: c.amountMinor, currency: c.currency, adjustType: c.adjustType }).toEqual({
+      expect({
+        timesApplied: c.timesApplied,
+        ownerId: c.ownerId,
+        amountMinor: c.amountMinor,
+        currency: c.currency,
+        adjustType: c.adjustType,
+      }).toEqual({
         timesApplied: 1,
         ownerId: p.accountId,
         amountMinor: String(p.amount),
@@ -188,10 +236,13 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
     }
 
     // Our ledger: exactly two lines per recharge, balanced per currency.
-    const perRecharge = await sql<{ recharge_id: string; n: number }>('SELECT recharge_id, count(*)::int AS n FROM ledger_entries GROUP BY recharge_id');
+    const perRecharge = await sql<{ recharge_id: string; n: number }>(
+      'SELECT recharge_id, count(*)::int AS n FROM ledger_entries GROUP BY recharge_id',
+    );
     expect(perRecharge).toHaveLength(RECHARGES);
     expect(perRecharge.filter((r) => r.n !== 2)).toEqual([]);
-    const sums = await sql<{ currency: string; total: string }>(`SELECT currency, sum(CASE direction WHEN 'credit' THEN amount ELSE -amount END)::text AS total FROM ledger_entries GROUP BY currency ORDER BY currency`,
+    const sums = await sql<{ currency: string; total: string }>(
+      `SELECT currency, sum(CASE direction WHEN 'credit' THEN amount ELSE -amount END)::text AS total FROM ledger_entries GROUP BY currency ORDER BY currency`,
     );
     expect(sums).toEqual([
       { currency: 'CNY', total: '0' },
@@ -199,41 +250,60 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
       { currency: 'USD', total: '0' },
     ]);
     // Exactly one transition to SUCCEEDED per recharge.
-    const successes = await sql<{ n: number }>(`SELECT count(*)::int AS n FROM recharge_events WHERE to_state = 'SUCCEEDED'`);
+    const successes = await sql<{ n: number }>(
+      `SELECT count(*)::int AS n FROM recharge_events WHERE to_state = 'SUCCEEDED'`,
+    );
     expect(successes[0]!.n).toBe(RECHARGES);
 
     // Per account: our balance (journal and cached balance) equals what the provider applied for that OwnerId.
     for (const account of accounts) {
-      const atProvider = credits.filter((c) => c.ownerId === account.id).reduce((s, c) => s + BigInt(c.amountMinor), 0n);
+      const atProvider = credits
+        .filter((c) => c.ownerId === account.id)
+        .reduce((s, c) => s + BigInt(c.amountMinor), 0n);
       const expected = planned.filter((p) => p.accountId === account.id).reduce((s, p) => s + BigInt(p.amount), 0n);
       expect(atProvider).toBe(expected);
-      const [journal] = await sql<{ total: string }>(`SELECT coalesce(sum(amount), 0)::text AS total FROM ledger_entries WHERE account_id = $1 AND direction = 'credit' AND currency = $2`,
+      const [journal] = await sql<{ total: string }>(
+        `SELECT coalesce(sum(amount), 0)::text AS total FROM ledger_entries WHERE account_id = $1 AND direction = 'credit' AND currency = $2`,
         [account.id, account.currency],
       );
-      const [cached] = await sql<{ amount: string }>('SELECT amount::text AS amount FROM balances WHERE ledger_account = $1 AND currency = $2', [
-        `customer:${account.id}`,
-        account.currency,
-      ]);
+      const [cached] = await sql<{ amount: string }>(
+        'SELECT amount::text AS amount FROM balances WHERE ledger_account = $1 AND currency = $2',
+        [`customer:${account.id}`, account.currency],
+      );
       expect([BigInt(journal!.total), BigInt(cached!.amount)]).toEqual([atProvider, atProvider]);
-      expect(sim.account(account.id)).toMatchObject({ available: formatMinorAmount(atProvider, account.currency as 'CNY'), currency: account.currency });
+      expect(sim.account(account.id)).toMatchObject({
+        available: formatMinorAmount(atProvider, account.currency as 'CNY'),
+        currency: account.currency,
+      });
     }
 
     // Callbacks: one delivery per recharge with a callbackUrl, delivered; each webhook-id reached the
     // receiver (possibly more than once, when the kill fell between sending and recording), signed.
-    const deliveries = await sql<{ id: string; recharge_id: string; status: string; event_type: string; url: string }>('SELECT id, recharge_id, status, event_type, url FROM callback_deliveries',
+    const deliveries = await sql<{ id: string; recharge_id: string; status: string; event_type: string; url: string }>(
+      'SELECT id, recharge_id, status, event_type, url FROM callback_deliveries',
     );
     expect(deliveries).toHaveLength(withCallback);
     for (const d of deliveries) {
       const i = ids.indexOf(d.recharge_id);
       expect(d).toMatchObject({ status: 'delivered', event_type: 'recharge.succeeded', url: planned[i]!.callbackUrl });
     }
-    const received = new Map(receiver.received.filter((r) => r.status === 200).map((r) => [String(r.headers['webhook-id']), r]));
+    const received = new Map(
+      receiver.received.filter((r) => r.status === 200).map((r) => [String(r.headers['webhook-id']), r]),
+    );
     expect([...received.keys()].sort()).toEqual(deliveries.map((d) => d.id).sort());
     const verifier = new Webhook(client.webhookSecret);
     for (const d of deliveries) {
       const cb = received.get(d.id)!;
-      const event = verifier.verify(cb.body, cb.headers as Record<string, string>) as { type: string; subject: string; data: { state: string; id: string } };
-      expect(event).toMatchObject({ type: 'recharge.succeeded', subject: d.recharge_id, data: { id: d.recharge_id, state: 'SUCCEEDED' } });
+      const event = verifier.verify(cb.body, cb.headers as Record<string, string>) as {
+        type: string;
+        subject: string;
+        data: { state: string; id: string };
+      };
+      expect(event).toMatchObject({
+        type: 'recharge.succeeded',
+        subject: d.recharge_id,
+        data: { id: d.recharge_id, state: 'SUCCEEDED' },
+      });
     }
 
     // The restarted replica still shuts down cleanly.

@@ -3,7 +3,14 @@ import { newId } from '../../../libs/shared/ids';
 import { ReconciliationReport, ReconcileUseCase } from '../../../src/recharge/application/reconcile.use-case';
 import { Sql, sqlOn } from '../../support/confirmations';
 import { createTestDatabase } from '../../support/database';
-import { creditCalls, LedgerRow, newAccountId, signed, startTestAppOn, waitFor } from '../../support/dispatcher-harness';
+import {
+  creditCalls,
+  LedgerRow,
+  newAccountId,
+  signed,
+  startTestAppOn,
+  waitFor,
+} from '../../support/dispatcher-harness';
 import { newKey } from '../../support/e2e-helpers';
 import { TestApp } from '../../support/test-app';
 
@@ -28,7 +35,12 @@ describe('reconciliation (issue 4)', () => {
     sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 1000, latencyMs: 100 });
     databaseUrl = await createTestDatabase();
     sql = sqlOn(databaseUrl);
-    const env = { PROVIDER: 'simulator', ALIBABA_CLOUD_BSS_ENDPOINT: sim.url, PROVIDER_MAX_RPS: '500', PROVIDER_TIMEOUT_MS: '3000' };
+    const env = {
+      PROVIDER: 'simulator',
+      ALIBABA_CLOUD_BSS_ENDPOINT: sim.url,
+      PROVIDER_MAX_RPS: '500',
+      PROVIDER_TIMEOUT_MS: '3000',
+    };
     [a, b] = await Promise.all([startTestAppOn(databaseUrl, env), startTestAppOn(databaseUrl, env)]);
     auth = `Bearer ${(await a.createClient(['*'])).apiKey}`;
   });
@@ -53,20 +65,33 @@ describe('reconciliation (issue 4)', () => {
   };
 
   async function createRecharge(accountId: string, amount: number, currency = 'CNY'): Promise<string> {
-    const res = await a.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', newKey()).send({ accountId, amount, currency });
+    const res = await a.http
+      .post('/v1/recharges')
+      .set('Authorization', auth)
+      .set('Idempotency-Key', newKey())
+      .send({ accountId, amount, currency });
     expect(res.status).toBe(202);
     return res.body.id as string;
   }
 
   const stateOf = async (id: string) =>
-    (await sql<{ state: string; failure_code: string | null }>('SELECT state, failure_code FROM recharges WHERE id = $1', [id]))[0];
+    (
+      await sql<{ state: string; failure_code: string | null }>(
+        'SELECT state, failure_code FROM recharges WHERE id = $1',
+        [id],
+      )
+    )[0];
 
   it(`two replicas reconcile ${N} due PENDING_CONFIRMATION recharges concurrently: each applied and ledgered exactly once`, async () => {
     const accounts = [newAccountId(), newAccountId(), newAccountId()];
-    const planned = Array.from({ length: N }, (_, i) => ({ accountId: accounts[i % accounts.length]!, amount: 100 + i }));
+    const planned = Array.from({ length: N }, (_, i) => ({
+      accountId: accounts[i % accounts.length]!,
+      amount: 100 + i,
+    }));
     const ids = await Promise.all(planned.map((p) => createRecharge(p.accountId, p.amount)));
     // The state a crash or an unknown provider outcome leaves: sent once, outcome unknown, due now.
-    await sql(`UPDATE recharges SET state = 'PENDING_CONFIRMATION', submitted_at = now() - interval '1 minute', attempts = 1,
+    await sql(
+      `UPDATE recharges SET state = 'PENDING_CONFIRMATION', submitted_at = now() - interval '1 minute', attempts = 1,
          next_attempt_at = now() - interval '1 second' WHERE id = ANY($1)`,
       [ids],
     );
@@ -81,7 +106,10 @@ describe('reconciliation (issue 4)', () => {
     expect(ra.redriven).toBeGreaterThan(0);
     expect(rb.redriven).toBeGreaterThan(0);
 
-    const states = await sql<{ state: string; n: string }>('SELECT state, count(*) AS n FROM recharges WHERE id = ANY($1) GROUP BY state', [ids]);
+    const states = await sql<{ state: string; n: string }>(
+      'SELECT state, count(*) AS n FROM recharges WHERE id = ANY($1) GROUP BY state',
+      [ids],
+    );
     expect(states).toEqual([{ state: 'SUCCEEDED', n: String(N) }]);
     // Sent once each: one call per recharge, one credit per OutBizId, applied once.
     expect(creditCalls(sim)).toBe(N);
@@ -100,12 +128,14 @@ describe('reconciliation (issue 4)', () => {
     }
     for (const accountId of accounts) {
       const atProvider = credits.filter((c) => c.ownerId === accountId).reduce((s, c) => s + BigInt(c.amountMinor), 0n);
-      const [ours] = await sql<{ amount: string }>(`SELECT amount::text AS amount FROM balances WHERE ledger_account = $1 AND currency = 'CNY'`, [
-        `customer:${accountId}`,
-      ]);
+      const [ours] = await sql<{ amount: string }>(
+        `SELECT amount::text AS amount FROM balances WHERE ledger_account = $1 AND currency = 'CNY'`,
+        [`customer:${accountId}`],
+      );
       expect(BigInt(ours!.amount)).toBe(atProvider);
     }
-    const events = await sql<{ n: string }>(`SELECT count(*) AS n FROM recharge_events WHERE recharge_id = ANY($1) AND from_state = 'PENDING_CONFIRMATION' AND to_state = 'SUCCEEDED' AND source = 'reconciliation'`,
+    const events = await sql<{ n: string }>(
+      `SELECT count(*) AS n FROM recharge_events WHERE recharge_id = ANY($1) AND from_state = 'PENDING_CONFIRMATION' AND to_state = 'SUCCEEDED' AND source = 'reconciliation'`,
       [ids],
     );
     expect(events[0]!.n).toBe(String(N));
@@ -120,7 +150,8 @@ describe('reconciliation (issue 4)', () => {
     const id = await createRecharge(newAccountId(), 777);
     const within = await createRecharge(newAccountId(), 778);
     // Default window 30 min: one sent 31 min ago, one 29 min ago; neither is due for a re-send.
-    await sql(`UPDATE recharges SET state = 'SUBMITTED', attempts = 1, next_attempt_at = now() + interval '1 hour',
+    await sql(
+      `UPDATE recharges SET state = 'SUBMITTED', attempts = 1, next_attempt_at = now() + interval '1 hour',
          submitted_at = now() - CASE WHEN id = $1 THEN interval '31 minutes' ELSE interval '29 minutes' END WHERE id IN ($1, $2)`,
       [id, within],
     );
@@ -132,28 +163,36 @@ describe('reconciliation (issue 4)', () => {
     expect(await stateOf(id)).toEqual({ state: 'FAILED', failure_code: 'TIMEOUT' });
     expect(await stateOf(within)).toEqual({ state: 'SUBMITTED', failure_code: null });
     const get = await a.http.get(`/v1/recharges/${id}`).set('Authorization', auth);
-    expect(get.body).toMatchObject({ state: 'FAILED', status: 'failed', failure: { code: 'TIMEOUT', providerCode: null } });
+    expect(get.body).toMatchObject({
+      state: 'FAILED',
+      status: 'failed',
+      failure: { code: 'TIMEOUT', providerCode: null },
+    });
     const events = await a.http.get(`/v1/recharges/${id}/events`).set('Authorization', auth);
     expect(events.body.data.at(-1)).toMatchObject({ from: 'SUBMITTED', to: 'FAILED', source: 'reconciliation' });
-    const [row] = await sql<{ expired: number; outcome: string; finished_at: Date | null }>('SELECT expired, outcome, finished_at FROM reconciliation_runs WHERE id = $1',
+    const [row] = await sql<{ expired: number; outcome: string; finished_at: Date | null }>(
+      'SELECT expired, outcome, finished_at FROM reconciliation_runs WHERE id = $1',
       [report.runId],
     );
     expect(row).toEqual({ expired: 1, outcome: 'succeeded', finished_at: expect.any(Date) });
     expect(await ledgerRowsOf(id)).toEqual([]);
     expect(creditCalls(sim)).toBe(callsBefore);
-    await sql(`UPDATE recharges SET next_attempt_at = NULL, state = 'CANCELED', completed_at = now() WHERE id = $1`, [within]);
+    await sql(`UPDATE recharges SET next_attempt_at = NULL, state = 'CANCELED', completed_at = now() WHERE id = $1`, [
+      within,
+    ]);
   });
 
   it('a stored notification never applied (older than 10 s) is applied by the pass; a fresh one is left to its handler', async () => {
     const accountId = newAccountId();
     const [stale, fresh] = [await createRecharge(accountId, 4999), await createRecharge(accountId, 5000)];
-    await sql(`UPDATE recharges SET state = 'SUBMITTED', submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id IN ($1, $2)`, [
-      stale,
-      fresh,
-    ]);
+    await sql(
+      `UPDATE recharges SET state = 'SUBMITTED', submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id IN ($1, $2)`,
+      [stale, fresh],
+    );
     // What a webhook handler that crashed between storing and applying leaves behind.
     const insert = (webhookId: string, id: string, amount: string, age: string) =>
-      sql(`INSERT INTO provider_notifications (webhook_id, event_id, type, out_biz_id, owner_id, amount, currency, transaction_number, failure_code, payload, received_at)
+      sql(
+        `INSERT INTO provider_notifications (webhook_id, event_id, type, out_biz_id, owner_id, amount, currency, transaction_number, failure_code, payload, received_at)
          VALUES ($1, $1, 'bss:Recharge:Succeeded', $2, $3, $4, 'CNY', 'tx-' || $1, NULL, '{}'::jsonb, now() - $5::interval)`,
         [webhookId, id, accountId, amount, age],
       );
@@ -164,10 +203,17 @@ describe('reconciliation (issue 4)', () => {
 
     const report = await runOnce(b);
 
-    expect(report).toMatchObject({ outcome: 'succeeded', notificationsApplied: 1, orphansMatched: 0, redriven: 0, expired: 0 });
+    expect(report).toMatchObject({
+      outcome: 'succeeded',
+      notificationsApplied: 1,
+      orphansMatched: 0,
+      redriven: 0,
+      expired: 0,
+    });
     expect(await stateOf(stale)).toEqual({ state: 'SUCCEEDED', failure_code: null });
     expect(await stateOf(fresh)).toEqual({ state: 'SUBMITTED', failure_code: null });
-    const rows = await sql<{ webhook_id: string; result: string | null }>('SELECT webhook_id, result FROM provider_notifications WHERE webhook_id IN ($1, $2) ORDER BY received_at',
+    const rows = await sql<{ webhook_id: string; result: string | null }>(
+      'SELECT webhook_id, result FROM provider_notifications WHERE webhook_id IN ($1, $2) ORDER BY received_at',
       [staleHook, freshHook],
     );
     expect(rows).toEqual([
@@ -175,23 +221,32 @@ describe('reconciliation (issue 4)', () => {
       { webhook_id: freshHook, result: null },
     ]);
     expect((await ledgerRowsOf(stale)).map((r) => r.amount)).toEqual(['4999', '4999']);
-    await sql(`UPDATE recharges SET next_attempt_at = NULL, state = 'CANCELED', completed_at = now() WHERE id = $1`, [fresh]);
-    await sql(`UPDATE provider_notifications SET processed_at = now(), result = 'ignored' WHERE webhook_id = $1`, [freshHook]);
+    await sql(`UPDATE recharges SET next_attempt_at = NULL, state = 'CANCELED', completed_at = now() WHERE id = $1`, [
+      fresh,
+    ]);
+    await sql(`UPDATE provider_notifications SET processed_at = now(), result = 'ignored' WHERE webhook_id = $1`, [
+      freshHook,
+    ]);
   });
 
   it('many unmatched orphans do not starve never-applied notifications, and every orphan keeps being retried', async () => {
     const accountId = newAccountId();
     const id = await createRecharge(accountId, 4999);
-    await sql(`UPDATE recharges SET state = 'SUBMITTED', submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [id]);
+    await sql(
+      `UPDATE recharges SET state = 'SUBMITTED', submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`,
+      [id],
+    );
     // 600 orphans (more than one pass's batch of 500), all older than the never-applied one.
-    await sql(`INSERT INTO provider_notifications (webhook_id, event_id, type, out_biz_id, owner_id, amount, currency, payload, received_at, processed_at, result)
+    await sql(
+      `INSERT INTO provider_notifications (webhook_id, event_id, type, out_biz_id, owner_id, amount, currency, payload, received_at, processed_at, result)
        SELECT 'orphan-' || g, 'orphan-' || g, 'bss:Recharge:Succeeded', 'rch_unknown_' || g, $1, '1.00', 'CNY', '{}'::jsonb,
               now() - interval '1 hour' + g * interval '1 millisecond', now() - interval '1 hour', 'orphan'
        FROM generate_series(1, 600) AS g`,
       [accountId],
     );
     const hook = newId('msg');
-    await sql(`INSERT INTO provider_notifications (webhook_id, event_id, type, out_biz_id, owner_id, amount, currency, payload, received_at)
+    await sql(
+      `INSERT INTO provider_notifications (webhook_id, event_id, type, out_biz_id, owner_id, amount, currency, payload, received_at)
        VALUES ($1, $1, 'bss:Recharge:Succeeded', $2, $3, '49.99', 'CNY', '{}'::jsonb, now() - interval '30 seconds')`,
       [hook, id, accountId],
     );
@@ -203,7 +258,8 @@ describe('reconciliation (issue 4)', () => {
     // Two passes look at every orphan at least once (round robin by last attempt).
     const second = await runOnce(a);
     expect(first.orphansOpen + second.orphansOpen).toBeGreaterThanOrEqual(600);
-    const [untouched] = await sql<{ n: string }>(`SELECT count(*) AS n FROM provider_notifications WHERE result = 'orphan' AND processed_at < now() - interval '30 minutes'`,
+    const [untouched] = await sql<{ n: string }>(
+      `SELECT count(*) AS n FROM provider_notifications WHERE result = 'orphan' AND processed_at < now() - interval '30 minutes'`,
     );
     expect(untouched!.n).toBe('0');
     await sql(`UPDATE provider_notifications SET result = 'ignored' WHERE result = 'orphan'`);
@@ -259,7 +315,10 @@ describe('reconciliation (issue 4)', () => {
     });
     try {
       await waitFor(
-        async () => (await sql(`SELECT id FROM reconciliation_runs WHERE outcome = 'succeeded' AND finished_at IS NOT NULL`)).length >= before + 3,
+        async () =>
+          (await sql(`SELECT id FROM reconciliation_runs WHERE outcome = 'succeeded' AND finished_at IS NOT NULL`))
+            .length >=
+          before + 3,
         10_000,
         'three scheduled passes',
       );

@@ -1,7 +1,16 @@
 import { createBssSimulator } from '../../../libs/bss-simulator';
 import { newId } from '../../../libs/shared/ids';
 import { ReconcileUseCase } from '../../../src/recharge/application/reconcile.use-case';
-import { metricValue, newWebhookId, newWebhookSecret, NotificationData, providerEvent, signatureHeaders, Sql, sqlOn } from '../../support/confirmations';
+import {
+  metricValue,
+  newWebhookId,
+  newWebhookSecret,
+  NotificationData,
+  providerEvent,
+  signatureHeaders,
+  Sql,
+  sqlOn,
+} from '../../support/confirmations';
 import { LedgerRow, newAccountId, signed, waitFor } from '../../support/dispatcher-harness';
 import { newKey, PROBLEM_JSON } from '../../support/e2e-helpers';
 import { startTestApp, TestApp } from '../../support/test-app';
@@ -46,12 +55,21 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
   }
 
   /** A recharge created through the API, then put where a provider answer is awaited (SQL, parked 1 h ahead). */
-  async function openRecharge(state: 'SUBMITTED' | 'PENDING_CONFIRMATION' = 'SUBMITTED', amount = 4999, currency = 'CNY'): Promise<Open> {
+  async function openRecharge(
+    state: 'SUBMITTED' | 'PENDING_CONFIRMATION' = 'SUBMITTED',
+    amount = 4999,
+    currency = 'CNY',
+  ): Promise<Open> {
     const accountId = newAccountId();
-    const res = await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', newKey()).send({ accountId, amount, currency });
+    const res = await t.http
+      .post('/v1/recharges')
+      .set('Authorization', auth)
+      .set('Idempotency-Key', newKey())
+      .send({ accountId, amount, currency });
     expect(res.status).toBe(202);
     const id = res.body.id as string;
-    await sql(`UPDATE recharges SET state = $2, submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`,
+    await sql(
+      `UPDATE recharges SET state = $2, submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`,
       [id, state],
     );
     return { id, accountId, amount, currency };
@@ -60,7 +78,8 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
   /** A recharge that ended FAILED: our own TIMEOUT, or a definitive provider rejection. */
   async function failedRecharge(code: 'TIMEOUT' | 'PROVIDER_REJECTED'): Promise<Open> {
     const r = await openRecharge();
-    await sql(`UPDATE recharges SET state = 'FAILED', failure_code = $2, failure_message = 'set up by the test', failure_provider_code = $3,
+    await sql(
+      `UPDATE recharges SET state = 'FAILED', failure_code = $2, failure_message = 'set up by the test', failure_provider_code = $3,
          completed_at = now(), next_attempt_at = NULL WHERE id = $1`,
       [r.id, code, code === 'PROVIDER_REJECTED' ? 'NotAuthorized' : null],
     );
@@ -91,26 +110,47 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       .set('Content-Type', o.contentType ?? 'application/cloudevents+json; charset=utf-8')
       .send(body);
   }
-  const deliver = (type: string, data: NotificationData, o: Send = {}) => post(JSON.stringify(providerEvent(type, data)), o);
+  const deliver = (type: string, data: NotificationData, o: Send = {}) =>
+    post(JSON.stringify(providerEvent(type, data)), o);
 
   const get = async (id: string) => (await t.http.get(`/v1/recharges/${id}`).set('Authorization', auth)).body;
   const inboxRows = (outBizId: string) =>
-    sql<{ webhook_id: string; type: string; result: string | null; processed_at: Date | null }>('SELECT webhook_id, type, result, processed_at FROM provider_notifications WHERE out_biz_id = $1 ORDER BY received_at',
+    sql<{ webhook_id: string; type: string; result: string | null; processed_at: Date | null }>(
+      'SELECT webhook_id, type, result, processed_at FROM provider_notifications WHERE out_biz_id = $1 ORDER BY received_at',
       [outBizId],
     );
-  const storedCount = async () => Number((await sql<{ n: string }>('SELECT count(*) AS n FROM provider_notifications'))[0].n);
+  const storedCount = async () =>
+    Number((await sql<{ n: string }>('SELECT count(*) AS n FROM provider_notifications'))[0].n);
   const metrics = async () => (await t.http.get('/metrics').expect(200)).text;
-  const balanceOf = async (accountId: string) => (await t.http.get(`/v1/accounts/${accountId}/balance`).set('Authorization', auth)).body;
+  const balanceOf = async (accountId: string) =>
+    (await t.http.get(`/v1/accounts/${accountId}/balance`).set('Authorization', auth)).body;
 
   /** Credited once in our books: the two journal lines, summing to zero, and the account balance. */
   async function expectLedgeredOnce(r: Open) {
     const rows = await ledgerRowsOf(r.id);
     expect(rows).toEqual([
-      { recharge_id: r.id, ledger_account: 'provider_clearing', account_id: null, direction: 'debit', amount: String(r.amount), currency: r.currency },
-      { recharge_id: r.id, ledger_account: `customer:${r.accountId}`, account_id: r.accountId, direction: 'credit', amount: String(r.amount), currency: r.currency },
+      {
+        recharge_id: r.id,
+        ledger_account: 'provider_clearing',
+        account_id: null,
+        direction: 'debit',
+        amount: String(r.amount),
+        currency: r.currency,
+      },
+      {
+        recharge_id: r.id,
+        ledger_account: `customer:${r.accountId}`,
+        account_id: r.accountId,
+        direction: 'credit',
+        amount: String(r.amount),
+        currency: r.currency,
+      },
     ]);
     expect(rows.reduce((sum, row) => sum + signed(row), 0n)).toBe(0n);
-    expect(await balanceOf(r.accountId)).toEqual({ accountId: r.accountId, balances: [{ currency: r.currency, amount: r.amount }] });
+    expect(await balanceOf(r.accountId)).toEqual({
+      accountId: r.accountId,
+      balances: [{ currency: r.currency, amount: r.amount }],
+    });
   }
 
   async function expectNotLedgered(r: Open) {
@@ -119,20 +159,30 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
   }
 
   describe('a valid signature', () => {
-    it.each(['SUBMITTED', 'PENDING_CONFIRMATION'] as const)('Succeeded for a %s recharge → 200 applied, SUCCEEDED, ledger credited once', async (state) => {
-      const r = await openRecharge(state);
-      const webhookId = newWebhookId();
+    it.each(['SUBMITTED', 'PENDING_CONFIRMATION'] as const)(
+      'Succeeded for a %s recharge → 200 applied, SUCCEEDED, ledger credited once',
+      async (state) => {
+        const r = await openRecharge(state);
+        const webhookId = newWebhookId();
 
-      const res = await deliver('Succeeded', dataFor(r, { TransactionNumber: '2026112500001' }), { webhookId });
+        const res = await deliver('Succeeded', dataFor(r, { TransactionNumber: '2026112500001' }), { webhookId });
 
-      expect(res.status).toBe(200);
-      expect(res.body).toEqual({ received: true, result: 'applied' });
-      expect(await get(r.id)).toMatchObject({ state: 'SUCCEEDED', status: 'succeeded', providerReference: '2026112500001', failure: null });
-      const events = await t.http.get(`/v1/recharges/${r.id}/events`).set('Authorization', auth);
-      expect(events.body.data.at(-1)).toMatchObject({ from: state, to: 'SUCCEEDED', source: 'webhook' });
-      expect(await inboxRows(r.id)).toEqual([{ webhook_id: webhookId, type: 'bss:Recharge:Succeeded', result: 'applied', processed_at: expect.any(Date) }]);
-      await expectLedgeredOnce(r);
-    });
+        expect(res.status).toBe(200);
+        expect(res.body).toEqual({ received: true, result: 'applied' });
+        expect(await get(r.id)).toMatchObject({
+          state: 'SUCCEEDED',
+          status: 'succeeded',
+          providerReference: '2026112500001',
+          failure: null,
+        });
+        const events = await t.http.get(`/v1/recharges/${r.id}/events`).set('Authorization', auth);
+        expect(events.body.data.at(-1)).toMatchObject({ from: state, to: 'SUCCEEDED', source: 'webhook' });
+        expect(await inboxRows(r.id)).toEqual([
+          { webhook_id: webhookId, type: 'bss:Recharge:Succeeded', result: 'applied', processed_at: expect.any(Date) },
+        ]);
+        await expectLedgeredOnce(r);
+      },
+    );
 
     it('plain application/json is accepted as well', async () => {
       const r = await openRecharge();
@@ -146,18 +196,35 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       const r = await openRecharge();
       const res = await deliver('Failed', dataFor(r, { FailureCode: 'InsufficientQuota' }));
       expect(res.body).toEqual({ received: true, result: 'applied' });
-      expect(await get(r.id)).toMatchObject({ state: 'FAILED', failure: { code: 'PROVIDER_REJECTED', providerCode: 'InsufficientQuota' } });
+      expect(await get(r.id)).toMatchObject({
+        state: 'FAILED',
+        failure: { code: 'PROVIDER_REJECTED', providerCode: 'InsufficientQuota' },
+      });
       await expectNotLedgered(r);
     });
 
     it('a notification the BSS simulator signs and sends itself is applied (interoperability)', async () => {
       const r = await openRecharge();
       await t.app.listen(0, '127.0.0.1');
-      const sim = await createBssSimulator({ port: 0, notify: { url: `${await t.app.getUrl()}/webhooks/alibaba-cloud`, secret: NEW_SECRET } });
+      const sim = await createBssSimulator({
+        port: 0,
+        notify: { url: `${await t.app.getUrl()}/webhooks/alibaba-cloud`, secret: NEW_SECRET },
+      });
       try {
-        const event = sim.notify('Succeeded', { ...dataFor(r), Status: 'SUCCEEDED', TransactionNumber: 'sim-1', FailureCode: null });
-        const rows = await waitFor(async () => ((await inboxRows(r.id))[0]?.result ? inboxRows(r.id) : null), 10_000, 'the simulator notification');
-        expect(rows).toEqual([{ webhook_id: event.id, type: 'bss:Recharge:Succeeded', result: 'applied', processed_at: expect.any(Date) }]);
+        const event = sim.notify('Succeeded', {
+          ...dataFor(r),
+          Status: 'SUCCEEDED',
+          TransactionNumber: 'sim-1',
+          FailureCode: null,
+        });
+        const rows = await waitFor(
+          async () => ((await inboxRows(r.id))[0]?.result ? inboxRows(r.id) : null),
+          10_000,
+          'the simulator notification',
+        );
+        expect(rows).toEqual([
+          { webhook_id: event.id, type: 'bss:Recharge:Succeeded', result: 'applied', processed_at: expect.any(Date) },
+        ]);
         await waitFor(() => sim.stats().notifications.delivered === 1, 5000, 'the simulator to see a 2xx');
         expect(sim.stats().notifications).toEqual({ delivered: 1, failed: 0 });
       } finally {
@@ -168,7 +235,11 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
   });
 
   describe('authentication: 401 UNAUTHENTICATED and nothing stored', () => {
-    async function expectRefused(res: { status: number; headers: Record<string, string>; body: Record<string, unknown> }, before: number, r: Open) {
+    async function expectRefused(
+      res: { status: number; headers: Record<string, string>; body: Record<string, unknown> },
+      before: number,
+      r: Open,
+    ) {
       expect(res.status).toBe(401);
       expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
       expect(res.body).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
@@ -206,15 +277,22 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       await expectRefused(await deliver('Succeeded', dataFor(r), { at: new Date(Date.now() + skewMs) }), before, r);
     });
 
-    it.each([['webhook-id'], ['webhook-timestamp'], ['webhook-signature']])('the %s header missing', async (missing) => {
-      const r = await openRecharge();
-      const before = await storedCount();
-      const body = JSON.stringify(providerEvent('Succeeded', dataFor(r)));
-      const headers = signatureHeaders(OLD_SECRET, body);
-      delete headers[missing];
-      const res = await t.http.post('/webhooks/alibaba-cloud').set(headers).set('Content-Type', 'application/json').send(body);
-      await expectRefused(res, before, r);
-    });
+    it.each([['webhook-id'], ['webhook-timestamp'], ['webhook-signature']])(
+      'the %s header missing',
+      async (missing) => {
+        const r = await openRecharge();
+        const before = await storedCount();
+        const body = JSON.stringify(providerEvent('Succeeded', dataFor(r)));
+        const headers = signatureHeaders(OLD_SECRET, body);
+        delete headers[missing];
+        const res = await t.http
+          .post('/webhooks/alibaba-cloud')
+          .set(headers)
+          .set('Content-Type', 'application/json')
+          .send(body);
+        await expectRefused(res, before, r);
+      },
+    );
 
     it('refusals are counted in webhook_events_total{result="invalid_signature"}, malformed ones in {result="malformed"}', async () => {
       const r = await openRecharge();
@@ -222,14 +300,19 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       await deliver('Succeeded', dataFor(r), { secret: newWebhookSecret() }).expect(401);
       await post('not json').expect(400);
       const after = await metrics();
-      const delta = (result: string) => metricValue(after, 'webhook_events_total', { result }) - metricValue(before, 'webhook_events_total', { result });
+      const delta = (result: string) =>
+        metricValue(after, 'webhook_events_total', { result }) -
+        metricValue(before, 'webhook_events_total', { result });
       expect([delta('invalid_signature'), delta('malformed'), delta('applied')]).toEqual([1, 1, 0]);
     });
 
     it('no signature headers at all', async () => {
       const r = await openRecharge();
       const before = await storedCount();
-      const res = await t.http.post('/webhooks/alibaba-cloud').set('Content-Type', 'application/json').send(providerEvent('Succeeded', dataFor(r)));
+      const res = await t.http
+        .post('/webhooks/alibaba-cloud')
+        .set('Content-Type', 'application/json')
+        .send(providerEvent('Succeeded', dataFor(r)));
       await expectRefused(res, before, r);
     });
   });
@@ -237,8 +320,14 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
   it('secret rotation: notifications signed with either active secret are accepted', async () => {
     const a = await openRecharge();
     const b = await openRecharge();
-    expect((await deliver('Succeeded', dataFor(a), { secret: NEW_SECRET })).body).toEqual({ received: true, result: 'applied' });
-    expect((await deliver('Succeeded', dataFor(b), { secret: OLD_SECRET })).body).toEqual({ received: true, result: 'applied' });
+    expect((await deliver('Succeeded', dataFor(a), { secret: NEW_SECRET })).body).toEqual({
+      received: true,
+      result: 'applied',
+    });
+    expect((await deliver('Succeeded', dataFor(b), { secret: OLD_SECRET })).body).toEqual({
+      received: true,
+      result: 'applied',
+    });
     await expectLedgeredOnce(a);
     await expectLedgeredOnce(b);
   });
@@ -258,8 +347,16 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       ],
       ['an unknown event type', (r) => JSON.stringify(providerEvent('bss:Recharge:Refunded', dataFor(r))), 'type'],
       ['no data at all', (r) => JSON.stringify({ ...providerEvent('Succeeded', dataFor(r)), data: undefined }), 'data'],
-      ['an amount that is not a decimal string', (r) => JSON.stringify(providerEvent('Succeeded', dataFor(r, { Amount: '-49.99' }))), 'data.Amount'],
-      ['a numeric OwnerId (UIDs are strings)', (r) => JSON.stringify(providerEvent('Succeeded', dataFor(r, { OwnerId: 1234 as unknown as string }))), 'data.OwnerId'],
+      [
+        'an amount that is not a decimal string',
+        (r) => JSON.stringify(providerEvent('Succeeded', dataFor(r, { Amount: '-49.99' }))),
+        'data.Amount',
+      ],
+      [
+        'a numeric OwnerId (UIDs are strings)',
+        (r) => JSON.stringify(providerEvent('Succeeded', dataFor(r, { OwnerId: 1234 as unknown as string }))),
+        'data.OwnerId',
+      ],
     ];
 
     it.each(cases)('%s', async (_label, body, field) => {
@@ -288,7 +385,9 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       expect(first.body).toEqual({ received: true, result: 'applied' });
       expect(second.status).toBe(200);
       expect(second.body).toEqual({ received: true, result: 'duplicate' });
-      expect(await inboxRows(r.id)).toEqual([{ webhook_id: webhookId, type: 'bss:Recharge:Succeeded', result: 'applied', processed_at: expect.any(Date) }]);
+      expect(await inboxRows(r.id)).toEqual([
+        { webhook_id: webhookId, type: 'bss:Recharge:Succeeded', result: 'applied', processed_at: expect.any(Date) },
+      ]);
       await expectLedgeredOnce(r);
     });
 
@@ -298,7 +397,14 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       const webhookId = newWebhookId();
       const answers = await Promise.all(Array.from({ length: 6 }, () => post(body, { webhookId })));
       expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
-      expect(answers.map((a) => a.body.result).sort()).toEqual(['applied', 'duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
+      expect(answers.map((a) => a.body.result).sort()).toEqual([
+        'applied',
+        'duplicate',
+        'duplicate',
+        'duplicate',
+        'duplicate',
+        'duplicate',
+      ]);
       expect(await inboxRows(r.id)).toHaveLength(1);
       await expectLedgeredOnce(r);
     });
@@ -349,7 +455,8 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
 
       expect(res.body).toEqual({ received: true, result: 'applied' });
       expect(await get(r.id)).toMatchObject({ state: 'SUCCEEDED', failure: null, providerReference: 'late-1' });
-      const [event] = await sql<{ from_state: string; to_state: string; source: string; correction: boolean }>('SELECT from_state, to_state, source, correction FROM recharge_events WHERE recharge_id = $1 ORDER BY id DESC LIMIT 1',
+      const [event] = await sql<{ from_state: string; to_state: string; source: string; correction: boolean }>(
+        'SELECT from_state, to_state, source, correction FROM recharge_events WHERE recharge_id = $1 ORDER BY id DESC LIMIT 1',
         [r.id],
       );
       expect(event).toEqual({ from_state: 'FAILED', to_state: 'SUCCEEDED', source: 'webhook', correction: true });
@@ -400,11 +507,28 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       expect(res.body).toEqual({ received: true, result: 'discrepancy' });
       expect((await get(r.id)).state).toBe('SUBMITTED');
       await expectNotLedgered(r);
-      const rows = await sql<{ kind: string; recharge_id: string; webhook_id: string; detail: { mismatches: string[] } }>('SELECT kind, recharge_id, webhook_id, detail FROM discrepancies WHERE recharge_id = $1',
-        [r.id],
-      );
-      expect(rows).toEqual([{ kind: 'notification_mismatch', recharge_id: r.id, webhook_id: webhookId, detail: expect.objectContaining({ mismatches: [field] }) }]);
-      expect(await inboxRows(r.id)).toEqual([{ webhook_id: webhookId, type: 'bss:Recharge:Succeeded', result: 'discrepancy', processed_at: expect.any(Date) }]);
+      const rows = await sql<{
+        kind: string;
+        recharge_id: string;
+        webhook_id: string;
+        detail: { mismatches: string[] };
+      }>('SELECT kind, recharge_id, webhook_id, detail FROM discrepancies WHERE recharge_id = $1', [r.id]);
+      expect(rows).toEqual([
+        {
+          kind: 'notification_mismatch',
+          recharge_id: r.id,
+          webhook_id: webhookId,
+          detail: expect.objectContaining({ mismatches: [field] }),
+        },
+      ]);
+      expect(await inboxRows(r.id)).toEqual([
+        {
+          webhook_id: webhookId,
+          type: 'bss:Recharge:Succeeded',
+          result: 'discrepancy',
+          processed_at: expect.any(Date),
+        },
+      ]);
       const after = metricValue(await metrics(), 'ledger_discrepancies_total', { kind: 'notification_mismatch' });
       expect(after).toBe(before + 1);
       expect(after).toBeGreaterThan(0);
@@ -412,7 +536,11 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
 
     it('Succeeded for a recharge canceled before it was sent → discrepancy succeeded_after_cancel; stays CANCELED, nothing ledgered', async () => {
       const accountId = newAccountId();
-      const created = await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', newKey()).send({ accountId, amount: 4999, currency: 'CNY' });
+      const created = await t.http
+        .post('/v1/recharges')
+        .set('Authorization', auth)
+        .set('Idempotency-Key', newKey())
+        .send({ accountId, amount: 4999, currency: 'CNY' });
       const r: Open = { id: created.body.id, accountId, amount: 4999, currency: 'CNY' };
       await t.http.post(`/v1/recharges/${r.id}/cancel`).set('Authorization', auth).expect(200);
       const before = metricValue(await metrics(), 'ledger_discrepancies_total', { kind: 'succeeded_after_cancel' });
@@ -422,8 +550,12 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       expect(res.body).toEqual({ received: true, result: 'discrepancy' });
       expect((await get(r.id)).state).toBe('CANCELED');
       await expectNotLedgered(r);
-      expect(await sql('SELECT kind FROM discrepancies WHERE recharge_id = $1', [r.id])).toEqual([{ kind: 'succeeded_after_cancel' }]);
-      expect(metricValue(await metrics(), 'ledger_discrepancies_total', { kind: 'succeeded_after_cancel' })).toBe(before + 1);
+      expect(await sql('SELECT kind FROM discrepancies WHERE recharge_id = $1', [r.id])).toEqual([
+        { kind: 'succeeded_after_cancel' },
+      ]);
+      expect(metricValue(await metrics(), 'ledger_discrepancies_total', { kind: 'succeeded_after_cancel' })).toBe(
+        before + 1,
+      );
     });
 
     it('a redelivery of a mismatched notification is a duplicate, recorded once', async () => {
@@ -441,15 +573,22 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
     const accountId = newAccountId();
     const webhookId = newWebhookId();
 
-    const res = await deliver('Succeeded', { OutBizId: orphanId, OwnerId: accountId, Amount: '12.34', Currency: 'CNY', TransactionNumber: 'orphan-1' }, { webhookId });
+    const res = await deliver(
+      'Succeeded',
+      { OutBizId: orphanId, OwnerId: accountId, Amount: '12.34', Currency: 'CNY', TransactionNumber: 'orphan-1' },
+      { webhookId },
+    );
 
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ received: true, result: 'orphan' });
-    expect(await inboxRows(orphanId)).toEqual([{ webhook_id: webhookId, type: 'bss:Recharge:Succeeded', result: 'orphan', processed_at: expect.any(Date) }]);
+    expect(await inboxRows(orphanId)).toEqual([
+      { webhook_id: webhookId, type: 'bss:Recharge:Succeeded', result: 'orphan', processed_at: expect.any(Date) },
+    ]);
 
     // The recharge appears later under exactly that id: a copy of an API-created one, re-keyed.
     const template = await openRecharge('SUBMITTED', 1234, 'CNY');
-    await sql(`INSERT INTO recharges (id, client_id, idempotency_key, request_fingerprint, account_id, amount, currency, order_reference, metadata,
+    await sql(
+      `INSERT INTO recharges (id, client_id, idempotency_key, request_fingerprint, account_id, amount, currency, order_reference, metadata,
          callback_url, state, attempts, next_attempt_at, submitted_at, created_at, updated_at, version)
        SELECT $1, client_id, $2, request_fingerprint, $3, amount, currency, order_reference, metadata,
          callback_url, 'SUBMITTED', 1, now() + interval '1 hour', now(), now(), now(), 1
@@ -461,9 +600,23 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
 
     const report = await t.app.get(ReconcileUseCase).runOnce();
 
-    expect(report).toMatchObject({ outcome: 'succeeded', orphansMatched: 1, orphansOpen: 0, redriven: 0, expired: 0, discrepancies: 0 });
-    expect(await get(orphanId)).toMatchObject({ state: 'SUCCEEDED', providerReference: 'orphan-1', accountId, amount: 1234 });
-    expect(await inboxRows(orphanId)).toEqual([{ webhook_id: webhookId, type: 'bss:Recharge:Succeeded', result: 'applied', processed_at: expect.any(Date) }]);
+    expect(report).toMatchObject({
+      outcome: 'succeeded',
+      orphansMatched: 1,
+      orphansOpen: 0,
+      redriven: 0,
+      expired: 0,
+      discrepancies: 0,
+    });
+    expect(await get(orphanId)).toMatchObject({
+      state: 'SUCCEEDED',
+      providerReference: 'orphan-1',
+      accountId,
+      amount: 1234,
+    });
+    expect(await inboxRows(orphanId)).toEqual([
+      { webhook_id: webhookId, type: 'bss:Recharge:Succeeded', result: 'applied', processed_at: expect.any(Date) },
+    ]);
     await expectLedgeredOnce({ id: orphanId, accountId, amount: 1234, currency: 'CNY' });
 
     // Matched once: the next pass finds no orphan left.

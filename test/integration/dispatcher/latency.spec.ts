@@ -1,5 +1,11 @@
 import { newKey } from '../../support/e2e-helpers';
-import { creditCalls, DispatcherRig, newAccountId, percentile, startDispatcherRig } from '../../support/dispatcher-harness';
+import {
+  creditCalls,
+  DispatcherRig,
+  newAccountId,
+  percentile,
+  startDispatcherRig,
+} from '../../support/dispatcher-harness';
 
 const RECHARGES = 100;
 const PROVIDER_LATENCY_MS = 50;

@@ -1,6 +1,14 @@
 import { query } from '../../support/database';
 import { newKey } from '../../support/e2e-helpers';
-import { creditCalls, DispatcherRig, ledgerRowsOf, newAccountId, signed, startDispatcherRig, waitFor } from '../../support/dispatcher-harness';
+import {
+  creditCalls,
+  DispatcherRig,
+  ledgerRowsOf,
+  newAccountId,
+  signed,
+  startDispatcherRig,
+  waitFor,
+} from '../../support/dispatcher-harness';
 
 /**
  * The dispatcher against the BSS simulator over HTTP, through the real pop-core client and a real
@@ -32,7 +40,11 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
   const events = async (r: DispatcherRig, id: string) => {
     const res = await r.app.http.get(`/v1/recharges/${id}/events`).set('Authorization', r.auth);
     expect(res.status).toBe(200);
-    return (res.body.data as Array<{ from: string | null; to: string; source: string; reason: string }>).map((e) => [e.from, e.to, e.source]);
+    return (res.body.data as Array<{ from: string | null; to: string; source: string; reason: string }>).map((e) => [
+      e.from,
+      e.to,
+      e.source,
+    ]);
   };
   const stateOf = async (r: DispatcherRig, id: string): Promise<string> => (await get(r, id)).body.state as string;
   const creditsFor = (r: DispatcherRig, id: string) => r.sim.credits().filter((c) => c.outBizId === id);
@@ -41,8 +53,22 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
   async function expectLedgeredOnce(r: DispatcherRig, id: string, accountId: string, amount: number, currency = 'CNY') {
     const rows = await ledgerRowsOf(r.databaseUrl, id);
     expect(rows).toEqual([
-      { recharge_id: id, ledger_account: 'provider_clearing', account_id: null, direction: 'debit', amount: String(amount), currency },
-      { recharge_id: id, ledger_account: `customer:${accountId}`, account_id: accountId, direction: 'credit', amount: String(amount), currency },
+      {
+        recharge_id: id,
+        ledger_account: 'provider_clearing',
+        account_id: null,
+        direction: 'debit',
+        amount: String(amount),
+        currency,
+      },
+      {
+        recharge_id: id,
+        ledger_account: `customer:${accountId}`,
+        account_id: accountId,
+        direction: 'credit',
+        amount: String(amount),
+        currency,
+      },
     ]);
     expect(rows.reduce((sum, row) => sum + signed(row), 0n)).toBe(0n);
     const balance = await r.app.http.get(`/v1/accounts/${accountId}/balance`).set('Authorization', r.auth);
@@ -51,9 +77,22 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
   }
 
   /** The provider applied it exactly once, under OutBizId = the recharge id. */
-  function expectProviderCreditedOnce(r: DispatcherRig, id: string, accountId: string, amount: number, currency = 'CNY') {
+  function expectProviderCreditedOnce(
+    r: DispatcherRig,
+    id: string,
+    accountId: string,
+    amount: number,
+    currency = 'CNY',
+  ) {
     expect(creditsFor(r, id)).toEqual([
-      expect.objectContaining({ outBizId: id, ownerId: accountId, adjustType: 'decrease', amountMinor: String(amount), currency, timesApplied: 1 }),
+      expect.objectContaining({
+        outBizId: id,
+        ownerId: accountId,
+        adjustType: 'decrease',
+        amountMinor: String(amount),
+        currency,
+        timesApplied: 1,
+      }),
     ]);
     expect(r.sim.credits()).toHaveLength(1);
   }
@@ -66,7 +105,14 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
 
     expect(res.status).toBe(202);
     expect(res.headers['preference-applied']).toBe('wait=5');
-    expect(res.body).toMatchObject({ state: 'SUCCEEDED', status: 'succeeded', accountId, amount: 4999, currency: 'CNY', failure: null });
+    expect(res.body).toMatchObject({
+      state: 'SUCCEEDED',
+      status: 'succeeded',
+      accountId,
+      amount: 4999,
+      currency: 'CNY',
+      failure: null,
+    });
     expect(res.body.providerReference).toEqual(expect.any(String));
     const id = res.body.id as string;
     expect(await events(rig, id)).toEqual([
@@ -97,7 +143,9 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
       ['CREATED', 'SUBMITTED', 'dispatcher'],
       ['SUBMITTED', 'SUCCEEDED', 'dispatcher'],
     ]);
-    const [row] = await query<{ attempts: number }>(rig.databaseUrl, 'SELECT attempts FROM recharges WHERE id = $1', [id]);
+    const [row] = await query<{ attempts: number }>(rig.databaseUrl, 'SELECT attempts FROM recharges WHERE id = $1', [
+      id,
+    ]);
     expect(row.attempts).toBe(2);
     expectProviderCreditedOnce(rig, id, accountId, 1000, 'USD');
     await expectLedgeredOnce(rig, id, accountId, 1000, 'USD');
@@ -173,14 +221,21 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
     expect(await events(rig, id)).toEqual(RESENT_THEN_SUCCEEDED);
     expect(creditCalls(rig.sim)).toBe(2);
     // The delayed call still applies when its wait ends: as a replay, whichever of the two came first.
-    await waitFor(() => (rig!.sim.stats().outcomes.success ?? 0) + (rig!.sim.stats().outcomes.replayed ?? 0) === 2, 3000, 'the delayed call to finish');
+    await waitFor(
+      () => (rig!.sim.stats().outcomes.success ?? 0) + (rig!.sim.stats().outcomes.replayed ?? 0) === 2,
+      3000,
+      'the delayed call to finish',
+    );
     expect(rig.sim.stats().outcomesByAction.ChangeResellerConsumeAmount).toEqual({ success: 1, replayed: 1 });
     expectProviderCreditedOnce(rig, id, accountId, 777);
     await expectLedgeredOnce(rig, id, accountId, 777);
   });
 
   it('no confirmation within CONFIRMATION_WINDOW_MS: FAILED with TIMEOUT, and never re-sent after that', async () => {
-    rig = await startDispatcherRig({}, { PROVIDER_TIMEOUT_MS: '300', RECONCILE_AFTER_MS: '300', CONFIRMATION_WINDOW_MS: '1500' });
+    rig = await startDispatcherRig(
+      {},
+      { PROVIDER_TIMEOUT_MS: '300', RECONCILE_AFTER_MS: '300', CONFIRMATION_WINDOW_MS: '1500' },
+    );
     // Holds every call far beyond the client timeout; the simulator abandons them (unapplied) on close.
     rig.sim.addFaults([{ fault: 'delay', delayMs: 60_000 }]);
     const accountId = newAccountId();
@@ -206,11 +261,14 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
       ['SUBMITTED', 'PENDING_CONFIRMATION', 'dispatcher'],
       ['PENDING_CONFIRMATION', 'FAILED', 'dispatcher'],
     ]);
-    const [row] = await query<{ attempts: number; next_attempt_at: Date | null; submitted_at: Date; completed_at: Date }>(
-      rig.databaseUrl,
-      'SELECT attempts, next_attempt_at, submitted_at, completed_at FROM recharges WHERE id = $1',
-      [id],
-    );
+    const [row] = await query<{
+      attempts: number;
+      next_attempt_at: Date | null;
+      submitted_at: Date;
+      completed_at: Date;
+    }>(rig.databaseUrl, 'SELECT attempts, next_attempt_at, submitted_at, completed_at FROM recharges WHERE id = $1', [
+      id,
+    ]);
     expect(row.next_attempt_at).toBeNull();
     // The window counts from the first send.
     expect(row.completed_at.getTime() - row.submitted_at.getTime()).toBeGreaterThanOrEqual(1500);

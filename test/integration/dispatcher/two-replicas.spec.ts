@@ -33,7 +33,11 @@ describe('two service processes on one database (issue 3)', () => {
       await admin.close();
     }
     const env = {
-      ...dispatcherEnv(sim, { PROVIDER_MAX_RPS: String(PROVIDER_MAX_RPS), PROVIDER_TIMEOUT_MS: '5000', RECONCILE_AFTER_MS: '2000' }),
+      ...dispatcherEnv(sim, {
+        PROVIDER_MAX_RPS: String(PROVIDER_MAX_RPS),
+        PROVIDER_TIMEOUT_MS: '5000',
+        RECONCILE_AFTER_MS: '2000',
+      }),
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'warn',
     };
@@ -84,7 +88,10 @@ describe('two service processes on one database (issue 3)', () => {
 
     await waitFor(
       async () => {
-        const [row] = await query<{ open: string }>(databaseUrl, `SELECT count(*) AS open FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`);
+        const [row] = await query<{ open: string }>(
+          databaseUrl,
+          `SELECT count(*) AS open FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
+        );
         return Number(row.open) === 0;
       },
       45_000,
@@ -96,7 +103,10 @@ describe('two service processes on one database (issue 3)', () => {
     const credits = sim.credits();
 
     // Every recharge SUCCEEDED, and exactly once (one SUCCEEDED event each, whichever replica sent it).
-    const states = await query<{ state: string; n: string }>(databaseUrl, 'SELECT state, count(*) AS n FROM recharges GROUP BY state');
+    const states = await query<{ state: string; n: string }>(
+      databaseUrl,
+      'SELECT state, count(*) AS n FROM recharges GROUP BY state',
+    );
     expect(states).toEqual([{ state: 'SUCCEEDED', n: String(RECHARGES) }]);
     const succeededEvents = await query<{ n: string; distinct_ids: string }>(
       databaseUrl,
@@ -119,7 +129,9 @@ describe('two service processes on one database (issue 3)', () => {
 
     // Per account: our cached balance, the sum of its ledger entries and the provider's applied credits agree.
     for (const { accountId, currency } of accounts) {
-      const provider = credits.filter((c) => c.ownerId === accountId).reduce((sum, c) => sum + BigInt(c.amountMinor) * BigInt(c.timesApplied), 0n);
+      const provider = credits
+        .filter((c) => c.ownerId === accountId)
+        .reduce((sum, c) => sum + BigInt(c.amountMinor) * BigInt(c.timesApplied), 0n);
       const [ledger] = await query<{ sum: string | null }>(
         databaseUrl,
         `SELECT sum(CASE direction WHEN 'credit' THEN amount ELSE -amount END)::text AS sum FROM ledger_entries WHERE account_id = $1 AND currency = $2`,

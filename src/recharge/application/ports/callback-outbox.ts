@@ -21,7 +21,13 @@ export abstract class CallbackOutbox {
   /** Claims due deliveries with a lease (SKIP LOCKED), so each is attempted by one replica at a time. */
   abstract claimDue(limit: number, now: Date, leaseUntil: Date): Promise<CallbackDelivery[]>;
   /** Records the attempt; `nextAttemptAt` null with `delivered` false means we gave up. */
-  abstract recordAttempt(id: string, at: Date, attempt: DeliveryAttempt, delivered: boolean, nextAttemptAt: Date | null): Promise<void>;
+  abstract recordAttempt(
+    id: string,
+    at: Date,
+    attempt: DeliveryAttempt,
+    delivered: boolean,
+    nextAttemptAt: Date | null,
+  ): Promise<void>;
 }
 
 export abstract class CallbackSender {

@@ -69,7 +69,13 @@ export interface ReconciliationCounts {
 /** Each reconciliation pass leaves a row operators can read (started, finished, counts, error). */
 export abstract class ReconciliationRunLog {
   abstract start(id: string, at: Date): Promise<void>;
-  abstract finish(id: string, at: Date, outcome: 'succeeded' | 'failed', counts: ReconciliationCounts, error: string | null): Promise<void>;
+  abstract finish(
+    id: string,
+    at: Date,
+    outcome: 'succeeded' | 'failed',
+    counts: ReconciliationCounts,
+    error: string | null,
+  ): Promise<void>;
 }
 
 export interface Balance {

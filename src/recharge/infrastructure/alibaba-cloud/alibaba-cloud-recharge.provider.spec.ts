@@ -24,12 +24,20 @@ let handler: Handler;
 let received: Received[];
 const outcomes: ProviderOutcome[] = [];
 
-const json = (status: number, body: object, headers: Record<string, string> = {}): Handler => (_req, res) => {
-  res.writeHead(status, { 'content-type': 'application/json;charset=utf-8', ...headers });
-  res.end(JSON.stringify(body));
-};
+const json =
+  (status: number, body: object, headers: Record<string, string> = {}): Handler =>
+  (_req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json;charset=utf-8', ...headers });
+    res.end(JSON.stringify(body));
+  };
 const ok = (data: string): Handler =>
-  json(200, { Code: '200', Message: 'successful', Data: data, RequestId: 'D6E068C3-25BC-455A-85FE-45F0B22ECB1F', Success: true });
+  json(200, {
+    Code: '200',
+    Message: 'successful',
+    Data: data,
+    RequestId: 'D6E068C3-25BC-455A-85FE-45F0B22ECB1F',
+    Success: true,
+  });
 const bssError = (status: number, code: string, message: string, headers: Record<string, string> = {}): Handler =>
   json(status, { RequestId: 'E1', HostId: 'business.aliyuncs.com', Code: code, Message: message }, headers);
 
@@ -45,7 +53,11 @@ const provider = (overrides: Partial<AlibabaCloudConfig> = {}) =>
   });
 
 const credit = async (amount = Money.of(4999, 'CNY'), overrides: Partial<AlibabaCloudConfig> = {}) => {
-  const outcome = await provider(overrides).submitCredit({ rechargeId: 'rch_01JTEST', accountId: '1234567890123456789', amount });
+  const outcome = await provider(overrides).submitCredit({
+    rechargeId: 'rch_01JTEST',
+    accountId: '1234567890123456789',
+    amount,
+  });
   outcomes.push(outcome);
   return outcome;
 };
@@ -78,7 +90,10 @@ afterAll(async () => {
 
 describe('AlibabaCloudRechargeProvider.submitCredit', () => {
   it('POSTs a signed ChangeResellerConsumeAmount form and succeeds on Success=true, Code 200', async () => {
-    await expect(credit()).resolves.toEqual({ kind: 'succeeded', providerReference: 'D6E068C3-25BC-455A-85FE-45F0B22ECB1F' });
+    await expect(credit()).resolves.toEqual({
+      kind: 'succeeded',
+      providerReference: 'D6E068C3-25BC-455A-85FE-45F0B22ECB1F',
+    });
 
     expect(received).toHaveLength(1);
     const [{ method, url, contentType, params }] = received;
@@ -116,7 +131,11 @@ describe('AlibabaCloudRechargeProvider.submitCredit', () => {
 
   it('does not count a 200 body with Success=false as success', async () => {
     handler = json(200, { Code: '200', Message: 'not done', RequestId: 'R', Success: false });
-    await expect(credit()).resolves.toEqual({ kind: 'retryable', providerCode: null, message: 'provider answered Success=false: not done' });
+    await expect(credit()).resolves.toEqual({
+      kind: 'retryable',
+      providerCode: null,
+      message: 'provider answered Success=false: not done',
+    });
   });
 
   it('treats a JSON body without the BSS envelope as an unknown outcome', async () => {
@@ -125,7 +144,9 @@ describe('AlibabaCloudRechargeProvider.submitCredit', () => {
   });
 
   it('maps throttling to retryable and passes x-acs-retry-after on', async () => {
-    handler = bssError(400, 'Throttling.User', 'Request was denied due to user flow control.', { 'x-acs-retry-after': '1000' });
+    handler = bssError(400, 'Throttling.User', 'Request was denied due to user flow control.', {
+      'x-acs-retry-after': '1000',
+    });
     await expect(credit()).resolves.toEqual({
       kind: 'retryable',
       providerCode: 'Throttling.User',
@@ -136,12 +157,20 @@ describe('AlibabaCloudRechargeProvider.submitCredit', () => {
 
   it('maps NotAuthorized to rejected, keeping the provider code', async () => {
     handler = bssError(400, 'NotAuthorized', 'This API is not authorized for caller.');
-    await expect(credit()).resolves.toEqual({ kind: 'rejected', providerCode: 'NotAuthorized', message: 'This API is not authorized for caller.' });
+    await expect(credit()).resolves.toEqual({
+      kind: 'rejected',
+      providerCode: 'NotAuthorized',
+      message: 'This API is not authorized for caller.',
+    });
   });
 
   it('scrubs the string to sign that SignatureDoesNotMatch echoes', async () => {
     handler = (_req, res, params) =>
-      bssError(400, 'SignatureDoesNotMatch', `Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3D${params.AccessKeyId}%26OwnerId%3D${params.OwnerId}`)(_req, res, params);
+      bssError(
+        400,
+        'SignatureDoesNotMatch',
+        `Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3D${params.AccessKeyId}%26OwnerId%3D${params.OwnerId}`,
+      )(_req, res, params);
     const outcome = await credit();
     expect(outcome).toMatchObject({ kind: 'rejected', providerCode: 'SignatureDoesNotMatch' });
     expect(JSON.stringify(outcome)).not.toContain(ACCESS_KEY_ID);
@@ -174,7 +203,10 @@ describe('AlibabaCloudRechargeProvider.submitCredit', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    await expect(credit(undefined, { endpoint: `http://127.0.0.1:${port}` })).resolves.toMatchObject({ kind: 'retryable', providerCode: null });
+    await expect(credit(undefined, { endpoint: `http://127.0.0.1:${port}` })).resolves.toMatchObject({
+      kind: 'retryable',
+      providerCode: null,
+    });
   });
 
   it('never puts a signature, the access key id or the secret in any outcome', () => {
@@ -193,12 +225,16 @@ describe('AlibabaCloudRechargeProvider.availableQuota', () => {
       accountId: '1234567890123456789',
       available: Money.of(30010, 'CNY'),
     });
-    expect(received[0].params).toEqual(expect.objectContaining({ Action: 'QueryResellerAvailableQuota', OwnerId: '1234567890123456789' }));
+    expect(received[0].params).toEqual(
+      expect.objectContaining({ Action: 'QueryResellerAvailableQuota', OwnerId: '1234567890123456789' }),
+    );
   });
 
   it('throws PROVIDER_ERROR with the code and a scrubbed message on a provider error', async () => {
     handler = bssError(400, '-304', 'Record is not exists.');
-    const error = await provider().availableQuota('1', 'CNY').catch((e: unknown) => e);
+    const error = await provider()
+      .availableQuota('1', 'CNY')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DomainError);
     expect(error).toMatchObject({ code: 'PROVIDER_ERROR', message: '-304: Record is not exists.' });
   });

@@ -1,6 +1,11 @@
 import RPCClient = require('@alicloud/pop-core');
 import { DomainError } from '../../../../libs/shared/domain-error';
-import { AvailableQuota, CreditRequest, ProviderOutcome, RechargeProvider } from '../../application/ports/recharge-provider';
+import {
+  AvailableQuota,
+  CreditRequest,
+  ProviderOutcome,
+  RechargeProvider,
+} from '../../application/ports/recharge-provider';
 import { Currency, Money } from '../../domain/money';
 import { AlibabaCloudConfig } from './alibaba-cloud.config';
 import { classifyProviderCode, classifyProviderError, scrubProviderMessage } from './provider-error-classifier';
@@ -83,15 +88,26 @@ export class AlibabaCloudRechargeProvider extends RechargeProvider {
     }
     const data = body.Data;
     // json-bigint hands back a number or a BigNumber if Data ever arrives unquoted.
-    const text = typeof data === 'string' || typeof data === 'number' || (typeof data === 'object' && data !== null && '_isBigNumber' in data) ? String(data) : null;
+    const text =
+      typeof data === 'string' ||
+      typeof data === 'number' ||
+      (typeof data === 'object' && data !== null && '_isBigNumber' in data)
+        ? String(data)
+        : null;
     if (body.Success !== true || !isSuccessCode(body.Code) || text === null) {
-      throw new DomainError('PROVIDER_ERROR', `unexpected QueryResellerAvailableQuota answer (Code ${String(body.Code)})`);
+      throw new DomainError(
+        'PROVIDER_ERROR',
+        `unexpected QueryResellerAvailableQuota answer (Code ${String(body.Code)})`,
+      );
     }
     try {
       // The quota ledger has a single currency that the answer does not name: the caller's is trusted.
       return { accountId, available: Money.fromMajorString(text, currency) };
     } catch {
-      throw new DomainError('PROVIDER_ERROR', `QueryResellerAvailableQuota answered an unreadable amount for ${currency}`);
+      throw new DomainError(
+        'PROVIDER_ERROR',
+        `QueryResellerAvailableQuota answered an unreadable amount for ${currency}`,
+      );
     }
   }
 

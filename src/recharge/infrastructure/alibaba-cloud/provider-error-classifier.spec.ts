@@ -63,25 +63,53 @@ describe('classifyProviderError', () => {
   });
 
   it('reads x-acs-retry-after from the response headers pop-core attaches', () => {
-    expect(classifyProviderError(popError('Throttling.User', 'flow control', { 'x-acs-retry-after': '1500' }))).toEqual({
-      kind: 'retryable',
-      providerCode: 'Throttling.User',
-      message: 'flow control',
-      retryAfterMs: 1500,
-    });
-    expect(classifyProviderError(popError('Throttling', 'x', { 'x-acs-retry-after': 'soon' }))).not.toHaveProperty('retryAfterMs');
+    expect(classifyProviderError(popError('Throttling.User', 'flow control', { 'x-acs-retry-after': '1500' }))).toEqual(
+      {
+        kind: 'retryable',
+        providerCode: 'Throttling.User',
+        message: 'flow control',
+        retryAfterMs: 1500,
+      },
+    );
+    expect(classifyProviderError(popError('Throttling', 'x', { 'x-acs-retry-after': 'soon' }))).not.toHaveProperty(
+      'retryAfterMs',
+    );
   });
 
   it.each([
-    ['an HTML 502/503 page', 'retryable', { name: 'SyntaxError', message: "Unexpected '<'", at: 1, text: '<html><h1>503 Service Unavailable</h1></html>' }],
-    ['an HTML 504 page', 'unknown', { name: 'SyntaxError', message: "Unexpected '<'", at: 1, text: '<html><h1>504 Gateway Time-out</h1></html>' }],
-    ['a read timeout', 'unknown', Object.assign(new Error('ReadTimeout(5000). POST https://business.aliyuncs.com/ failed.'), { name: 'RequestTimeoutError' })],
-    ['an idle-socket timeout', 'unknown', Object.assign(new Error('ConnectTimeout: Connect https://business.aliyuncs.com/ failed.'), { name: 'RequestTimeoutError' })],
+    [
+      'an HTML 502/503 page',
+      'retryable',
+      { name: 'SyntaxError', message: "Unexpected '<'", at: 1, text: '<html><h1>503 Service Unavailable</h1></html>' },
+    ],
+    [
+      'an HTML 504 page',
+      'unknown',
+      { name: 'SyntaxError', message: "Unexpected '<'", at: 1, text: '<html><h1>504 Gateway Time-out</h1></html>' },
+    ],
+    [
+      'a read timeout',
+      'unknown',
+      Object.assign(new Error('ReadTimeout(5000). POST https://business.aliyuncs.com/ failed.'), {
+        name: 'RequestTimeoutError',
+      }),
+    ],
+    [
+      'an idle-socket timeout',
+      'unknown',
+      Object.assign(new Error('ConnectTimeout: Connect https://business.aliyuncs.com/ failed.'), {
+        name: 'RequestTimeoutError',
+      }),
+    ],
     ['a reset', 'unknown', netError('ECONNRESET', 'read ECONNRESET', 'read')],
     ['a socket hang up', 'unknown', netError('ECONNRESET', 'socket hang up')],
     ['a broken pipe', 'unknown', netError('EPIPE', 'write EPIPE', 'write')],
     ['a refused connection', 'retryable', netError('ECONNREFUSED', 'connect ECONNREFUSED 10.0.0.1:443', 'connect')],
-    ['an unknown host', 'retryable', netError('ENOTFOUND', 'getaddrinfo ENOTFOUND business.aliyuncs.com', 'getaddrinfo')],
+    [
+      'an unknown host',
+      'retryable',
+      netError('ENOTFOUND', 'getaddrinfo ENOTFOUND business.aliyuncs.com', 'getaddrinfo'),
+    ],
     ['a connect-phase timeout', 'retryable', netError('ETIMEDOUT', 'connect ETIMEDOUT 10.0.0.1:443', 'connect')],
     ['an unforeseen error', 'unknown', new TypeError("Cannot read properties of null (reading 'Code')")],
     ['a thrown string', 'unknown', 'weird'],
@@ -94,16 +122,29 @@ describe('classifyProviderError', () => {
   it('never leaks the HTML page, the signed URL or err.entry into the message', () => {
     const html = classifyProviderError({ name: 'SyntaxError', message: 'x', text: '<html>secret page</html>' });
     expect(html.message).not.toContain('secret page');
-    const outcome = classifyProviderError(popError('SignatureDoesNotMatch', 'Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3DLTAI5tSecretish%26Action'));
-    expect(outcome.message).toBe('Specified signature is not matched with our calculation. server string to sign is: [redacted]');
+    const outcome = classifyProviderError(
+      popError(
+        'SignatureDoesNotMatch',
+        'Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3DLTAI5tSecretish%26Action',
+      ),
+    );
+    expect(outcome.message).toBe(
+      'Specified signature is not matched with our calculation. server string to sign is: [redacted]',
+    );
     expect(JSON.stringify(outcome)).not.toMatch(/LTAI5tSecretish|Signature=|OwnerId|business\.aliyuncs\.com/);
   });
 });
 
 describe('scrubProviderMessage', () => {
   it.each([
-    [`Request was denied due to user flow control., URL: ${SIGNED_URL}`, 'Request was denied due to user flow control.'],
-    [`connect ECONNREFUSED 1.2.3.4:443GET ${SIGNED_URL} failed.`, 'connect ECONNREFUSED 1.2.3.4:443GET https://business.aliyuncs.com/ failed.'],
+    [
+      `Request was denied due to user flow control., URL: ${SIGNED_URL}`,
+      'Request was denied due to user flow control.',
+    ],
+    [
+      `connect ECONNREFUSED 1.2.3.4:443GET ${SIGNED_URL} failed.`,
+      'connect ECONNREFUSED 1.2.3.4:443GET https://business.aliyuncs.com/ failed.',
+    ],
     ['bad AccessKeyId=LTAI5tSecretish&Signature=abc%3D here', 'bad AccessKeyId=[redacted]&Signature=[redacted] here'],
     ['plain message', 'plain message'],
   ])('case %#', (input, expected) => {

@@ -44,7 +44,10 @@ export const PROVIDER_CODE_TABLE: ReadonlyArray<readonly [pattern: string, kind:
 ];
 
 const TABLE = PROVIDER_CODE_TABLE.map(([pattern, kind]) => {
-  const source = pattern.split('*').map((part) => part.replace(/[.\\+?^${}()|[\]-]/g, '\\$&')).join('.*');
+  const source = pattern
+    .split('*')
+    .map((part) => part.replace(/[.\\+?^${}()|[\]-]/g, '\\$&'))
+    .join('.*');
   return { regex: new RegExp(`^${source}$`, 'i'), kind };
 });
 

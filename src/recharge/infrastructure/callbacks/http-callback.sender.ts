@@ -25,11 +25,19 @@ export class HttpCallbackSender extends CallbackSender {
         body: d.payload,
       });
       await response.arrayBuffer().catch(() => undefined);
-      return { statusCode: response.status, latencyMs: Date.now() - started, error: response.ok ? null : `HTTP ${response.status}` };
+      return {
+        statusCode: response.status,
+        latencyMs: Date.now() - started,
+        error: response.ok ? null : `HTTP ${response.status}`,
+      };
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
       const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      return { statusCode: null, latencyMs: Date.now() - started, error: (cause ? `${cause} ` : '') + message.slice(0, 300) };
+      return {
+        statusCode: null,
+        latencyMs: Date.now() - started,
+        error: (cause ? `${cause} ` : '') + message.slice(0, 300),
+      };
     }
   }
 }

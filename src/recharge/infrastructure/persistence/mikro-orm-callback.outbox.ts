@@ -31,7 +31,13 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
     }));
   }
 
-  async recordAttempt(id: string, at: Date, a: DeliveryAttempt, delivered: boolean, nextAttemptAt: Date | null): Promise<void> {
+  async recordAttempt(
+    id: string,
+    at: Date,
+    a: DeliveryAttempt,
+    delivered: boolean,
+    nextAttemptAt: Date | null,
+  ): Promise<void> {
     await this.em.fork().transactional(async (em) => {
       const conn = em.getConnection();
       const ctx = em.getTransactionContext();
@@ -44,7 +50,14 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
       await conn.execute(
         `UPDATE callback_deliveries SET attempts = attempts + 1, last_status_code = ?, last_error = ?,
            status = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ?`,
-        [a.statusCode, a.error, delivered ? 'delivered' : nextAttemptAt ? 'pending' : 'failed', nextAttemptAt, delivered ? at : null, id],
+        [
+          a.statusCode,
+          a.error,
+          delivered ? 'delivered' : nextAttemptAt ? 'pending' : 'failed',
+          nextAttemptAt,
+          delivered ? at : null,
+          id,
+        ],
         'run',
         ctx,
       );

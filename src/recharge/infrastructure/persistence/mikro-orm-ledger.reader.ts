@@ -13,7 +13,11 @@ export class MikroOrmLedgerReader extends LedgerReader {
   async balances(accountId: string): Promise<Balance[]> {
     const rows = await this.em
       .fork()
-      .find<BalanceRecord>('BalanceRecord', { ledgerAccount: customerLedgerAccount(accountId) }, { orderBy: { currency: 'asc' } });
+      .find<BalanceRecord>(
+        'BalanceRecord',
+        { ledgerAccount: customerLedgerAccount(accountId) },
+        { orderBy: { currency: 'asc' } },
+      );
     return rows.map((r) => ({ currency: r.currency, amount: r.amount }));
   }
 

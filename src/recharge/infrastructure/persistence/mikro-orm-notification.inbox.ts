@@ -1,6 +1,10 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
-import { NotificationInbox, NotificationResult, ProviderNotification } from '../../application/ports/notification-inbox';
+import {
+  NotificationInbox,
+  NotificationResult,
+  ProviderNotification,
+} from '../../application/ports/notification-inbox';
 
 interface Row {
   webhook_id: string;
@@ -26,7 +30,19 @@ export class MikroOrmNotificationInbox extends NotificationInbox {
     const rows = await this.em.getConnection().execute(
       `INSERT INTO provider_notifications (webhook_id, event_id, type, out_biz_id, owner_id, amount, currency, transaction_number, failure_code, payload, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?) ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id`,
-      [n.webhookId, n.eventId, n.type, n.outBizId, n.ownerId, n.amount, n.currency, n.transactionNumber, n.failureCode, JSON.stringify(payload), n.receivedAt],
+      [
+        n.webhookId,
+        n.eventId,
+        n.type,
+        n.outBizId,
+        n.ownerId,
+        n.amount,
+        n.currency,
+        n.transactionNumber,
+        n.failureCode,
+        JSON.stringify(payload),
+        n.receivedAt,
+      ],
     );
     return rows.length === 1;
   }
@@ -67,7 +83,13 @@ export class MikroOrmNotificationInbox extends NotificationInbox {
     );
   }
 
-  async recordDiscrepancy(kind: string, rechargeId: string | null, webhookId: string | null, detail: object, at: Date): Promise<boolean> {
+  async recordDiscrepancy(
+    kind: string,
+    rechargeId: string | null,
+    webhookId: string | null,
+    detail: object,
+    at: Date,
+  ): Promise<boolean> {
     const rows = await this.em.getConnection().execute(
       `INSERT INTO discrepancies (kind, recharge_id, webhook_id, detail, detected_at) VALUES (?, ?, ?, ?::jsonb, ?)
        ON CONFLICT (webhook_id, kind) DO NOTHING RETURNING id`,

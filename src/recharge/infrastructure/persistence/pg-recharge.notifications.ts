@@ -55,7 +55,9 @@ export class PgRechargeNotifications extends RechargeNotifications implements On
       this.emitter.emit(n.channel, id, flag === CALLBACK_QUEUED);
     });
     client.on('error', (err) => {
-      this.logger.warn(`notification connection lost (${err.message}); consumers fall back to polling until it is back`);
+      this.logger.warn(
+        `notification connection lost (${err.message}); consumers fall back to polling until it is back`,
+      );
       this.client = null;
       void client.end().catch(() => undefined);
       if (!this.closed) setTimeout(() => void this.connect().catch(() => undefined), 1000).unref();

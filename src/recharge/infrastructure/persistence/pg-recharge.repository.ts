@@ -8,7 +8,13 @@ import { Currency } from '../../domain/money';
 import { FailureCode, Recharge, RechargeTransition } from '../../domain/recharge';
 import { FINAL_STATES, RechargeState } from '../../domain/recharge-state';
 import { presentRecharge } from '../../application/recharge.representation';
-import { ClaimedRecharge, Mutation, Page, RechargeListQuery, RechargeRepository } from '../../application/ports/recharge.repository';
+import {
+  ClaimedRecharge,
+  Mutation,
+  Page,
+  RechargeListQuery,
+  RechargeRepository,
+} from '../../application/ports/recharge.repository';
 import { RechargeTelemetry } from '../../application/ports/recharge-telemetry';
 import { RechargeEventRecord } from './recharge.schema';
 
@@ -87,10 +93,23 @@ function rechargeFromRow(row: RechargeRow): Recharge {
 
 /** What the aggregate's methods may change, in UPDATE_RECHARGE's parameter order ($2 on). */
 function mutableColumns(r: Recharge): unknown[] {
-  return [r.state, r.providerReference, r.message, r.failureCode, r.failureMessage, r.failureProviderCode, r.attempts, r.nextAttemptAt, r.submittedAt, r.updatedAt, r.completedAt];
+  return [
+    r.state,
+    r.providerReference,
+    r.message,
+    r.failureCode,
+    r.failureMessage,
+    r.failureProviderCode,
+    r.attempts,
+    r.nextAttemptAt,
+    r.submittedAt,
+    r.updatedAt,
+    r.completedAt,
+  ];
 }
 
-const sameValue = (a: unknown, b: unknown): boolean => (a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b);
+const sameValue = (a: unknown, b: unknown): boolean =>
+  a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
 
 const CREATE_IF_ABSENT: Statement = {
   name: 'recharge_create_if_absent_v1',
@@ -107,12 +126,18 @@ const CREATE_IF_ABSENT: Statement = {
     SELECT id FROM ins`,
 };
 
-const FIND_BY_ID: Statement = { name: 'recharge_find_v1', text: `SELECT ${RECHARGE_COLUMNS} FROM recharges WHERE id = $1` };
+const FIND_BY_ID: Statement = {
+  name: 'recharge_find_v1',
+  text: `SELECT ${RECHARGE_COLUMNS} FROM recharges WHERE id = $1`,
+};
 const FIND_BY_KEY: Statement = {
   name: 'recharge_find_by_key_v1',
   text: `SELECT ${RECHARGE_COLUMNS} FROM recharges WHERE client_id = $1 AND idempotency_key = $2`,
 };
-const LOCK_BY_ID: Statement = { name: 'recharge_lock_v1', text: `SELECT ${RECHARGE_COLUMNS} FROM recharges WHERE id = $1 FOR UPDATE` };
+const LOCK_BY_ID: Statement = {
+  name: 'recharge_lock_v1',
+  text: `SELECT ${RECHARGE_COLUMNS} FROM recharges WHERE id = $1 FOR UPDATE`,
+};
 
 const UPDATE_RECHARGE: Statement = {
   name: 'recharge_update_v1',
@@ -159,7 +184,10 @@ const ENQUEUE_CALLBACK: Statement = {
     VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', 0, $7, $7) ON CONFLICT (recharge_id, event_type) DO NOTHING`,
 };
 
-const ANNOUNCE_FINISHED: Statement = { name: 'recharge_finished_notify_v1', text: `SELECT pg_notify('${RECHARGE_FINISHED_CHANNEL}', $1)` };
+const ANNOUNCE_FINISHED: Statement = {
+  name: 'recharge_finished_notify_v1',
+  text: `SELECT pg_notify('${RECHARGE_FINISHED_CHANNEL}', $1)`,
+};
 
 const CLAIM_DUE: Statement = {
   name: 'recharge_claim_due_v1',
@@ -300,9 +328,19 @@ export class PgRechargeRepository extends RechargeRepository {
     if (transitions.length === 0) return;
     this.telemetry.transitions(transitions, recharge.createdAt);
     for (const t of transitions) {
-      const fields = { rechargeId: recharge.id, clientId: recharge.clientId, from: t.from, to: t.to, source: t.source, reason: t.reason };
+      const fields = {
+        rechargeId: recharge.id,
+        clientId: recharge.clientId,
+        from: t.from,
+        to: t.to,
+        source: t.source,
+        reason: t.reason,
+      };
       if (t.correction) {
-        this.logger.warn({ ...fields, correction: true }, `recharge ${recharge.id} ${t.from} → ${t.to}: provider proved success after our TIMEOUT (reconciliation correction)`);
+        this.logger.warn(
+          { ...fields, correction: true },
+          `recharge ${recharge.id} ${t.from} → ${t.to}: provider proved success after our TIMEOUT (reconciliation correction)`,
+        );
       } else {
         this.logger.log(fields, `recharge ${recharge.id} ${t.from ?? 'new'} → ${t.to}`);
       }
@@ -310,23 +348,31 @@ export class PgRechargeRepository extends RechargeRepository {
   }
 
   async claimDue(limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRecharge[]> {
-    const rows = await this.sql.query<{ id: string; trace_context: string | null }>(CLAIM_DUE, [leaseUntil, now, limit]);
+    const rows = await this.sql.query<{ id: string; trace_context: string | null }>(CLAIM_DUE, [
+      leaseUntil,
+      now,
+      limit,
+    ]);
     return rows.map((r) => ({ id: r.id, traceContext: r.trace_context }));
   }
 
   async overdue(submittedBefore: Date, limit: number): Promise<string[]> {
-    const rows: Array<{ id: string }> = await this.em.getConnection().execute(
-      `SELECT id FROM recharges WHERE state IN ('SUBMITTED', 'PENDING_CONFIRMATION') AND submitted_at < ? ORDER BY submitted_at LIMIT ?`,
-      [submittedBefore, limit],
-    );
+    const rows: Array<{ id: string }> = await this.em
+      .getConnection()
+      .execute(
+        `SELECT id FROM recharges WHERE state IN ('SUBMITTED', 'PENDING_CONFIRMATION') AND submitted_at < ? ORDER BY submitted_at LIMIT ?`,
+        [submittedBefore, limit],
+      );
     return rows.map((r) => r.id);
   }
 
   async countOpenCreatedBefore(createdBefore: Date): Promise<number> {
-    const [row]: Array<{ n: string }> = await this.em.getConnection().execute(
-      `SELECT count(*) AS n FROM recharges WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND created_at < ?`,
-      [createdBefore],
-    );
+    const [row]: Array<{ n: string }> = await this.em
+      .getConnection()
+      .execute(
+        `SELECT count(*) AS n FROM recharges WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND created_at < ?`,
+        [createdBefore],
+      );
     return Number(row.n);
   }
 
@@ -348,7 +394,15 @@ export class PgRechargeRepository extends RechargeRepository {
       datacontenttype: 'application/json',
       data: presentRecharge(recharge),
     };
-    await tx.query(ENQUEUE_CALLBACK, [id, recharge.id, recharge.clientId, recharge.callbackUrl, eventType, JSON.stringify(event), t.at]);
+    await tx.query(ENQUEUE_CALLBACK, [
+      id,
+      recharge.id,
+      recharge.clientId,
+      recharge.callbackUrl,
+      eventType,
+      JSON.stringify(event),
+      t.at,
+    ]);
   }
 
   /** Appends the double-entry journal and moves the cached balances, inside the caller's transaction. */
@@ -372,6 +426,11 @@ export class PgRechargeRepository extends RechargeRepository {
       deltas.set(key, sum);
     }
     const rows = [...deltas.values()];
-    await tx.query(MOVE_BALANCES, [rows.map((r) => r.ledgerAccount), rows.map((r) => r.currency), rows.map((r) => r.amount.toString()), at]);
+    await tx.query(MOVE_BALANCES, [
+      rows.map((r) => r.ledgerAccount),
+      rows.map((r) => r.currency),
+      rows.map((r) => r.amount.toString()),
+      at,
+    ]);
   }
 }

@@ -39,7 +39,9 @@ describe('PgProviderRateLimiter', () => {
     const limiter = new PgProviderRateLimiter(sql, 20);
     const started = performance.now();
     const sentAt = await Promise.all(
-      Array.from({ length: 5 }, () => limiter.acquire('ChangeResellerConsumeAmount').then(() => performance.now() - started)),
+      Array.from({ length: 5 }, () =>
+        limiter.acquire('ChangeResellerConsumeAmount').then(() => performance.now() - started),
+      ),
     );
     // The first caller's statement was already on its way; the four others share the next one.
     expect(calls.map((params) => params[1])).toEqual([expect.closeTo(0.0515, 9), expect.closeTo(4 * 0.0515, 9)]);

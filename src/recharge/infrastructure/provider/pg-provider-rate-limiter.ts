@@ -66,7 +66,9 @@ export class PgProviderRateLimiter {
       const lateMs = performance.now() - slot.earliest;
       if (lateMs <= PgProviderRateLimiter.MAX_LATENESS_MS) return;
       if (reservation >= PgProviderRateLimiter.MAX_RESERVATIONS) {
-        this.logger.warn(`${action}: ${reservation} send slots missed in a row (${Math.round(lateMs)} ms late); sending late`);
+        this.logger.warn(
+          `${action}: ${reservation} send slots missed in a row (${Math.round(lateMs)} ms late); sending late`,
+        );
         return;
       }
     }

@@ -1,7 +1,19 @@
-import { BrokenCircuitError, CircuitBreakerPolicy, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhenResult } from 'cockatiel';
+import {
+  BrokenCircuitError,
+  CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhenResult,
+} from 'cockatiel';
 import { Logger } from '@nestjs/common';
 import { Currency } from '../../domain/money';
-import { AvailableQuota, CreditRequest, ProviderOutcome, RechargeProvider } from '../../application/ports/recharge-provider';
+import {
+  AvailableQuota,
+  CreditRequest,
+  ProviderOutcome,
+  RechargeProvider,
+} from '../../application/ports/recharge-provider';
 import { RechargeTelemetry } from '../../application/ports/recharge-telemetry';
 import { PgProviderRateLimiter } from './pg-provider-rate-limiter';
 import { withSpan } from '../../../observability/tracing';
@@ -33,7 +45,10 @@ export class ResilientRechargeProvider extends RechargeProvider {
     super();
     this.breaker = circuitBreaker(
       handleWhenResult((o) => (o as ProviderOutcome).kind === 'retryable' || (o as ProviderOutcome).kind === 'unknown'),
-      { halfOpenAfter: options.halfOpenAfterMs ?? 5000, breaker: new ConsecutiveBreaker(options.consecutiveFailures ?? 5) },
+      {
+        halfOpenAfter: options.halfOpenAfterMs ?? 5000,
+        breaker: new ConsecutiveBreaker(options.consecutiveFailures ?? 5),
+      },
     );
     this.breaker.onStateChange((state) => {
       this.telemetry.circuitState(STATE_NAME[state]);
@@ -46,14 +61,19 @@ export class ResilientRechargeProvider extends RechargeProvider {
     try {
       return await this.breaker.execute(async () => {
         await this.limiter.acquire(action);
-        return withSpan(`BssOpenApi/${action}`, { ...RPC_ATTRIBUTES, 'rpc.method': action, 'recharge.id': request.rechargeId }, async (span) => {
-          const started = process.hrtime.bigint();
-          const outcome = await this.inner.submitCredit(request);
-          this.telemetry.providerCall(action, outcome.kind, Number(process.hrtime.bigint() - started) / 1e9);
-          span.setAttribute('provider.outcome', outcome.kind);
-          if (outcome.kind !== 'succeeded' && outcome.providerCode) span.setAttribute('provider.code', outcome.providerCode);
-          return outcome;
-        });
+        return withSpan(
+          `BssOpenApi/${action}`,
+          { ...RPC_ATTRIBUTES, 'rpc.method': action, 'recharge.id': request.rechargeId },
+          async (span) => {
+            const started = process.hrtime.bigint();
+            const outcome = await this.inner.submitCredit(request);
+            this.telemetry.providerCall(action, outcome.kind, Number(process.hrtime.bigint() - started) / 1e9);
+            span.setAttribute('provider.outcome', outcome.kind);
+            if (outcome.kind !== 'succeeded' && outcome.providerCode)
+              span.setAttribute('provider.code', outcome.providerCode);
+            return outcome;
+          },
+        );
       });
     } catch (err) {
       if (err instanceof BrokenCircuitError) {
