@@ -254,6 +254,11 @@ export class PgRechargeRepository extends RechargeRepository {
     return { created: false, recharge: rechargeFromRow(existing) };
   }
 
+  async findByIdempotencyKey(clientId: string, idempotencyKey: string): Promise<Recharge | null> {
+    const [row] = await this.sql.query<RechargeRow>(FIND_BY_KEY, [clientId, idempotencyKey]);
+    return row ? rechargeFromRow(row) : null;
+  }
+
   async findById(id: string): Promise<Recharge | null> {
     const [row] = await this.sql.query<RechargeRow>(FIND_BY_ID, [id]);
     return row ? rechargeFromRow(row) : null;
