@@ -25,7 +25,7 @@ export class Client {
       throw new DomainError('INVALID_ARGUMENT', 'a client needs at least one account or "*"');
     for (const a of allowedAccounts) {
       if (a !== ALL_ACCOUNTS && !isAccountId(a))
-        throw new DomainError('INVALID_ARGUMENT', `not an account UID (${ACCOUNT_ID_RULE}): "${a}"`);
+        throw new DomainError('INVALID_ARGUMENT', `not an account UID: "${a}" (${ACCOUNT_ID_RULE})`);
     }
     const apiKey = `rk_${randomBytes(32).toString('base64url')}`;
     const client = new Client();
