@@ -1,39 +1,14 @@
-import { Clock } from '../../../libs/shared/clock';
+import { FixedClock } from '../../../test/support/fakes/fixed-clock';
 import { DomainError } from '../../../libs/shared/domain-error';
 import { Client } from '../../clients/domain/client';
 import { Currency } from '../domain/money';
-import { Recharge } from '../domain/recharge';
 import { CreateRechargeCommand, CreateRechargeUseCase } from './create-recharge.use-case';
 import { RechargeNotifications } from './ports/recharge-notifications';
-import { RechargeRepository } from './ports/recharge.repository';
 import { RechargePolicy } from './recharge-policy';
-
-/** The two repository calls the create path may make, counted; everything else is out of scope here. */
-class FakeRecharges {
-  readonly byKey = new Map<string, Recharge>();
-  inserts = 0;
-  lookups = 0;
-
-  async createIfAbsent(candidate: Recharge): Promise<{ created: boolean; recharge: Recharge }> {
-    this.inserts += 1;
-    const key = `${candidate.clientId}/${candidate.idempotencyKey}`;
-    const existing = this.byKey.get(key);
-    if (existing) return { created: false, recharge: existing };
-    candidate.pullTransitions();
-    this.byKey.set(key, candidate);
-    return { created: true, recharge: candidate };
-  }
-
-  async findByIdempotencyKey(clientId: string, idempotencyKey: string): Promise<Recharge | null> {
-    this.lookups += 1;
-    return this.byKey.get(`${clientId}/${idempotencyKey}`) ?? null;
-  }
-}
+import { InMemoryRechargeRepository } from '../../../test/support/fakes/in-memory-recharge.repository';
 
 describe('CreateRechargeUseCase: replay before policy (issue 11 item 8)', () => {
-  const clock = new (class extends Clock {
-    now = () => new Date('2026-12-03T12:00:00Z');
-  })();
+  const clock = new FixedClock();
   const notifications = { announceCreated: () => undefined } as unknown as RechargeNotifications;
   const wide: RechargePolicy = {
     maxRechargeAmount: 100_000,
@@ -58,26 +33,31 @@ describe('CreateRechargeUseCase: replay before policy (issue 11 item 8)', () => 
     ...overrides,
   });
 
-  let recharges: FakeRecharges;
-  const useCase = (policy: RechargePolicy) =>
-    new CreateRechargeUseCase(recharges as unknown as RechargeRepository, policy, clock, notifications);
+  let recharges: InMemoryRechargeRepository;
+  let inserts: jest.SpyInstance;
+  let lookups: jest.SpyInstance;
+  const useCase = (policy: RechargePolicy) => new CreateRechargeUseCase(recharges, policy, clock, notifications);
 
   beforeEach(() => {
-    recharges = new FakeRecharges();
+    recharges = new InMemoryRechargeRepository();
+    inserts = jest.spyOn(recharges, 'createIfAbsent');
+    lookups = jest.spyOn(recharges, 'findByIdempotencyKey');
   });
 
   it('item 8: a new key that passes the policy costs one repository call (the insert), no lookup', async () => {
     await expect(useCase(wide).execute(command())).resolves.toMatchObject({ outcome: 'created' });
-    expect({ inserts: recharges.inserts, lookups: recharges.lookups }).toEqual({ inserts: 1, lookups: 0 });
+    expect({ inserts: inserts.mock.calls.length, lookups: lookups.mock.calls.length }).toEqual({
+      inserts: 1,
+      lookups: 0,
+    });
   });
 
   it('item 8: a replay under a narrowed policy (amount, currency, callback host, accounts) is answered as a replay', async () => {
     const { recharge } = await useCase(wide).execute(command());
     const narrowedClient = Object.assign(new Client(), client, { allowedAccounts: ['456'] });
-    await expect(useCase(narrow).execute(command({ client: narrowedClient }))).resolves.toEqual({
-      outcome: 'replayed',
-      recharge,
-    });
+    const replay = await useCase(narrow).execute(command({ client: narrowedClient }));
+    expect(replay.outcome).toBe('replayed');
+    expect(replay.recharge.id).toBe(recharge.id);
   });
 
   it('item 8: another request under the key is 422 even when the policy would refuse it too', async () => {
@@ -97,6 +77,7 @@ describe('CreateRechargeUseCase: replay before policy (issue 11 item 8)', () => 
     await expect(useCase(wide).execute(command({ accountId: '456', idempotencyKey: 'k2' }))).rejects.toMatchObject({
       code: 'UNAUTHORIZED',
     });
-    expect(recharges.inserts).toBe(0);
+    expect(inserts).not.toHaveBeenCalled();
+    expect(recharges.rows.size).toBe(0);
   });
 });
