@@ -1,5 +1,6 @@
 import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ACCOUNT_ID_RULE, isAccountId } from '../../libs/shared/account-id';
 import { DomainError } from '../../libs/shared/domain-error';
 import { ID_PATTERN } from '../../libs/shared/ids';
 import { Client } from '../clients/domain/client';
@@ -37,9 +38,9 @@ export class AccountsController {
 }
 
 function checkAccountId(accountId: string): string {
-  if (!/^\d{1,20}$/.test(accountId)) {
-    throw new DomainError('INVALID_ARGUMENT', 'accountId must be 1–20 digits', [
-      { field: 'accountId', message: 'must be 1–20 digits' },
+  if (!isAccountId(accountId)) {
+    throw new DomainError('INVALID_ARGUMENT', `accountId must be ${ACCOUNT_ID_RULE}`, [
+      { field: 'accountId', message: `must be ${ACCOUNT_ID_RULE}` },
     ]);
   }
   return accountId;

@@ -41,6 +41,13 @@ export class ProviderNotificationEvent {
   @IsObject() @ValidateNested() @Type(() => RechargeNotificationData) data!: RechargeNotificationData;
 }
 
+/** The `data.Status` each CloudEvent type must carry. */
+const STATUS_OF_TYPE: Record<NotificationType, string> = {
+  'bss:Recharge:Succeeded': 'SUCCEEDED',
+  'bss:Recharge:Failed': 'FAILED',
+  'bss:Recharge:Canceled': 'CANCELED',
+};
+
 export function parseNotification(body: unknown): ProviderNotificationEvent {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new DomainError('INVALID_ARGUMENT', 'notification body must be a CloudEvents JSON object');
@@ -57,6 +64,14 @@ export function parseNotification(body: unknown): ProviderNotificationEvent {
         : [{ field: e.property, message: Object.values(e.constraints ?? {}).join('; ') }],
     );
     throw new DomainError('INVALID_ARGUMENT', 'malformed provider notification', fields);
+  }
+  // A signed Succeeded carrying Status FAILED says two things at once; believing either one could
+  // credit money that did not move (or fail money that did), so neither is stored.
+  const expected = STATUS_OF_TYPE[event.type];
+  if (event.data.Status !== expected) {
+    throw new DomainError('INVALID_ARGUMENT', `type ${event.type} and data.Status ${event.data.Status} disagree`, [
+      { field: 'data.Status', message: `must be ${expected} for type ${event.type}` },
+    ]);
   }
   return event;
 }

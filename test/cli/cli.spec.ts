@@ -124,6 +124,15 @@ describe('clients:create', () => {
     expect(await query(t.databaseUrl, 'SELECT count(*)::int AS n FROM clients')).toEqual(before);
   });
 
+  it('item 7: refuses an account with a leading zero (0123 would be a second ledger for 123)', async () => {
+    const before = await query<{ n: number }>(t.databaseUrl, 'SELECT count(*)::int AS n FROM clients');
+    const run = await cli(['clients:create', '--name', 'x', '--accounts', '42,0123', '--json']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('not an account UID: "0123"');
+    expect(await query(t.databaseUrl, 'SELECT count(*)::int AS n FROM clients')).toEqual(before);
+  });
+
   it('is a usage error without --name (exit 2, commander message)', async () => {
     const run = await cli(['clients:create', '--accounts', '*', '--json']);
     expect(run.code).toBe(2);

@@ -56,6 +56,12 @@ const CASES: BadCase[] = [
   create('accountId empty', rechargeBody({ accountId: '' }), ['accountId']),
   create('accountId with a sign', rechargeBody({ accountId: '-123' }), ['accountId']),
   create('accountId with surrounding spaces', rechargeBody({ accountId: ' 123 ' }), ['accountId']),
+  // Issue 11 item 7: one spelling per account, or "0123" becomes a second ledger for account 123.
+  create('item 7: accountId with a leading zero "0123"', rechargeBody({ accountId: '0123' }), ['accountId']),
+  create('item 7: accountId "0"', rechargeBody({ accountId: '0' }), ['accountId']),
+  create('item 7: accountId of 20 digits starting with 0', rechargeBody({ accountId: '01234567890123456789' }), [
+    'accountId',
+  ]),
   // amount
   create('amount 0', rechargeBody({ amount: 0 }), ['amount']),
   create('amount negative', rechargeBody({ amount: -100 }), ['amount']),
@@ -264,6 +270,9 @@ const CASES: BadCase[] = [
     ['cursor'],
   ),
   get('list accountId=abc', '/v1/recharges?accountId=abc', 400, 'INVALID_ARGUMENT', ['accountId']),
+  get('item 7: list accountId=0123 (leading zero)', '/v1/recharges?accountId=0123', 400, 'INVALID_ARGUMENT', [
+    'accountId',
+  ]),
   get('list unknown query parameter', '/v1/recharges?sort=asc', 400, 'INVALID_ARGUMENT', ['sort']),
   // ids and paths
   get('GET /v1/recharges/not-an-id', '/v1/recharges/not-an-id', 404, 'NOT_FOUND'),
@@ -282,6 +291,12 @@ const CASES: BadCase[] = [
     'accountId',
   ]),
   get('ledger of account abc', '/v1/accounts/abc/ledger', 400, 'INVALID_ARGUMENT', ['accountId']),
+  get('item 7: balance of account 0123 (leading zero)', '/v1/accounts/0123/balance', 400, 'INVALID_ARGUMENT', [
+    'accountId',
+  ]),
+  get('item 7: ledger of account 0123 (leading zero)', '/v1/accounts/0123/ledger', 400, 'INVALID_ARGUMENT', [
+    'accountId',
+  ]),
   get('ledger limit=0', '/v1/accounts/123/ledger?limit=0', 400, 'INVALID_ARGUMENT', ['limit']),
   get('ledger limit=101', '/v1/accounts/123/ledger?limit=101', 400, 'INVALID_ARGUMENT', ['limit']),
   get(
@@ -351,7 +366,8 @@ describe('bad input is refused with problem+json and writes nothing', () => {
       ['amount equal to MAX_RECHARGE_AMOUNT', rechargeBody({ amount: 100000000 }), undefined],
       ['amount 1', rechargeBody({ amount: 1 }), undefined],
       ['accountId of 20 digits', rechargeBody({ accountId: '99999999999999999999' }), undefined],
-      ['accountId of 1 digit', rechargeBody({ accountId: '0' }), undefined],
+      ['accountId of 1 digit', rechargeBody({ accountId: '7' }), undefined],
+      ['accountId with zeros after the first digit', rechargeBody({ accountId: '10000000000000000000' }), undefined],
       ['orderReference of 128 characters', rechargeBody({ orderReference: 'r'.repeat(128) }), undefined],
       [
         'metadata with 20 keys of 500-character values',

@@ -1,7 +1,7 @@
 import { AddressInfo } from 'node:net';
 import { query } from '../support/database';
 import { bearer, newKey, PROBLEM_JSON, rechargeBody, writeCounts, closeWriteCounters } from '../support/e2e-helpers';
-import { startTestApp, TestApp } from '../support/test-app';
+import { startTestApp, startTestAppOn, TestApp } from '../support/test-app';
 
 /** The fields of a recharge or problem body these tests read. */
 interface RechargeJson {
@@ -278,5 +278,60 @@ describe('idempotent create (contract section 4)', () => {
       .send('{"currency":"JPY","amount":10,"accountId":"42"}');
     expect(second.status).toBe(200);
     expect(second.body.id).toBe(first.body.id);
+  });
+  describe('a replay is answered before the policy checks (issue 11 item 8)', () => {
+    it("item 8: after the amount limit, currencies, callback hosts and the client's accounts are narrowed (new config), replaying an accepted request is 200 replayed; new keys are refused; another request under the key is 422", async () => {
+      const accountId = '1234567890123456';
+      const other = '7777';
+      const client = await t.createClient([accountId, other]);
+      const key = newKey();
+      const body = { accountId, amount: 5000, currency: 'USD', callbackUrl: 'https://hooks.example.com/cb' };
+      const accepted = await post(body, key, bearer(client.apiKey));
+      expect(accepted.status).toBe(202);
+
+      // Every policy narrowed at once: a replica started with a new configuration, and the client
+      // no longer allowed the account.
+      await query(t.databaseUrl, `UPDATE clients SET allowed_accounts = $2 WHERE id = $1`, [client.clientId, [other]]);
+      const narrowed = await startTestAppOn(t.databaseUrl, {
+        MAX_RECHARGE_AMOUNT: '1000',
+        SUPPORTED_CURRENCIES: 'CNY',
+        CALLBACK_ALLOWED_HOSTS: 'other.example.org',
+      });
+      try {
+        const send = (b: Record<string, unknown>, k: string) =>
+          narrowed.http
+            .post('/v1/recharges')
+            .set('Authorization', bearer(client.apiKey))
+            .set('Idempotency-Key', k)
+            .send(b);
+
+        const replay = await send(body, key);
+        expect(replay.status).toBe(200);
+        expect(replay.headers['idempotent-replayed']).toBe('true');
+        expect(replay.body).toMatchObject({ id: accepted.body.id, ...body });
+        expect(await rowsForKey(key)).toEqual({ recharges: 1, events: 1 });
+
+        // The narrowed policies do hold for anything that is not a replay, and write nothing.
+        const before = await writeCounts(t.databaseUrl);
+        const newKeySameBody = await send(body, newKey());
+        expect(newKeySameBody.status).toBe(403);
+        expect(newKeySameBody.body.code).toBe('UNAUTHORIZED');
+        const newKeyAllowedAccount = await send({ ...body, accountId: other }, newKey());
+        expect(newKeyAllowedAccount.status).toBe(400);
+        expect(newKeyAllowedAccount.body.errors.map((e: { field: string }) => e.field)).toEqual([
+          'amount',
+          'currency',
+          'callbackUrl',
+        ]);
+        // A different request under the accepted key is still a conflicting reuse, refused or not.
+        const different = await send({ ...body, amount: 5001 }, key);
+        expect(different.status).toBe(422);
+        expect(different.headers['content-type']).toMatch(PROBLEM_JSON);
+        expect(different.body.code).toBe('DUPLICATE_REQUEST');
+        expect(await writeCounts(t.databaseUrl)).toEqual(before);
+      } finally {
+        await narrowed.close();
+      }
+    });
   });
 });

@@ -1,17 +1,21 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsPositive, IsString, IsUrl, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../../../libs/shared/account-id';
 import { CURRENCIES } from '../../recharge/domain/money';
 import { STATUSES, RechargeStatus } from '../../recharge/domain/recharge-state';
 import { IsStringMap, PRINTABLE } from './validation';
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
-const ACCOUNT_ID = /^\d{1,20}$/;
 
 export class CreateRechargeDto {
-  @ApiProperty({ example: '1234567890123456', description: 'Alibaba Cloud account UID (1–20 digits), kept a string' })
+  @ApiProperty({
+    example: '1234567890123456',
+    pattern: ACCOUNT_ID_PATTERN.source,
+    description: `Alibaba Cloud account UID: ${ACCOUNT_ID_RULE}, kept a string`,
+  })
   @IsString()
-  @Matches(ACCOUNT_ID, { message: 'accountId must be a string of 1–20 digits' })
+  @Matches(ACCOUNT_ID_PATTERN, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
   accountId!: string;
 
   @ApiProperty({ example: 4999, description: 'positive integer in the currency minor unit (CNY/USD cents, JPY yen)' })
@@ -77,10 +81,10 @@ export class PageQuery {
 }
 
 export class ListRechargesQuery extends PageQuery {
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ pattern: ACCOUNT_ID_PATTERN.source, description: ACCOUNT_ID_RULE })
   @IsOptional()
   @IsString()
-  @Matches(ACCOUNT_ID, { message: 'accountId must be a string of 1–20 digits' })
+  @Matches(ACCOUNT_ID_PATTERN, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
   accountId?: string;
 
   @ApiPropertyOptional({ enum: STATUSES })

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { ACCOUNT_ID_RULE, isAccountId } from '../../../libs/shared/account-id';
 import { DomainError } from '../../../libs/shared/domain-error';
 
 export const ALL_ACCOUNTS = '*';
@@ -23,8 +24,8 @@ export class Client {
     if (allowedAccounts.length === 0)
       throw new DomainError('INVALID_ARGUMENT', 'a client needs at least one account or "*"');
     for (const a of allowedAccounts) {
-      if (a !== ALL_ACCOUNTS && !/^\d{1,20}$/.test(a))
-        throw new DomainError('INVALID_ARGUMENT', `not an account UID: "${a}"`);
+      if (a !== ALL_ACCOUNTS && !isAccountId(a))
+        throw new DomainError('INVALID_ARGUMENT', `not an account UID: "${a}" (${ACCOUNT_ID_RULE})`);
     }
     const apiKey = `rk_${randomBytes(32).toString('base64url')}`;
     const client = new Client();

@@ -86,6 +86,13 @@ export class ApplyNotificationUseCase {
         detail: outcome.detail ?? `provider reports success for a recharge that is ${outcome.state}`,
       };
     }
+    if (outcome.result === 'redriven') {
+      this.logger.warn(
+        { rechargeId: n.outBizId, webhookId: n.webhookId, failureCode: n.failureCode, state: outcome.state },
+        `notification ${n.type} (${n.failureCode}) is retryable at the provider: ${n.outBizId} is sent again`,
+      );
+      return { result: 'redriven', detail: `retryable FailureCode ${n.failureCode}: due again, same OutBizId` };
+    }
     if (outcome.result === 'ignored') {
       this.logger.warn(
         { rechargeId: n.outBizId, webhookId: n.webhookId, type: n.type, state: outcome.state },

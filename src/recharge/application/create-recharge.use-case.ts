@@ -34,11 +34,16 @@ export class CreateRechargeUseCase {
   ) {}
 
   async execute(cmd: CreateRechargeCommand): Promise<CreateRechargeResult> {
-    if (!cmd.client.mayAccess(cmd.accountId)) {
-      throw new DomainError('UNAUTHORIZED', `this client may not recharge account ${cmd.accountId}`);
-    }
-    const currency = this.checkPolicy(cmd);
     const fingerprint = requestFingerprint(cmd);
+    const refusal = this.policyRefusal(cmd);
+    if (refusal) {
+      // A replay is answered before the policy: narrowing a limit, the currencies, the callback
+      // hosts or the client's accounts later never turns the replay of an accepted request into an
+      // error. Only refused requests pay for this lookup; new keys go straight to the one insert.
+      const existing = await this.recharges.findByIdempotencyKey(cmd.client.id, cmd.idempotencyKey);
+      if (existing) return this.replay(existing, fingerprint, cmd.idempotencyKey);
+      throw refusal;
+    }
     const candidate = Recharge.create(
       {
         id: newId('rch'),
@@ -46,7 +51,7 @@ export class CreateRechargeUseCase {
         idempotencyKey: cmd.idempotencyKey,
         requestFingerprint: fingerprint,
         accountId: cmd.accountId,
-        amount: Money.of(cmd.amount, currency),
+        amount: Money.of(cmd.amount, cmd.currency as Currency),
         orderReference: cmd.orderReference,
         metadata: cmd.metadata,
         callbackUrl: cmd.callbackUrl,
@@ -58,11 +63,20 @@ export class CreateRechargeUseCase {
       this.notifications.announceCreated(recharge.id);
       return { outcome: 'created', recharge };
     }
-    if (recharge.requestFingerprint !== fingerprint) throw new DuplicateRequestError(cmd.idempotencyKey);
+    return this.replay(recharge, fingerprint, cmd.idempotencyKey);
+  }
+
+  /** Same key and same request → the stored recharge as it is now; same key, another request → 422. */
+  private replay(recharge: Recharge, fingerprint: string, idempotencyKey: string): CreateRechargeResult {
+    if (recharge.requestFingerprint !== fingerprint) throw new DuplicateRequestError(idempotencyKey);
     return { outcome: 'replayed', recharge };
   }
 
-  private checkPolicy(cmd: CreateRechargeCommand): Currency {
+  /** What the configuration and the client's accounts say about a new request; null when it may go ahead. */
+  private policyRefusal(cmd: CreateRechargeCommand): DomainError | null {
+    if (!cmd.client.mayAccess(cmd.accountId)) {
+      return new DomainError('UNAUTHORIZED', `this client may not recharge account ${cmd.accountId}`);
+    }
     const errors: FieldError[] = [];
     if (cmd.amount > this.policy.maxRechargeAmount) {
       errors.push({ field: 'amount', message: `amount must not exceed ${this.policy.maxRechargeAmount} minor units` });
@@ -79,7 +93,6 @@ export class CreateRechargeUseCase {
     ) {
       errors.push({ field: 'callbackUrl', message: 'callbackUrl host is not in CALLBACK_ALLOWED_HOSTS' });
     }
-    if (errors.length > 0) throw new DomainError('INVALID_ARGUMENT', 'the request is invalid', errors);
-    return cmd.currency as Currency;
+    return errors.length > 0 ? new DomainError('INVALID_ARGUMENT', 'the request is invalid', errors) : null;
   }
 }

@@ -48,13 +48,16 @@ export class DeliverCallbacksUseCase {
       const candidate = at.getTime() + callbackRetryDelay(attempts, this.settings.retryBaseMs);
       next = candidate - d.createdAt.getTime() <= GIVE_UP_AFTER_MS ? new Date(candidate) : null;
     }
-    await this.outbox.recordAttempt(d.id, at, attempt, delivered, next);
-    const outcome = delivered ? 'delivered' : next ? 'retrying' : 'gave_up';
+    const status = await this.outbox.recordAttempt(d.id, at, attempt, delivered, next);
+    // Superseded while on the wire: a newer callback of the recharge replaces it, no retry.
+    const superseded = status === 'superseded';
+    const outcome = delivered ? 'delivered' : superseded ? 'superseded' : next ? 'retrying' : 'gave_up';
     this.telemetry.callbackDelivery(outcome);
     if (!delivered) {
+      const then = superseded ? 'superseded by a newer callback' : next ? `next at ${next.toISOString()}` : 'giving up';
       this.logger.warn(
         { deliveryId: d.id, rechargeId: d.rechargeId, attempts, statusCode: attempt.statusCode, error: attempt.error },
-        `callback ${d.id} for ${d.rechargeId} failed (attempt ${attempts}); ${next ? `next at ${next.toISOString()}` : 'giving up'}`,
+        `callback ${d.id} for ${d.rechargeId} failed (attempt ${attempts}); ${then}`,
       );
     }
   }

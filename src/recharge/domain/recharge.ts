@@ -2,6 +2,7 @@ import { DomainError } from '../../../libs/shared/domain-error';
 import { newId } from '../../../libs/shared/ids';
 import { Discrepancy, DiscrepancyKind } from './discrepancy';
 import { Currency, Money } from './money';
+import { isRetryableProviderFailure } from './provider-failure-codes';
 import { InvalidTransitionError } from './recharge.errors';
 import { ALLOWED_TRANSITIONS, FINAL_STATES, RechargeState, TransitionSource } from './recharge-state';
 
@@ -31,8 +32,11 @@ export interface ProviderReport {
   failureCode: string | null;
 }
 
-/** 'discrepancy': a success the state table refuses (CANCELED, FAILED not by TIMEOUT), kept for an operator. */
-export type ReportResult = 'applied' | 'duplicate' | 'ignored' | 'discrepancy';
+/**
+ * 'discrepancy': a success the state table refuses (CANCELED, FAILED not by TIMEOUT), kept for an operator.
+ * 'redriven': a failure the provider would retry; the recharge is sent again instead of ending.
+ */
+export type ReportResult = 'applied' | 'duplicate' | 'ignored' | 'discrepancy' | 'redriven';
 
 /**
  * What a credit call carries besides the OutBizId, fixed at the first send and repeated exactly by
@@ -344,6 +348,8 @@ export class Recharge {
         now,
         evidence,
       );
+    if (report.status === 'FAILED' && isRetryableProviderFailure(report.failureCode))
+      return this.redriveAfterRetryableFailure(report.failureCode!, now) ? 'redriven' : 'ignored';
     const target = REPORTED_STATE[report.status];
     if (this.state === target) return 'duplicate';
     if (!this.canTransitionTo(target) || (this.state === RechargeState.FAILED && this.failureCode !== 'TIMEOUT'))
@@ -352,6 +358,21 @@ export class Recharge {
       this.reject(report.failureCode, `provider reported failure (${source})`, source, now);
     else this.cancel(`provider reported the recharge canceled (${source})`, source, now, report.failureCode);
     return 'applied';
+  }
+
+  /**
+   * The provider reports a failure it would retry (see provider-failure-codes): not an end. An open
+   * recharge is due again at once for the dispatcher, same OutBizId, same state — unless a replica
+   * holds it (a live lease: a send is under way, and that send is the retry). False when final: a
+   * late retryable failure neither undoes a success nor turns a TIMEOUT into a rejection.
+   */
+  redriveAfterRetryableFailure(providerCode: string, now: Date): boolean {
+    if (this.isFinal()) return false;
+    if (!this.leaseLive(now) && (this.nextAttemptAt === null || this.nextAttemptAt.getTime() > now.getTime()))
+      this.nextAttemptAt = now;
+    this.message = `provider reported a retryable failure (${providerCode}); sending again with the same OutBizId`;
+    this.updatedAt = now;
+    return true;
   }
 
   /** The fields in which a provider record disagrees with this recharge (amounts compared by value). */

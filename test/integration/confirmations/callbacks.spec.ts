@@ -418,6 +418,7 @@ describe('callbacks (issue 4)', () => {
           this.delivery.attempts += 1;
           this.status = delivered ? 'delivered' : nextAttemptAt ? 'pending' : 'failed';
           this.next = nextAttemptAt;
+          return this.status;
         }
       })();
       const sender = new (class extends CallbackSender {

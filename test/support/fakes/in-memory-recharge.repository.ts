@@ -52,6 +52,11 @@ export class InMemoryRechargeRepository extends RechargeRepository {
     return { created: true, recharge };
   }
 
+  async findByIdempotencyKey(clientId: string, idempotencyKey: string): Promise<Recharge | null> {
+    const r = [...this.rows.values()].find((x) => x.clientId === clientId && x.idempotencyKey === idempotencyKey);
+    return r ? copy(r) : null;
+  }
+
   async findById(id: string): Promise<Recharge | null> {
     const r = this.rows.get(id);
     return r ? copy(r) : null;

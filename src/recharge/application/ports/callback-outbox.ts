@@ -16,18 +16,30 @@ export interface DeliveryAttempt {
   error: string | null;
 }
 
-/** Callbacks written in the same transaction as the final transition, delivered later by a worker. */
+/** `superseded`: a newer callback of the same recharge was queued before this one was delivered. */
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'superseded';
+
+/**
+ * Callbacks written in the same transaction as the final transition, delivered later by a worker:
+ * one recharge's callbacks in order, one at a time, a waiting older one superseded by a newer one.
+ */
 export abstract class CallbackOutbox {
-  /** Claims due deliveries with a lease (SKIP LOCKED), so each is attempted by one replica at a time. */
+  /**
+   * Claims due deliveries with a lease (SKIP LOCKED), so each is attempted by one replica at a time,
+   * and none while another delivery of the same recharge is leased.
+   */
   abstract claimDue(limit: number, now: Date, leaseUntil: Date): Promise<CallbackDelivery[]>;
-  /** Records the attempt; `nextAttemptAt` null with `delivered` false means we gave up. */
+  /**
+   * Records the attempt and ends the lease; `nextAttemptAt` null with `delivered` false means we
+   * gave up. Returns the stored status: `superseded` when a newer callback replaced it meanwhile.
+   */
   abstract recordAttempt(
     id: string,
     at: Date,
     attempt: DeliveryAttempt,
     delivered: boolean,
     nextAttemptAt: Date | null,
-  ): Promise<void>;
+  ): Promise<DeliveryStatus>;
 }
 
 export abstract class CallbackSender {

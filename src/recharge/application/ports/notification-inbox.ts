@@ -1,5 +1,6 @@
 export type NotificationType = 'bss:Recharge:Succeeded' | 'bss:Recharge:Failed' | 'bss:Recharge:Canceled';
-export type NotificationResult = 'applied' | 'duplicate' | 'ignored' | 'orphan' | 'discrepancy';
+/** 'redriven': a Failed the provider would retry (e.g. InternalError); the recharge is sent again, not ended. */
+export type NotificationResult = 'applied' | 'duplicate' | 'ignored' | 'orphan' | 'discrepancy' | 'redriven';
 
 /** A verified provider notification (contract section 5), as stored in the inbox. */
 export interface ProviderNotification {

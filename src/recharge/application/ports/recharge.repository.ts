@@ -39,6 +39,8 @@ export abstract class RechargeRepository {
    */
   abstract createIfAbsent(recharge: Recharge): Promise<{ created: boolean; recharge: Recharge }>;
   abstract findById(id: string): Promise<Recharge | null>;
+  /** The recharge a client created under an idempotency key, if any. */
+  abstract findByIdempotencyKey(clientId: string, idempotencyKey: string): Promise<Recharge | null>;
   abstract list(query: RechargeListQuery): Promise<Page<Recharge>>;
   abstract transitions(rechargeId: string): Promise<RechargeTransition[]>;
   /**

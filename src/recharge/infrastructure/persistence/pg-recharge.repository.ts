@@ -209,10 +209,17 @@ const MOVE_BALANCES: Statement = {
     ON CONFLICT (ledger_account, currency) DO UPDATE SET amount = balances.amount + EXCLUDED.amount, updated_at = EXCLUDED.updated_at`,
 };
 
+/** A waiting older callback of the recharge is replaced by the one about to be queued (never sent after it). */
+const SUPERSEDE_CALLBACKS: Statement = {
+  name: 'callback_supersede_v1',
+  text: `UPDATE callback_deliveries SET status = 'superseded', superseded_by = $2, next_attempt_at = NULL
+    WHERE recharge_id = $1 AND status = 'pending'`,
+};
+
 const ENQUEUE_CALLBACK: Statement = {
-  name: 'callback_enqueue_v1',
+  name: 'callback_enqueue_v2',
   text: `INSERT INTO callback_deliveries (id, recharge_id, client_id, url, event_type, payload, status, attempts, next_attempt_at, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', 0, $7, $7) ON CONFLICT (recharge_id, event_type) DO NOTHING`,
+    VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', 0, $7, $7)`,
 };
 
 const ANNOUNCE_FINISHED: Statement = {
@@ -302,6 +309,11 @@ export class PgRechargeRepository extends RechargeRepository {
     }
     const [existing] = await this.sql.query<RechargeRow>(FIND_BY_KEY, [recharge.clientId, recharge.idempotencyKey]);
     return { created: false, recharge: rechargeFromRow(existing) };
+  }
+
+  async findByIdempotencyKey(clientId: string, idempotencyKey: string): Promise<Recharge | null> {
+    const [row] = await this.sql.query<RechargeRow>(FIND_BY_KEY, [clientId, idempotencyKey]);
+    return row ? rechargeFromRow(row) : null;
   }
 
   async findById(id: string): Promise<Recharge | null> {
@@ -478,6 +490,7 @@ export class PgRechargeRepository extends RechargeRepository {
   /**
    * The callback outbox row, in the same transaction as the final transition: committed together
    * or not at all, and never published before the commit. Only for recharges with a callbackUrl.
+   * The recharge's row lock orders its enqueues; an older callback still waiting is superseded.
    */
   private async enqueueCallback(tx: StatementRunner, recharge: Recharge, t: RechargeTransition): Promise<void> {
     if (!recharge.callbackUrl) return;
@@ -493,6 +506,7 @@ export class PgRechargeRepository extends RechargeRepository {
       datacontenttype: 'application/json',
       data: presentRecharge(recharge),
     };
+    await tx.query(SUPERSEDE_CALLBACKS, [recharge.id, id]);
     await tx.query(ENQUEUE_CALLBACK, [
       id,
       recharge.id,
