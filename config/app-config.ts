@@ -1,9 +1,18 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { webhookSecretProblem } from '../libs/shared/webhook-secret';
 import { CURRENCIES, Currency } from '../src/recharge/domain/money';
 
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+const toBoolean = ({ value }: { value: unknown }) =>
+  value === undefined
+    ? undefined
+    : value === 'true' || value === '1'
+      ? true
+      : value === 'false' || value === '0'
+        ? false
+        : value;
 const toList = ({ value }: { value: unknown }) =>
   typeof value === 'string'
     ? value
@@ -40,11 +49,13 @@ class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) CONFIRMATION_WINDOW_MS?: number;
   @IsOptional()
   @Transform(toList)
-  @Matches(/^(\*\.)?[A-Za-z0-9.-]+$/, {
+  @Matches(/^(\*\.[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|[A-Za-z0-9.:-]+)$/, {
     each: true,
-    message: 'CALLBACK_ALLOWED_HOSTS must be hostnames or *.domain wildcards',
+    message:
+      'CALLBACK_ALLOWED_HOSTS must be hostnames or wildcards with at least two labels after "*." (*.hooks.example.com, not *.com)',
   })
   CALLBACK_ALLOWED_HOSTS?: string[];
+  @IsOptional() @Transform(toBoolean) @IsBoolean() CALLBACK_ALLOW_PRIVATE_NETWORKS?: boolean;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) CALLBACK_RETRY_BASE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(Number.MAX_SAFE_INTEGER) MAX_RECHARGE_AMOUNT?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) CLIENT_RATE_LIMIT_RPS?: number;
@@ -55,18 +66,8 @@ class Environment {
   @Transform(toList)
   @IsIn(CURRENCIES as unknown as string[], { each: true })
   SUPPORTED_CURRENCIES?: Currency[];
-  @IsOptional()
-  @Transform(({ value }) =>
-    value === undefined
-      ? undefined
-      : value === 'true' || value === '1'
-        ? true
-        : value === 'false' || value === '0'
-          ? false
-          : value,
-  )
-  @IsBoolean()
-  DISPATCHER_ENABLED?: boolean;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() DISPATCHER_ENABLED?: boolean;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) METRICS_PORT?: number;
 }
 
 export interface AppConfig {
@@ -91,6 +92,8 @@ export interface AppConfig {
   reconcileAfterMs: number;
   confirmationWindowMs: number;
   callbackAllowedHosts: string[];
+  /** Lets callbacks reach loopback, private and other special-purpose addresses (tests, labs). */
+  callbackAllowPrivateNetworks: boolean;
   callbackRetryBaseMs: number;
   maxRechargeAmount: number;
   clientRateLimitRps: number;
@@ -99,6 +102,8 @@ export interface AppConfig {
   logLevel: string;
   supportedCurrencies: Currency[];
   dispatcherEnabled: boolean;
+  /** Serve /metrics on this port only (not on the API port); null: /metrics on the API port. */
+  metricsPort: number | null;
   /** Human-readable warnings found while loading (insecure endpoint, simulator fallback). */
   warnings: string[];
 }
@@ -115,6 +120,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (errors.length > 0) {
     const lines = errors.map((err) => `${err.property}: ${Object.values(err.constraints ?? {}).join('; ')}`);
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const weak = (e.PROVIDER_WEBHOOK_SECRETS ?? [])
+    .map((secret, i) => [i, webhookSecretProblem(secret)] as const)
+    .filter(([, problem]) => problem !== null)
+    .map(([i, problem]) => `PROVIDER_WEBHOOK_SECRETS: entry ${i + 1} ${problem}`);
+  if (weak.length > 0) throw new ConfigError(`invalid configuration:\n  ${weak.join('\n  ')}`);
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === (e.PORT ?? 3000)) {
+    throw new ConfigError(
+      'invalid configuration:\n  METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)',
+    );
   }
   const warnings: string[] = [];
   const hasKeys = Boolean(e.ALIBABA_CLOUD_ACCESS_KEY_ID && e.ALIBABA_CLOUD_ACCESS_KEY_SECRET);
@@ -160,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     reconcileAfterMs: e.RECONCILE_AFTER_MS ?? 60000,
     confirmationWindowMs: e.CONFIRMATION_WINDOW_MS ?? 1800000,
     callbackAllowedHosts: e.CALLBACK_ALLOWED_HOSTS ?? [],
+    callbackAllowPrivateNetworks: e.CALLBACK_ALLOW_PRIVATE_NETWORKS ?? false,
     callbackRetryBaseMs: e.CALLBACK_RETRY_BASE_MS ?? 10000,
     maxRechargeAmount: e.MAX_RECHARGE_AMOUNT ?? 100000000,
     clientRateLimitRps: e.CLIENT_RATE_LIMIT_RPS ?? 100,
@@ -168,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     logLevel: e.LOG_LEVEL ?? 'info',
     supportedCurrencies: e.SUPPORTED_CURRENCIES ?? [...CURRENCIES],
     dispatcherEnabled: e.DISPATCHER_ENABLED ?? true,
+    metricsPort: e.METRICS_PORT ?? null,
     warnings,
   };
 }

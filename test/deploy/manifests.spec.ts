@@ -62,7 +62,7 @@ function effectiveEnv(objects: K8sObject[], c: any): Record<string, string> {
     const dummy: Record<string, string> = {
       ALIBABA_CLOUD_ACCESS_KEY_ID: 'test-key-id',
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'test-key-secret',
-      PROVIDER_WEBHOOK_SECRETS: `whsec_${Buffer.from('test').toString('base64')}`,
+      PROVIDER_WEBHOOK_SECRETS: `whsec_${Buffer.from('0123456789abcdefghijklmnopqrstuv').toString('base64')}`,
       DATABASE_URL: 'postgres://user:pass@db:5432/recharge',
     };
     env[e.name] = e.value ?? (e.valueFrom?.secretKeyRef ? dummy[e.valueFrom.secretKeyRef.key] : `<${e.name}>`);

@@ -6,6 +6,8 @@ export interface CallbackDelivery {
   eventType: string;
   payload: string;
   webhookSecret: string;
+  /** A revoked client gets no more callbacks: its pending deliveries are abandoned unsent. */
+  clientRevoked: boolean;
   attempts: number;
   createdAt: Date;
 }
@@ -14,6 +16,11 @@ export interface DeliveryAttempt {
   statusCode: number | null;
   latencyMs: number;
   error: string | null;
+  /**
+   * The destination is refused for good (its host left CALLBACK_ALLOWED_HOSTS, the URL carries
+   * user info, the client was revoked): no retry is scheduled, `error` says why.
+   */
+  abandoned?: boolean;
 }
 
 /** Callbacks written in the same transaction as the final transition, delivered later by a worker. */
@@ -30,6 +37,10 @@ export abstract class CallbackOutbox {
   ): Promise<void>;
 }
 
+/**
+ * Sends one callback. Implementations check the destination at every attempt (allowlist, resolved
+ * addresses) and never follow redirects; a refusal is an attempt with `error` set, not a throw.
+ */
 export abstract class CallbackSender {
   abstract send(delivery: CallbackDelivery, at: Date): Promise<DeliveryAttempt>;
 }

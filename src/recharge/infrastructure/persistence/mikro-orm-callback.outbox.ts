@@ -15,7 +15,8 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
          ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED)
        UPDATE callback_deliveries d SET next_attempt_at = ? FROM due, clients c
        WHERE d.id = due.id AND c.id = d.client_id
-       RETURNING d.id, d.recharge_id, d.url, d.event_type, d.payload::text AS payload, d.attempts, d.created_at, c.webhook_secret`,
+       RETURNING d.id, d.recharge_id, d.url, d.event_type, d.payload::text AS payload, d.attempts, d.created_at, c.webhook_secret,
+         c.revoked_at IS NOT NULL AS client_revoked`,
       [now, limit, leaseUntil],
     );
     return rows.map((r) => ({
@@ -25,6 +26,7 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
       eventType: r.event_type,
       payload: r.payload,
       webhookSecret: r.webhook_secret,
+      clientRevoked: r.client_revoked === true,
       attempts: r.attempts,
       // Raw queries through MikroORM's pg driver return timestamptz as a string, not a Date.
       createdAt: new Date(r.created_at),
