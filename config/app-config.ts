@@ -59,6 +59,9 @@ class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) CALLBACK_RETRY_BASE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(Number.MAX_SAFE_INTEGER) MAX_RECHARGE_AMOUNT?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) CLIENT_RATE_LIMIT_RPS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) AUTH_FAILURES_PER_MINUTE?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) PREFER_WAIT_MAX_PER_CLIENT?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(120000) REQUEST_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_GRACE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_DRAIN_DELAY_MS?: number;
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
@@ -97,6 +100,12 @@ export interface AppConfig {
   callbackRetryBaseMs: number;
   maxRechargeAmount: number;
   clientRateLimitRps: number;
+  /** Failed authentications an address may make per minute (burst of as many) before 429. */
+  authFailuresPerMinute: number;
+  /** Concurrent `Prefer: wait` requests per client and replica; more are answered at once. */
+  preferWaitMaxPerClient: number;
+  /** Time to receive a whole request (headers and body) before its connection is closed. */
+  requestTimeoutMs: number;
   shutdownGraceMs: number;
   shutdownDrainDelayMs: number;
   logLevel: string;
@@ -179,6 +188,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     callbackRetryBaseMs: e.CALLBACK_RETRY_BASE_MS ?? 10000,
     maxRechargeAmount: e.MAX_RECHARGE_AMOUNT ?? 100000000,
     clientRateLimitRps: e.CLIENT_RATE_LIMIT_RPS ?? 100,
+    authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE ?? 60,
+    preferWaitMaxPerClient: e.PREFER_WAIT_MAX_PER_CLIENT ?? 10,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS ?? 15000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? 25000,
     shutdownDrainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS ?? 5000,
     logLevel: e.LOG_LEVEL ?? 'info',
