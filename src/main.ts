@@ -8,12 +8,12 @@ import { ManageClientsUseCase } from './clients/application/manage-clients.use-c
 import { resolveDatabaseUrl, simulatorPort } from './database/database-url';
 import { runMigrations } from './database/migrations';
 import { Lifecycle } from './health/lifecycle';
+import { redactSecrets } from '../libs/shared/redact';
+import { writePlainLogLine } from './observability/logging';
 import { stopTracing } from './observability/tracing';
 
-const log = (msg: string) =>
-  process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
-const warn = (msg: string) =>
-  process.stdout.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg })}\n`);
+const log = (msg: string) => writePlainLogLine('info', msg);
+const warn = (msg: string) => writePlainLogLine('warn', msg);
 
 async function main(): Promise<void> {
   let config: AppConfig;
@@ -99,6 +99,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(`fatal: ${redactSecrets(err instanceof Error ? String(err.stack) : String(err))}\n`);
   process.exit(1);
 });

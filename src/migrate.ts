@@ -1,12 +1,13 @@
 import { ConfigError, loadConfig } from '../config/app-config';
 import { resolveDatabaseUrl } from './database/database-url';
 import { runMigrations } from './database/migrations';
+import { redactSecrets } from '../libs/shared/redact';
+import { writePlainLogLine } from './observability/logging';
 
 /** `npm run migrate`: applies pending migrations under the advisory lock and exits (a Kubernetes Job). */
 async function migrate(): Promise<void> {
   const config = loadConfig();
-  const log = (msg: string) =>
-    process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
+  const log = (msg: string) => writePlainLogLine('info', msg);
   const database = await resolveDatabaseUrl(config, log);
   try {
     const applied = await runMigrations(database.url, log);
@@ -20,7 +21,7 @@ migrate().then(
   () => process.exit(0),
   (err) => {
     process.stderr.write(
-      `${err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.stack : String(err)}`}\n`,
+      `${redactSecrets(err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.stack : String(err)}`)}\n`,
     );
     process.exit(1);
   },

@@ -1,5 +1,6 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
+import { redactNullable } from '../../../../libs/shared/redact';
 import { CallbackDelivery, CallbackOutbox, DeliveryAttempt } from '../../application/ports/callback-outbox';
 
 @Injectable()
@@ -45,7 +46,7 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
       const ctx = em.getTransactionContext();
       await conn.execute(
         `INSERT INTO callback_attempts (delivery_id, attempted_at, status_code, latency_ms, error) VALUES (?, ?, ?, ?, ?)`,
-        [id, at, a.statusCode, a.latencyMs, a.error],
+        [id, at, a.statusCode, a.latencyMs, redactNullable(a.error)],
         'run',
         ctx,
       );
@@ -54,7 +55,7 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
            status = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ?`,
         [
           a.statusCode,
-          a.error,
+          redactNullable(a.error),
           delivered ? 'delivered' : nextAttemptAt ? 'pending' : 'failed',
           nextAttemptAt,
           delivered ? at : null,

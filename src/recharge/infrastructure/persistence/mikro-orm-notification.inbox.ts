@@ -1,5 +1,6 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
+import { redactDeep, redactNullable } from '../../../../libs/shared/redact';
 import {
   NotificationInbox,
   NotificationResult,
@@ -79,7 +80,7 @@ export class MikroOrmNotificationInbox extends NotificationInbox {
     await this.em.getConnection().execute(
       `UPDATE provider_notifications SET result = ?, detail = ?, processed_at = ?
        WHERE webhook_id = ? AND (processed_at IS NULL OR result = 'orphan')`,
-      [result, detail, at, webhookId],
+      [result, redactNullable(detail), at, webhookId],
     );
   }
 
@@ -93,7 +94,7 @@ export class MikroOrmNotificationInbox extends NotificationInbox {
     const rows = await this.em.getConnection().execute(
       `INSERT INTO discrepancies (kind, recharge_id, webhook_id, detail, detected_at) VALUES (?, ?, ?, ?::jsonb, ?)
        ON CONFLICT (webhook_id, kind) DO NOTHING RETURNING id`,
-      [kind, rechargeId, webhookId, JSON.stringify(detail), at],
+      [kind, rechargeId, webhookId, JSON.stringify(redactDeep(detail)), at],
     );
     return rows.length === 1;
   }
