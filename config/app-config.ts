@@ -70,6 +70,7 @@ class Environment {
   @IsIn(CURRENCIES as unknown as string[], { each: true })
   SUPPORTED_CURRENCIES?: Currency[];
   @IsOptional() @Transform(toBoolean) @IsBoolean() DISPATCHER_ENABLED?: boolean;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() MIGRATE_ON_START?: boolean;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) METRICS_PORT?: number;
 }
 
@@ -111,6 +112,11 @@ export interface AppConfig {
   logLevel: string;
   supportedCurrencies: Currency[];
   dispatcherEnabled: boolean;
+  /**
+   * Apply pending migrations at start. false where the service's database role has no DDL
+   * rights (the migration Job applies them; readiness waits until they are applied).
+   */
+  migrateOnStart: boolean;
   /** Serve /metrics on this port only (not on the API port); null: /metrics on the API port. */
   metricsPort: number | null;
   /** Human-readable warnings found while loading (insecure endpoint, simulator fallback). */
@@ -197,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     supportedCurrencies: e.SUPPORTED_CURRENCIES ?? [...CURRENCIES],
     dispatcherEnabled: e.DISPATCHER_ENABLED ?? true,
     metricsPort: e.METRICS_PORT ?? null,
+    migrateOnStart: e.MIGRATE_ON_START ?? true,
     warnings,
   };
 }

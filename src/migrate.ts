@@ -4,9 +4,15 @@ import { runMigrations } from './database/migrations';
 import { redactSecrets } from '../libs/shared/redact';
 import { writePlainLogLine } from './observability/logging';
 
+const DATABASE_SETTINGS = ['DATABASE_URL', 'DATA_DIR', 'EMBEDDED_POSTGRES_PORT', 'LOG_LEVEL'];
+const onlyDatabaseSettings = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
+  Object.fromEntries(DATABASE_SETTINGS.filter((k) => env[k] !== undefined).map((k) => [k, env[k]]));
+
 /** `npm run migrate`: applies pending migrations under the advisory lock and exits (a Kubernetes Job). */
 async function migrate(): Promise<void> {
-  const config = loadConfig();
+  // Only the database settings: the Job gets DATABASE_URL (a DDL role) and nothing else, so the
+  // provider keys and webhook secrets it does not need are neither required nor validated here.
+  const config = loadConfig(onlyDatabaseSettings(process.env));
   const log = (msg: string) => writePlainLogLine('info', msg);
   const database = await resolveDatabaseUrl(config, log);
   try {
