@@ -1,8 +1,8 @@
 import { DomainError } from '../../../libs/shared/domain-error';
-import { redactSecrets } from '../../../libs/shared/redact';
 import { Currency, Money } from './money';
 import { InvalidTransitionError } from './recharge.errors';
 import { ALLOWED_TRANSITIONS, FINAL_STATES, RechargeState, TransitionSource } from './recharge-state';
+import { redactSecrets } from '../../../libs/shared/redact';
 
 export type FailureCode = 'PROVIDER_REJECTED' | 'TIMEOUT' | 'CANCELED';
 

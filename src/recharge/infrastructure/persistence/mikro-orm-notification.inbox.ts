@@ -1,6 +1,6 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
-import { redactDeep, redactNullable } from '../../../../libs/shared/redact';
+import { redactNullable } from '../../../../libs/shared/redact';
 import {
   NotificationInbox,
   NotificationResult,
@@ -94,7 +94,7 @@ export class MikroOrmNotificationInbox extends NotificationInbox {
     const rows = await this.em.getConnection().execute(
       `INSERT INTO discrepancies (kind, recharge_id, webhook_id, detail, detected_at) VALUES (?, ?, ?, ?::jsonb, ?)
        ON CONFLICT (webhook_id, kind) DO NOTHING RETURNING id`,
-      [kind, rechargeId, webhookId, JSON.stringify(redactDeep(detail)), at],
+      [kind, rechargeId, webhookId, JSON.stringify(detail), at],
     );
     return rows.length === 1;
   }
