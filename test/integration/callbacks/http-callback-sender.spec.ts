@@ -1,4 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { LookupAddress } from 'node:dns';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -263,6 +269,72 @@ describe('HttpCallbackSender: network safety', () => {
     expect(attempt).toMatchObject({ statusCode: null, abandoned: true });
     expect(JSON.stringify(attempt)).not.toMatch(/hunter2|alice/);
     expect(publicServer.received).toHaveLength(0);
+  });
+});
+
+describe('HttpCallbackSender: https to a pinned address', () => {
+  it('TLS names the host (SNI) and verifies the certificate against it, though the socket goes to the checked address', async () => {
+    if (spawnSync('openssl', ['version']).status !== 0) {
+      console.log('openssl not on PATH: skipping the TLS check of the pinned connection');
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'callback-tls-'));
+    try {
+      const made = spawnSync('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=tls.callbacks.test',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ]);
+      expect(made.status).toBe(0);
+      const key = readFileSync(join(dir, 'key.pem'));
+      const cert = readFileSync(join(dir, 'cert.pem'));
+      const serverNames: string[] = [];
+      let requests = 0;
+      const server = createHttpsServer(
+        {
+          key,
+          cert,
+          SNICallback: (name, done) => {
+            serverNames.push(name);
+            done(null, createSecureContext({ key, cert }));
+          },
+        },
+        (_req, res) => {
+          requests += 1;
+          res.end('ok');
+        },
+      );
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as AddressInfo).port;
+      try {
+        const dns = scriptedResolver(['127.0.0.1']);
+        const attempt = await sender({ resolve: dns.resolve, refuseAddress: testAddressCheck }).send(
+          delivery(`https://tls.callbacks.test:${port}/hook`),
+          new Date(),
+        );
+        // Self-signed, so not trusted: the handshake reached the pinned address and was verified, not skipped.
+        expect(attempt.statusCode).toBeNull();
+        expect(attempt.error).toMatch(/self[- ]signed certificate|DEPTH_ZERO_SELF_SIGNED_CERT/i);
+        expect(serverNames).toEqual(['tls.callbacks.test']);
+        expect(requests).toBe(0);
+        expect(dns.calls).toHaveLength(1);
+      } finally {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
