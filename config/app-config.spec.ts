@@ -1,4 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from '../src/clients/domain/client';
 import { ConfigError, loadConfig } from './app-config';
+
+const secret = (bytes: number) => `whsec_${randomBytes(bytes).toString('base64')}`;
 
 describe('loadConfig', () => {
   it('applies the contract defaults and falls back to the simulator loudly', () => {
@@ -44,11 +48,76 @@ describe('loadConfig', () => {
   });
 
   it('parses lists', () => {
+    const [a, b] = [secret(32), secret(24)];
     const c = loadConfig({
       CALLBACK_ALLOWED_HOSTS: 'a.example.com, *.hooks.test',
-      PROVIDER_WEBHOOK_SECRETS: 'whsec_AAAA,whsec_BBBB',
+      PROVIDER_WEBHOOK_SECRETS: `${a},${b}`,
     });
     expect(c.callbackAllowedHosts).toEqual(['a.example.com', '*.hooks.test']);
-    expect(c.providerWebhookSecrets).toEqual(['whsec_AAAA', 'whsec_BBBB']);
+    expect(c.providerWebhookSecrets).toEqual([a, b]);
+  });
+
+  describe('CALLBACK_ALLOWED_HOSTS wildcards need two labels after "*."', () => {
+    it.each(['*.com', '*.localhost', '*', '*.', '*.*.example.com', 'evil.com/path', 'a.*.example.com'])(
+      '%s is a config error',
+      (entry) => {
+        expect(() => loadConfig({ CALLBACK_ALLOWED_HOSTS: `hooks.example.com,${entry}` })).toThrow(
+          /CALLBACK_ALLOWED_HOSTS.*at least two labels after "\*\."/,
+        );
+      },
+    );
+    it.each(['*.example.com', '*.hooks.example.co.uk', 'hooks.example.com', 'localhost', '127.0.0.1'])(
+      '%s is accepted',
+      (entry) => {
+        expect(loadConfig({ CALLBACK_ALLOWED_HOSTS: entry }).callbackAllowedHosts).toEqual([entry]);
+      },
+    );
+  });
+
+  it('CALLBACK_ALLOW_PRIVATE_NETWORKS is false unless set to true', () => {
+    expect(loadConfig({}).callbackAllowPrivateNetworks).toBe(false);
+    expect(loadConfig({ CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true' }).callbackAllowPrivateNetworks).toBe(true);
+    expect(loadConfig({ CALLBACK_ALLOW_PRIVATE_NETWORKS: 'false' }).callbackAllowPrivateNetworks).toBe(false);
+    expect(() => loadConfig({ CALLBACK_ALLOW_PRIVATE_NETWORKS: 'yes' })).toThrow(/CALLBACK_ALLOW_PRIVATE_NETWORKS/);
+  });
+
+  describe('PROVIDER_WEBHOOK_SECRETS entries hold at least 24 random bytes', () => {
+    it.each([
+      ["the issue's example", 'whsec_AA=='],
+      ['4 bytes', 'whsec_dGVzdA=='],
+      ['23 random bytes', secret(23)],
+      ['32 equal bytes', `whsec_${Buffer.alloc(32, 7).toString('base64')}`],
+      ['a two-byte pattern', `whsec_${Buffer.from('ab'.repeat(16)).toString('base64')}`],
+      ['not base64', 'whsec_not base64!'],
+    ])('%s is a config error that does not echo the secret', (_label, weak) => {
+      const env = { PROVIDER_WEBHOOK_SECRETS: `${secret(32)},${weak}` };
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      expect(() => loadConfig(env)).toThrow(/PROVIDER_WEBHOOK_SECRETS/);
+      let message = '';
+      try {
+        loadConfig(env);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).not.toContain(weak.slice(6));
+    });
+
+    it('24 and 32 random bytes pass', () => {
+      expect(
+        loadConfig({ PROVIDER_WEBHOOK_SECRETS: `${secret(24)},${secret(32)}` }).providerWebhookSecrets,
+      ).toHaveLength(2);
+    });
+
+    it("clients' webhook secrets are generated with 32 random bytes", () => {
+      const { client } = Client.register('cli_1', 'c', ['*'], new Date());
+      expect(Buffer.from(client.webhookSecret.slice('whsec_'.length), 'base64')).toHaveLength(32);
+      expect(() => loadConfig({ PROVIDER_WEBHOOK_SECRETS: client.webhookSecret })).not.toThrow();
+    });
+  });
+
+  it('METRICS_PORT moves /metrics off the API port and must differ from PORT', () => {
+    expect(loadConfig({}).metricsPort).toBeNull();
+    expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+    expect(() => loadConfig({ PORT: '3000', METRICS_PORT: '3000' })).toThrow(/METRICS_PORT must differ from PORT/);
   });
 });

@@ -1,9 +1,18 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { webhookSecretProblem } from '../libs/shared/webhook-secret';
 import { CURRENCIES, Currency } from '../src/recharge/domain/money';
 
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+const toBoolean = ({ value }: { value: unknown }) =>
+  value === undefined
+    ? undefined
+    : value === 'true' || value === '1'
+      ? true
+      : value === 'false' || value === '0'
+        ? false
+        : value;
 const toList = ({ value }: { value: unknown }) =>
   typeof value === 'string'
     ? value
@@ -40,14 +49,19 @@ class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) CONFIRMATION_WINDOW_MS?: number;
   @IsOptional()
   @Transform(toList)
-  @Matches(/^(\*\.)?[A-Za-z0-9.-]+$/, {
+  @Matches(/^(\*\.[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|[A-Za-z0-9.:-]+)$/, {
     each: true,
-    message: 'CALLBACK_ALLOWED_HOSTS must be hostnames or *.domain wildcards',
+    message:
+      'CALLBACK_ALLOWED_HOSTS must be hostnames or wildcards with at least two labels after "*." (*.hooks.example.com, not *.com)',
   })
   CALLBACK_ALLOWED_HOSTS?: string[];
+  @IsOptional() @Transform(toBoolean) @IsBoolean() CALLBACK_ALLOW_PRIVATE_NETWORKS?: boolean;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) CALLBACK_RETRY_BASE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(Number.MAX_SAFE_INTEGER) MAX_RECHARGE_AMOUNT?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) CLIENT_RATE_LIMIT_RPS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) AUTH_FAILURES_PER_MINUTE?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) PREFER_WAIT_MAX_PER_CLIENT?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(120000) REQUEST_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_GRACE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_DRAIN_DELAY_MS?: number;
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
@@ -55,18 +69,9 @@ class Environment {
   @Transform(toList)
   @IsIn(CURRENCIES as unknown as string[], { each: true })
   SUPPORTED_CURRENCIES?: Currency[];
-  @IsOptional()
-  @Transform(({ value }) =>
-    value === undefined
-      ? undefined
-      : value === 'true' || value === '1'
-        ? true
-        : value === 'false' || value === '0'
-          ? false
-          : value,
-  )
-  @IsBoolean()
-  DISPATCHER_ENABLED?: boolean;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() DISPATCHER_ENABLED?: boolean;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() MIGRATE_ON_START?: boolean;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) METRICS_PORT?: number;
 }
 
 export interface AppConfig {
@@ -91,14 +96,29 @@ export interface AppConfig {
   reconcileAfterMs: number;
   confirmationWindowMs: number;
   callbackAllowedHosts: string[];
+  /** Lets callbacks reach loopback, private and other special-purpose addresses (tests, labs). */
+  callbackAllowPrivateNetworks: boolean;
   callbackRetryBaseMs: number;
   maxRechargeAmount: number;
   clientRateLimitRps: number;
+  /** Failed authentications an address may make per minute (burst of as many) before 429. */
+  authFailuresPerMinute: number;
+  /** Concurrent `Prefer: wait` requests per client and replica; more are answered at once. */
+  preferWaitMaxPerClient: number;
+  /** Time to receive a whole request (headers and body) before its connection is closed. */
+  requestTimeoutMs: number;
   shutdownGraceMs: number;
   shutdownDrainDelayMs: number;
   logLevel: string;
   supportedCurrencies: Currency[];
   dispatcherEnabled: boolean;
+  /**
+   * Apply pending migrations at start. false where the service's database role has no DDL
+   * rights (the migration Job applies them; readiness waits until they are applied).
+   */
+  migrateOnStart: boolean;
+  /** Serve /metrics on this port only (not on the API port); null: /metrics on the API port. */
+  metricsPort: number | null;
   /** Human-readable warnings found while loading (insecure endpoint, simulator fallback). */
   warnings: string[];
 }
@@ -115,6 +135,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (errors.length > 0) {
     const lines = errors.map((err) => `${err.property}: ${Object.values(err.constraints ?? {}).join('; ')}`);
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const weak = (e.PROVIDER_WEBHOOK_SECRETS ?? [])
+    .map((secret, i) => [i, webhookSecretProblem(secret)] as const)
+    .filter(([, problem]) => problem !== null)
+    .map(([i, problem]) => `PROVIDER_WEBHOOK_SECRETS: entry ${i + 1} ${problem}`);
+  if (weak.length > 0) throw new ConfigError(`invalid configuration:\n  ${weak.join('\n  ')}`);
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === (e.PORT ?? 3000)) {
+    throw new ConfigError(
+      'invalid configuration:\n  METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)',
+    );
   }
   const warnings: string[] = [];
   const hasKeys = Boolean(e.ALIBABA_CLOUD_ACCESS_KEY_ID && e.ALIBABA_CLOUD_ACCESS_KEY_SECRET);
@@ -160,14 +190,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     reconcileAfterMs: e.RECONCILE_AFTER_MS ?? 60000,
     confirmationWindowMs: e.CONFIRMATION_WINDOW_MS ?? 1800000,
     callbackAllowedHosts: e.CALLBACK_ALLOWED_HOSTS ?? [],
+    callbackAllowPrivateNetworks: e.CALLBACK_ALLOW_PRIVATE_NETWORKS ?? false,
     callbackRetryBaseMs: e.CALLBACK_RETRY_BASE_MS ?? 10000,
     maxRechargeAmount: e.MAX_RECHARGE_AMOUNT ?? 100000000,
     clientRateLimitRps: e.CLIENT_RATE_LIMIT_RPS ?? 100,
+    authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE ?? 60,
+    preferWaitMaxPerClient: e.PREFER_WAIT_MAX_PER_CLIENT ?? 10,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS ?? 15000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? 25000,
     shutdownDrainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS ?? 5000,
     logLevel: e.LOG_LEVEL ?? 'info',
     supportedCurrencies: e.SUPPORTED_CURRENCIES ?? [...CURRENCIES],
     dispatcherEnabled: e.DISPATCHER_ENABLED ?? true,
+    metricsPort: e.METRICS_PORT ?? null,
+    migrateOnStart: e.MIGRATE_ON_START ?? true,
     warnings,
   };
 }

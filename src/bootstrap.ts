@@ -14,6 +14,7 @@ import { createLogger, logRequestCompleted, PinoNestLogger, requestLogContext } 
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const BODY_LIMIT_BYTES = 64 * 1024;
+export const CONNECTION_IDLE_TIMEOUT_MS = 65_000;
 
 /** Builds the HTTP application (not listening yet); shared by main, the e2e tests and the bench. */
 export async function createApp(
@@ -24,6 +25,16 @@ export async function createApp(
   const quiet = logs === false;
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
+    // A client gets REQUEST_TIMEOUT_MS to send its whole request (slow-loris headers or bodies are
+    // cut); an idle connection lives past the longest Prefer: wait (30 s), then is closed.
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: CONNECTION_IDLE_TIMEOUT_MS,
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.requestTimeoutMs,
+      // Node checks the request timeout on this period (30 s by default, which would double it).
+      connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs),
+    },
     requestIdHeader: false,
     genReqId: (req: IncomingMessage) => {
       const given = req.headers['x-request-id'];

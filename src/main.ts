@@ -8,12 +8,14 @@ import { ManageClientsUseCase } from './clients/application/manage-clients.use-c
 import { resolveDatabaseUrl, simulatorPort } from './database/database-url';
 import { runMigrations } from './database/migrations';
 import { Lifecycle } from './health/lifecycle';
+import { redactSecrets } from '../libs/shared/redact';
+import { writePlainLogLine } from './observability/logging';
+import { startMetricsServer } from './observability/metrics-server';
+import { PrometheusTelemetry } from './observability/prometheus-telemetry';
 import { stopTracing } from './observability/tracing';
 
-const log = (msg: string) =>
-  process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
-const warn = (msg: string) =>
-  process.stdout.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg })}\n`);
+const log = (msg: string) => writePlainLogLine('info', msg);
+const warn = (msg: string) => writePlainLogLine('warn', msg);
 
 async function main(): Promise<void> {
   let config: AppConfig;
@@ -48,10 +50,16 @@ async function main(): Promise<void> {
   }
 
   const database = await resolveDatabaseUrl(config, log);
-  await runMigrations(database.url, log);
+  if (config.migrateOnStart) await runMigrations(database.url, log);
+  else log('MIGRATE_ON_START=false: not migrating (readiness waits until the migration Job has applied them)');
   const app = await createApp(config, database.url);
   await app.listen({ port: config.port, host: '0.0.0.0' });
   log(`alicloud-recharge listening on http://localhost:${config.port} (provider: ${config.provider})`);
+  const metrics =
+    config.metricsPort === null
+      ? null
+      : await startMetricsServer(app.get(PrometheusTelemetry).registry, config.metricsPort);
+  if (metrics) log(`metrics on http://localhost:${metrics.port}/metrics (not on the API port)`);
 
   if (process.argv.includes('--demo')) {
     const { apiKey } = await app.get(ManageClientsUseCase).create('demo', ['*']);
@@ -85,6 +93,7 @@ async function main(): Promise<void> {
     }, settings.shutdownDrainDelayMs + settings.shutdownGraceMs).unref();
     await new Promise((r) => setTimeout(r, settings.shutdownDrainDelayMs));
     await app.close();
+    await metrics?.close();
     await closeSimulator();
     await database.stop();
     // Without this the spans still batched for export (the requests and provider calls of the
@@ -99,6 +108,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(`fatal: ${redactSecrets(err instanceof Error ? String(err.stack) : String(err))}\n`);
   process.exit(1);
 });

@@ -1,12 +1,19 @@
 import { ConfigError, loadConfig } from '../config/app-config';
 import { resolveDatabaseUrl } from './database/database-url';
 import { runMigrations } from './database/migrations';
+import { redactSecrets } from '../libs/shared/redact';
+import { writePlainLogLine } from './observability/logging';
+
+const DATABASE_SETTINGS = ['DATABASE_URL', 'DATA_DIR', 'EMBEDDED_POSTGRES_PORT', 'LOG_LEVEL'];
+const onlyDatabaseSettings = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
+  Object.fromEntries(DATABASE_SETTINGS.filter((k) => env[k] !== undefined).map((k) => [k, env[k]]));
 
 /** `npm run migrate`: applies pending migrations under the advisory lock and exits (a Kubernetes Job). */
 async function migrate(): Promise<void> {
-  const config = loadConfig();
-  const log = (msg: string) =>
-    process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
+  // Only the database settings: the Job gets DATABASE_URL (a DDL role) and nothing else, so the
+  // provider keys and webhook secrets it does not need are neither required nor validated here.
+  const config = loadConfig(onlyDatabaseSettings(process.env));
+  const log = (msg: string) => writePlainLogLine('info', msg);
   const database = await resolveDatabaseUrl(config, log);
   try {
     const applied = await runMigrations(database.url, log);
@@ -20,7 +27,7 @@ migrate().then(
   () => process.exit(0),
   (err) => {
     process.stderr.write(
-      `${err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.stack : String(err)}`}\n`,
+      `${redactSecrets(err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.stack : String(err)}`)}\n`,
     );
     process.exit(1);
   },

@@ -5,6 +5,8 @@ import { RechargeModule } from '../recharge/recharge.module';
 import { AccountsController } from './accounts.controller';
 import { AuthGuard } from './auth.guard';
 import { ClientRateLimiter } from './client-rate-limiter';
+import { FailedAuthLimiter } from './failed-auth-limiter';
+import { WaitSlots } from './wait-slots';
 import { RechargesController } from './recharges.controller';
 
 @Module({
@@ -15,6 +17,16 @@ import { RechargesController } from './recharges.controller';
     {
       provide: ClientRateLimiter,
       useFactory: (c: AppConfig) => new ClientRateLimiter(c.clientRateLimitRps),
+      inject: [APP_CONFIG],
+    },
+    {
+      provide: FailedAuthLimiter,
+      useFactory: (c: AppConfig) => new FailedAuthLimiter(c.authFailuresPerMinute),
+      inject: [APP_CONFIG],
+    },
+    {
+      provide: WaitSlots,
+      useFactory: (c: AppConfig) => new WaitSlots(c.preferWaitMaxPerClient),
       inject: [APP_CONFIG],
     },
   ],

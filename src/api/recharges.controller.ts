@@ -13,6 +13,7 @@ import { statesOfStatus } from '../recharge/domain/recharge-state';
 import { AuthGuard, CurrentClient } from './auth.guard';
 import { decodeCursor, encodeCursor } from './cursor';
 import { CreateRechargeDto, IDEMPOTENCY_KEY, ListRechargesQuery } from './dto/recharge.dto';
+import { WaitSlots } from './wait-slots';
 import { presentRecharge, presentTransition } from '../recharge/application/recharge.representation';
 
 const RECHARGE_ID = ID_PATTERN('rch');
@@ -28,6 +29,7 @@ export class RechargesController {
     private readonly getRecharge: GetRechargeUseCase,
     private readonly cancelRecharge: CancelRechargeUseCase,
     private readonly lifecycle: Lifecycle,
+    private readonly waitSlots: WaitSlots,
   ) {}
 
   @Post()
@@ -63,7 +65,7 @@ export class RechargesController {
     reply.header('Location', `/v1/recharges/${recharge.id}`);
     // 202 for a new recharge, 200 for a replay: recharge_requests_total reads its outcome from the status.
     if (outcome === 'replayed') reply.status(200).header('Idempotent-Replayed', 'true');
-    return presentRecharge(await this.maybeWait(recharge, prefer, reply));
+    return presentRecharge(await this.maybeWait(client, recharge, prefer, reply));
   }
 
   @Get()
@@ -87,7 +89,7 @@ export class RechargesController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
     const recharge = await this.getRecharge.get(client, checkId(id));
-    return presentRecharge(await this.maybeWait(recharge, prefer, reply));
+    return presentRecharge(await this.maybeWait(client, recharge, prefer, reply));
   }
 
   @Get(':id/events')
@@ -105,15 +107,22 @@ export class RechargesController {
   }
 
   private async maybeWait(
+    client: Client,
     recharge: Parameters<typeof presentRecharge>[0],
     prefer: string | undefined,
     reply: FastifyReply,
   ) {
     const match = prefer ? /(?:^|[,;\s])wait\s*=\s*(\d+)/i.exec(prefer) : null;
     if (!match) return recharge;
-    const seconds = Math.min(Number(match[1]), MAX_WAIT_SECONDS);
-    reply.header('Preference-Applied', `wait=${seconds}`);
-    return this.getRecharge.waitUntilFinal(recharge, seconds * 1000, this.lifecycle.closingSignal);
+    const release = this.waitSlots.tryAcquire(client.id);
+    if (!release) return recharge;
+    try {
+      const seconds = Math.min(Number(match[1]), MAX_WAIT_SECONDS);
+      reply.header('Preference-Applied', `wait=${seconds}`);
+      return await this.getRecharge.waitUntilFinal(recharge, seconds * 1000, this.lifecycle.closingSignal);
+    } finally {
+      release();
+    }
   }
 }
 

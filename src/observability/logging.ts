@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { LoggerService } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { pino, Logger as PinoLogger, stdSerializers, stdTimeFunctions } from 'pino';
-import { redactSecrets } from '../../libs/shared/redact';
+import { DestinationStream, LoggerOptions, pino, Logger as PinoLogger, stdSerializers, stdTimeFunctions } from 'pino';
+import { redactDeep, redactSecrets } from '../../libs/shared/redact';
 
 /** Paths pino blanks out wherever they appear in a log record. */
 export const REDACTED_PATHS = [
@@ -46,16 +46,39 @@ export interface RequestLogContext {
  */
 export const requestLogContext = new AsyncLocalStorage<RequestLogContext>();
 
-/** The one pino logger of the process: JSON lines, secrets redacted, the request's correlation id mixed in. */
-export function createLogger(level: string): PinoLogger {
-  return pino({
+/**
+ * The one pino logger of the process: JSON lines, the request's correlation id mixed in, secrets
+ * redacted three ways: the known paths above; every field whose name says secret (password,
+ * token, apiKey, signature…) at any depth; and credentials inside any string, the message
+ * included (signed URLs, `user:password@`, rk_/whsec_ values, bearer tokens).
+ */
+export function createLogger(level: string, destination?: DestinationStream): PinoLogger {
+  const options: LoggerOptions = {
     level,
     timestamp: stdTimeFunctions.isoTime,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: { err: errorSerializer },
-    formatters: { level: (label: string) => ({ level: label }) },
+    formatters: { level: (label: string) => ({ level: label }), log: (record) => redactDeep(record) },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(
+          this,
+          args.map((a) => (typeof a === 'string' ? redactSecrets(a) : a)) as Parameters<typeof method>,
+        );
+      },
+    },
     mixin: () => requestLogContext.getStore() ?? {},
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/**
+ * A log line written before the pino logger exists (start-up, migrations): same JSON shape, the
+ * message scrubbed the same way.
+ */
+export function writePlainLogLine(level: 'info' | 'warn' | 'error', msg: string): void {
+  const line = { level, time: new Date().toISOString(), msg: redactSecrets(msg) };
+  (level === 'error' ? process.stderr : process.stdout).write(`${JSON.stringify(line)}\n`);
 }
 
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';

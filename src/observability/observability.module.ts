@@ -1,4 +1,6 @@
-import { Controller, Get, Global, Header, Module } from '@nestjs/common';
+import { Controller, Get, Global, Header, Inject, Module } from '@nestjs/common';
+import { DomainError } from '../../libs/shared/domain-error';
+import { APP_CONFIG, AppConfig } from '../app-config.provider';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { RechargeTelemetry } from '../recharge/application/ports/recharge-telemetry';
 import { PrometheusTelemetry } from './prometheus-telemetry';
@@ -6,11 +8,16 @@ import { PrometheusTelemetry } from './prometheus-telemetry';
 @ApiExcludeController()
 @Controller('metrics')
 class MetricsController {
-  constructor(private readonly telemetry: PrometheusTelemetry) {}
+  constructor(
+    private readonly telemetry: PrometheusTelemetry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   metrics(): Promise<string> {
+    // With METRICS_PORT set, /metrics is served there only (metrics-server.ts), not to API callers.
+    if (this.config.metricsPort !== null) throw new DomainError('NOT_FOUND', 'not found');
     return this.telemetry.registry.metrics();
   }
 }

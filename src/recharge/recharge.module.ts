@@ -44,7 +44,15 @@ import { Clock } from '../../libs/shared/clock';
     { provide: NotificationInbox, useClass: MikroOrmNotificationInbox },
     { provide: ReconciliationRunLog, useClass: MikroOrmReconciliationRunLog },
     { provide: CallbackOutbox, useClass: MikroOrmCallbackOutbox },
-    { provide: CallbackSender, useFactory: () => new HttpCallbackSender() },
+    {
+      provide: CallbackSender,
+      useFactory: (c: AppConfig) =>
+        new HttpCallbackSender({
+          allowedHosts: c.callbackAllowedHosts,
+          allowPrivateNetworks: c.callbackAllowPrivateNetworks,
+        }),
+      inject: [APP_CONFIG],
+    },
     {
       provide: CallbackSettings,
       useFactory: (c: AppConfig): CallbackSettings => ({ retryBaseMs: c.callbackRetryBaseMs }),

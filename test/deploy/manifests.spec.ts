@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { loadConfig } from '../../config/app-config';
+import { refusedAddressReason } from '../../src/recharge/infrastructure/callbacks/callback-address.policy';
 import {
   K8sObject,
   byKey,
@@ -62,8 +64,9 @@ function effectiveEnv(objects: K8sObject[], c: any): Record<string, string> {
     const dummy: Record<string, string> = {
       ALIBABA_CLOUD_ACCESS_KEY_ID: 'test-key-id',
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'test-key-secret',
-      PROVIDER_WEBHOOK_SECRETS: `whsec_${Buffer.from('test').toString('base64')}`,
+      PROVIDER_WEBHOOK_SECRETS: `whsec_${Buffer.from('0123456789abcdefghijklmnopqrstuv').toString('base64')}`,
       DATABASE_URL: 'postgres://user:pass@db:5432/recharge',
+      MIGRATION_DATABASE_URL: 'postgres://owner:pass@db:5432/recharge',
     };
     env[e.name] = e.value ?? (e.valueFrom?.secretKeyRef ? dummy[e.valueFrom.secretKeyRef.key] : `<${e.name}>`);
   }
@@ -218,13 +221,25 @@ describe('config/k8s', () => {
       expect(appEnv).toContain('SHUTDOWN_DRAIN_DELAY_MS');
     });
 
-    it('is scraped by Prometheus on the http port at /metrics, which the app serves', () => {
+    it('is scraped by Prometheus at /metrics on the metrics port (METRICS_PORT), apart from the API port', () => {
+      const config = loadConfig(effectiveEnv(base, app));
+      expect(config.metricsPort).not.toBeNull();
+      expect(config.metricsPort).not.toBe(config.port);
+      expect(app.ports).toContainEqual({ name: 'metrics', containerPort: config.metricsPort, protocol: 'TCP' });
       expect(deployment.spec.template.metadata.annotations).toEqual({
         'prometheus.io/scrape': 'true',
-        'prometheus.io/port': String(defaults.port),
+        'prometheus.io/port': String(config.metricsPort),
         'prometheus.io/path': '/metrics',
       });
-      expect(source('src/observability/observability.module.ts')).toMatch(/@Controller\('metrics'\)/);
+      expect(source('src/main.ts')).toMatch(/startMetricsServer\(/);
+      expect(source('src/observability/metrics-server.ts')).toMatch(/'\/metrics'/);
+      // The Service exposes the API port only.
+      expect(find(base, 'Service', APP).spec.ports.map((p: any) => p.targetPort)).toEqual(['http']);
+    });
+
+    it('does not migrate at start: its database role has no DDL rights (the Job migrates)', () => {
+      expect(loadConfig(effectiveEnv(base, app)).migrateOnStart).toBe(false);
+      expect(source('src/main.ts')).toMatch(/if \(config\.migrateOnStart\) await runMigrations/);
     });
 
     it('spreads replicas over zones and nodes, counting only its own pods', () => {
@@ -262,20 +277,26 @@ describe('config/k8s', () => {
       expect(pdb.spec.maxUnavailable ?? null).toBe(1);
     });
 
-    it('the Job runs `npm run migrate` as node directly, with the Deployment image, environment and security', () => {
+    it('the Job runs `npm run migrate` as node directly, with the Deployment image and security, and only DATABASE_URL (the migrator role)', () => {
       const job = find(base, 'Job', 'alicloud-recharge-migrate');
       const c = container(base, 'Job', 'alicloud-recharge-migrate');
       expect(pkg.scripts.migrate).toBe('node dist/src/migrate.js');
       expect(c.command).toEqual(pkg.scripts.migrate.split(' '));
       expect(c.image).toBe(app.image);
-      expect(c.envFrom).toEqual(app.envFrom);
-      for (const key of SECRET_KEYS) expect(c.env).toContainEqual(app.env.find((e: any) => e.name === key));
+      // No provider keys, no webhook secrets, no ConfigMap: the DDL role's URL and nothing else.
+      expect(c.envFrom).toBeUndefined();
+      expect(c.env).toEqual([
+        {
+          name: 'DATABASE_URL',
+          valueFrom: { secretKeyRef: { name: 'alicloud-recharge-secrets', key: 'MIGRATION_DATABASE_URL' } },
+        },
+      ]);
       expect(podSpec(job).restartPolicy).toBe('Never');
       expect(podSpec(job).securityContext).toEqual(pod.securityContext);
       expect(c.securityContext).toEqual(app.securityContext);
       expect(job.spec.backoffLimit).toBeLessThanOrEqual(3);
-      // dist/src/migrate.js is compiled from src/migrate.ts, which validates the same configuration.
-      expect(source('src/migrate.ts')).toMatch(/loadConfig\(\)/);
+      // dist/src/migrate.js is compiled from src/migrate.ts, which validates the database settings only.
+      expect(source('src/migrate.ts')).toMatch(/loadConfig\(onlyDatabaseSettings\(process\.env\)\)/);
       for (const o of Object.values(rendered))
         expect(() => loadConfig(effectiveEnv(o, container(o, 'Job', 'alicloud-recharge-migrate')))).not.toThrow();
     });
@@ -301,16 +322,19 @@ describe('config/k8s', () => {
       expect(namespaces).toEqual(OVERLAYS.map((o) => `alicloud-recharge-${o}`));
     });
 
-    it('each refers to its own Secret, from every workload, for all four credentials', () => {
+    it('each refers to its own Secret, from every workload: four credentials for the service, the migrator URL for the Job', () => {
       const names = OVERLAYS.map((o) => {
         const s = secretNames(rendered[o]);
         expect(s.size).toBe(1);
-        for (const kind of ['Deployment', 'Job']) {
+        for (const [kind, keys] of [
+          ['Deployment', SECRET_KEYS],
+          ['Job', ['MIGRATION_DATABASE_URL']],
+        ] as const) {
           const w = rendered[o].find((x) => x.kind === kind)!;
           const refs = podContainers(w)[0]
             .env.filter((e: any) => e.valueFrom?.secretKeyRef)
             .map((e: any) => e.valueFrom.secretKeyRef.key);
-          expect(refs.sort()).toEqual([...SECRET_KEYS].sort());
+          expect(refs.sort()).toEqual([...keys].sort());
         }
         return [...s][0];
       });
@@ -372,6 +396,151 @@ describe('config/k8s', () => {
     });
   });
 
+  describe('NetworkPolicies', () => {
+    const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+      Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const policiesFor = (objects: K8sObject[], kind: string, name: string) => {
+      const labels = find(objects, kind, name).spec.template.metadata.labels;
+      return objects
+        .filter((o) => o.kind === 'NetworkPolicy')
+        .filter((p) => selects(p.spec.podSelector.matchLabels ?? {}, labels));
+    };
+    const all = { base, ...rendered } as Record<string, K8sObject[]>;
+    const portOf = (c: any, port: number | string) =>
+      typeof port === 'number' ? port : c.ports.find((p: any) => p.name === port).containerPort;
+    const inCidr = (address: string, cidr: string) => ipaddr.parse(address).match(ipaddr.parseCIDR(cidr));
+
+    it('select every pod of the service and of the migration Job, in both directions, in every environment', () => {
+      for (const [env, objects] of Object.entries(all)) {
+        for (const [kind, name] of [
+          ['Deployment', APP],
+          ['Job', 'alicloud-recharge-migrate'],
+        ]) {
+          const types = new Set(policiesFor(objects, kind, name).flatMap((p) => p.spec.policyTypes));
+          expect({ env, kind, types: [...types].sort() }).toEqual({ env, kind, types: ['Egress', 'Ingress'] });
+        }
+        for (const p of objects.filter((o) => o.kind === 'NetworkPolicy'))
+          expect(p.metadata.namespace).toBe(env === 'base' ? undefined : `alicloud-recharge-${env}`);
+      }
+    });
+
+    it('let in only clients and the provider relay on the API port, and Prometheus on the metrics port only', () => {
+      const config = loadConfig(effectiveEnv(base, app));
+      const allowed: string[] = [];
+      for (const p of policiesFor(base, 'Deployment', APP)) {
+        for (const rule of p.spec.ingress ?? []) {
+          // Never "from anywhere": every rule names its peers and its ports.
+          expect(rule.from?.length).toBeGreaterThan(0);
+          expect(rule.ports?.length).toBeGreaterThan(0);
+          for (const peer of rule.from) {
+            expect(peer.ipBlock).toBeUndefined();
+            for (const port of rule.ports) {
+              allowed.push(`${JSON.stringify(peer)} → ${portOf(app, port.port)}/${port.protocol}`);
+            }
+          }
+        }
+      }
+      const ns = (labels: Record<string, string>) => ({ namespaceSelector: { matchLabels: labels } });
+      expect(allowed.sort()).toEqual(
+        [
+          `${JSON.stringify(ns({ 'alicloud-recharge.io/client': 'true' }))} → ${config.port}/TCP`,
+          `${JSON.stringify(ns({ 'alicloud-recharge.io/provider-relay': 'true' }))} → ${config.port}/TCP`,
+          `${JSON.stringify({
+            ...ns({ 'kubernetes.io/metadata.name': 'monitoring' }),
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+          })} → ${config.metricsPort}/TCP`,
+        ].sort(),
+      );
+    });
+
+    it('let the service out only to DNS, PostgreSQL, the OTLP collector, and public addresses on 443/80 (BSS, callbacks)', () => {
+      const rules = policiesFor(base, 'Deployment', APP).flatMap((p) => p.spec.egress ?? []);
+      for (const rule of rules) {
+        expect(rule.to?.length).toBeGreaterThan(0);
+        expect(rule.ports?.length).toBeGreaterThan(0);
+      }
+      const ports = (rule: any) => rule.ports.map((p: any) => `${p.port}/${p.protocol}`).sort();
+      const dns = rules.filter((r: any) => r.to[0].podSelector?.matchLabels?.['k8s-app'] === 'kube-dns');
+      expect(dns.map(ports)).toEqual([['53/TCP', '53/UDP']]);
+      const database = rules.filter(
+        (r: any) => r.to[0].namespaceSelector?.matchLabels?.['alicloud-recharge.io/database'],
+      );
+      expect(database.map(ports)).toEqual([['5432/TCP']]);
+      const otlp = new URL(effectiveEnv(base, app).OTEL_EXPORTER_OTLP_ENDPOINT);
+      const collector = rules.filter(
+        (r: any) =>
+          r.to[0].namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === otlp.hostname.split('.')[1],
+      );
+      expect(collector.map(ports)).toEqual([[`${otlp.port}/TCP`]]);
+      const internet = rules.filter((r: any) => r.to[0].ipBlock);
+      expect(internet).toHaveLength(1);
+      expect(ports(internet[0])).toEqual(['443/TCP', '80/TCP']);
+      expect(rules).toHaveLength(4);
+      // The BSS endpoint of staging and prod is https, so port 443.
+      for (const o of ['staging', 'prod'] as const) {
+        const endpoint = loadConfig(effectiveEnv(rendered[o], container(rendered[o], 'Deployment', APP))).alibabaCloud
+          .endpoint;
+        expect(new URL(endpoint).protocol).toBe('https:');
+      }
+      // The public block excludes what the service's own callback check refuses.
+      const block = internet[0].to[0].ipBlock;
+      expect(block.cidr).toBe('0.0.0.0/0');
+      for (const address of [
+        '10.1.2.3',
+        '172.16.0.1',
+        '192.168.1.1',
+        '127.0.0.1',
+        '169.254.169.254',
+        '100.64.0.1',
+        '0.0.0.0',
+        '224.0.0.1',
+        '240.0.0.1',
+      ]) {
+        expect(refusedAddressReason(address)).not.toBeNull();
+        expect({ address, excepted: block.except.some((c: string) => inCidr(address, c)) }).toEqual({
+          address,
+          excepted: true,
+        });
+      }
+      expect(block.except.some((c: string) => inCidr('93.184.215.14', c))).toBe(false);
+    });
+
+    it('dev also lets the service reach its in-cluster simulator on the endpoint port, and lets the simulator notify it', () => {
+      const endpoint = new URL(
+        loadConfig(effectiveEnv(rendered.dev, container(rendered.dev, 'Deployment', APP))).alibabaCloud.endpoint,
+      );
+      const policies = policiesFor(rendered.dev, 'Deployment', APP);
+      const toSimulator = policies
+        .flatMap((p) => p.spec.egress ?? [])
+        .filter((r: any) => r.to?.[0]?.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'bss-simulator');
+      expect(toSimulator.map((r: any) => r.ports.map((p: any) => p.port))).toEqual([[Number(endpoint.port)]]);
+      const fromSimulator = policies
+        .flatMap((p) => p.spec.ingress ?? [])
+        .filter((r: any) => r.from?.[0]?.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'bss-simulator');
+      expect(fromSimulator.map((r: any) => r.ports.map((p: any) => p.port))).toEqual([['http']]);
+      // Staging and prod get nothing beyond the base policies.
+      for (const o of ['staging', 'prod'] as const)
+        expect(
+          rendered[o]
+            .filter((x) => x.kind === 'NetworkPolicy')
+            .map((p) => p.metadata.name)
+            .sort(),
+        ).toEqual(['alicloud-recharge-api', 'alicloud-recharge-migrate']);
+    });
+
+    it('the migration Job: nothing in; DNS and PostgreSQL out, nothing else', () => {
+      for (const objects of Object.values(all)) {
+        const policies = policiesFor(objects, 'Job', 'alicloud-recharge-migrate');
+        expect(policies.flatMap((p) => p.spec.ingress ?? [])).toEqual([]);
+        const egress = policies.flatMap((p) => p.spec.egress ?? []);
+        expect(egress.map((r: any) => r.ports.map((p: any) => `${p.port}/${p.protocol}`).sort())).toEqual([
+          ['53/TCP', '53/UDP'],
+          ['5432/TCP'],
+        ]);
+      }
+    });
+  });
+
   describe('no credentials committed', () => {
     const files = filesUnder(K8S);
 
@@ -381,7 +550,7 @@ describe('config/k8s', () => {
           if (doc.kind !== 'Secret') continue;
           expect(relative(K8S, f)).toBe('base/secret.example.yaml');
           expect(doc.data).toBeUndefined();
-          expect(Object.keys(doc.stringData).sort()).toEqual([...SECRET_KEYS].sort());
+          expect(Object.keys(doc.stringData).sort()).toEqual([...SECRET_KEYS, 'MIGRATION_DATABASE_URL'].sort());
           for (const value of Object.values(doc.stringData) as string[]) expect(value).toMatch(/<[^>]+>/);
         }
       }

@@ -1,6 +1,17 @@
+import { AddressInfo, connect } from 'node:net';
 import TestAgent from 'supertest/lib/agent';
+import { WaitSlots } from '../../src/api/wait-slots';
+import { ClientRepository } from '../../src/clients/application/client.repository';
 import { query } from '../support/database';
-import { bearer, closeWriteCounters, newKey, PROBLEM_JSON, rechargeBody, writeCounts } from '../support/e2e-helpers';
+import {
+  bearer,
+  closeWriteCounters,
+  newKey,
+  PROBLEM_JSON,
+  rechargeBody,
+  sleep,
+  writeCounts,
+} from '../support/e2e-helpers';
 import { startTestApp, TestApp } from '../support/test-app';
 
 type Req = ReturnType<TestAgent['get']>;
@@ -445,5 +456,139 @@ describe('bad input is refused with problem+json and writes nothing', () => {
     const events = await t.http.get(`/v1/recharges/${ok.body.id}/events`).set('Authorization', auth);
     expect(events.status).toBe(200);
     expect(events.body.data).toHaveLength(1);
+  });
+});
+
+/**
+ * Abuse: floods of unauthenticated requests, slow clients and piles of held `Prefer: wait`
+ * requests are bounded; a list filtered on an account the client may not use is refused.
+ */
+describe('abuse is bounded', () => {
+  let t: TestApp;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      AUTH_FAILURES_PER_MINUTE: '5',
+      PREFER_WAIT_MAX_PER_CLIENT: '2',
+      REQUEST_TIMEOUT_MS: '500',
+    });
+    await t.app.listen(0, '127.0.0.1');
+    baseUrl = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await closeWriteCounters();
+    await t?.close();
+  });
+
+  it('a request whose headers never finish is cut after REQUEST_TIMEOUT_MS', async () => {
+    const socket = connect(Number(new URL(baseUrl).port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk.toString()));
+    socket.write('GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    expect(answer === '' || /^HTTP\/1\.1 408/.test(answer)).toBe(true);
+  });
+
+  it('a body that trickles in slower than REQUEST_TIMEOUT_MS is cut, nothing written', async () => {
+    const before = await writeCounts(t.databaseUrl);
+    const socket = connect(Number(new URL(baseUrl).port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk.toString()));
+    socket.write(
+      'POST /v1/recharges HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a',
+    );
+    const timer = setInterval(() => socket.write(' '), 100);
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    clearInterval(timer);
+    expect(answer === '' || /^HTTP\/1\.1 408/.test(answer)).toBe(true);
+    expect(await writeCounts(t.databaseUrl)).toEqual(before);
+  });
+
+  it('Prefer: wait is held for at most PREFER_WAIT_MAX_PER_CLIENT requests per client; more are answered at once', async () => {
+    const busy = await t.createClient(['*']);
+    const other = await t.createClient(['*']);
+    const created = await t.http
+      .post('/v1/recharges')
+      .set('Authorization', bearer(busy.apiKey))
+      .set('Idempotency-Key', newKey())
+      .send(rechargeBody());
+    expect(created.status).toBe(202);
+    const path = `/v1/recharges/${created.body.id}`;
+    const wait = (apiKey: string) => t.http.get(path).set('Authorization', bearer(apiKey)).set('Prefer', 'wait=20');
+
+    const held = [wait(busy.apiKey), wait(busy.apiKey)].map((r) => r.then((res) => res));
+    const slots = t.app.get(WaitSlots);
+    while (slots.inUse(busy.clientId) < 2) await sleep(10);
+
+    const third = await wait(busy.apiKey);
+    expect(third.status).toBe(200);
+    expect(third.headers['preference-applied']).toBeUndefined();
+    expect(third.body.state).toBe('CREATED');
+    // The cap is per client: another client's wait is applied (it is for another recharge, not found → 404 first).
+    const othersOwn = await t.http
+      .post('/v1/recharges')
+      .set('Authorization', bearer(other.apiKey))
+      .set('Idempotency-Key', newKey())
+      .send(rechargeBody());
+    const otherWait = t.http
+      .get(`/v1/recharges/${othersOwn.body.id}`)
+      .set('Authorization', bearer(other.apiKey))
+      .set('Prefer', 'wait=20')
+      .then((res) => res);
+    while (slots.inUse(other.clientId) < 1) await sleep(10);
+
+    // Finishing the recharges releases the held requests.
+    await t.http.post(`${path}/cancel`).set('Authorization', bearer(busy.apiKey)).expect(200);
+    await t.http
+      .post(`/v1/recharges/${othersOwn.body.id}/cancel`)
+      .set('Authorization', bearer(other.apiKey))
+      .expect(200);
+    for (const res of [...(await Promise.all(held)), await otherWait]) {
+      expect(res.status).toBe(200);
+      expect(res.headers['preference-applied']).toBe('wait=20');
+      expect(res.body.state).toBe('CANCELED');
+    }
+    expect(slots.inUse(busy.clientId)).toBe(0);
+  });
+  // Last: it leaves this app's test address over its failed-authentication budget.
+  it('an address that keeps failing to authenticate gets 429 with Retry-After, not another lookup', async () => {
+    const lookups = jest.spyOn(t.app.get(ClientRepository), 'findByApiKeyHash');
+    const statuses: number[] = [];
+    let limited: { status: number; headers: Record<string, string>; body: Record<string, unknown> } | null = null;
+    for (let i = 0; i < 8; i++) {
+      const res = await t.http.get('/v1/recharges').set('Authorization', `Bearer rk_random_${i}_${newKey()}`);
+      statuses.push(res.status);
+      if (res.status === 429) limited = res;
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    expect(lookups).toHaveBeenCalledTimes(5); // the 429s cost no query
+    lookups.mockRestore();
+    expect(limited!.headers['content-type']).toMatch(PROBLEM_JSON);
+    expect(limited!.body).toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+    expect(Number(limited!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // While limited, even a missing key is 429: the address has spent its budget.
+    const missing = await t.http.get('/v1/recharges');
+    expect(missing.status).toBe(429);
+  });
+});
+
+describe('authorization of list filters', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('GET /v1/recharges?accountId=<an account the client may not use> → 403 UNAUTHORIZED (not an empty page)', async () => {
+    const limited = await t.createClient(['111']);
+    const res = await t.http.get('/v1/recharges?accountId=222').set('Authorization', bearer(limited.apiKey));
+    expect(res.status).toBe(403);
+    expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
+    expect(res.body).toMatchObject({ code: 'UNAUTHORIZED', status: 403 });
+    const own = await t.http.get('/v1/recharges?accountId=111').set('Authorization', bearer(limited.apiKey));
+    expect(own.status).toBe(200);
   });
 });

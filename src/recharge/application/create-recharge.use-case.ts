@@ -87,10 +87,11 @@ export class CreateRechargeUseCase {
         message: `currency must be one of ${this.policy.supportedCurrencies.join(', ')}`,
       });
     }
-    if (
-      cmd.callbackUrl &&
-      !isAllowedCallbackHost(new URL(cmd.callbackUrl).hostname, this.policy.callbackAllowedHosts)
-    ) {
+    const callbackUrl = cmd.callbackUrl ? new URL(cmd.callbackUrl) : null;
+    if (callbackUrl && (callbackUrl.username || callbackUrl.password)) {
+      // Credentials in a URL end up in logs and stored errors; receivers authenticate by signature.
+      errors.push({ field: 'callbackUrl', message: 'callbackUrl must not carry user info (user:password@)' });
+    } else if (callbackUrl && !isAllowedCallbackHost(callbackUrl.hostname, this.policy.callbackAllowedHosts)) {
       errors.push({ field: 'callbackUrl', message: 'callbackUrl host is not in CALLBACK_ALLOWED_HOSTS' });
     }
     return errors.length > 0 ? new DomainError('INVALID_ARGUMENT', 'the request is invalid', errors) : null;

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../../../libs/shared/clock';
-import { CallbackDelivery, CallbackOutbox, CallbackSender } from './ports/callback-outbox';
+import { CallbackDelivery, CallbackOutbox, CallbackSender, DeliveryAttempt } from './ports/callback-outbox';
 import { RechargeTelemetry } from './ports/recharge-telemetry';
 
 export abstract class CallbackSettings {
@@ -17,6 +17,13 @@ export const GIVE_UP_AFTER_MS = 24 * 60 * 60 * 1000;
  */
 export const callbackRetryDelay = (attempt: number, baseMs: number): number =>
   Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** (attempt - 1));
+
+const REVOKED: DeliveryAttempt = {
+  statusCode: null,
+  latencyMs: 0,
+  error: 'abandoned: the client was revoked',
+  abandoned: true,
+};
 
 @Injectable()
 export class DeliverCallbacksUseCase {
@@ -40,11 +47,11 @@ export class DeliverCallbacksUseCase {
 
   private async deliver(d: CallbackDelivery): Promise<void> {
     const at = this.clock.now();
-    const attempt = await this.sender.send(d, at);
+    const attempt = d.clientRevoked ? REVOKED : await this.sender.send(d, at);
     const delivered = attempt.statusCode !== null && attempt.statusCode >= 200 && attempt.statusCode < 300;
     const attempts = d.attempts + 1;
     let next: Date | null = null;
-    if (!delivered) {
+    if (!delivered && !attempt.abandoned) {
       const candidate = at.getTime() + callbackRetryDelay(attempts, this.settings.retryBaseMs);
       next = candidate - d.createdAt.getTime() <= GIVE_UP_AFTER_MS ? new Date(candidate) : null;
     }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { DomainError } from '../../../libs/shared/domain-error';
 import { Client } from '../../clients/domain/client';
 import { Recharge, RechargeTransition } from '../domain/recharge';
 import { RechargeNotFoundError } from '../domain/recharge.errors';
@@ -20,10 +21,14 @@ export class GetRechargeUseCase {
     return recharge;
   }
 
-  list(
+  async list(
     client: Client,
     q: { accountId?: string; states?: RechargeState[]; limit: number; after?: string },
   ): Promise<Page<Recharge>> {
+    // An empty page would read as "no recharges"; a filter the client may not use is refused.
+    if (q.accountId !== undefined && !client.mayAccess(q.accountId)) {
+      throw new DomainError('UNAUTHORIZED', `this client may not read account ${q.accountId}`);
+    }
     return this.recharges.list({ clientId: client.id, ...q });
   }
 

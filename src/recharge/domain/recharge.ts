@@ -5,6 +5,7 @@ import { Currency, Money } from './money';
 import { isRetryableProviderFailure } from './provider-failure-codes';
 import { InvalidTransitionError } from './recharge.errors';
 import { ALLOWED_TRANSITIONS, FINAL_STATES, RechargeState, TransitionSource } from './recharge-state';
+import { redactSecrets } from '../../../libs/shared/redact';
 
 export type FailureCode = 'PROVIDER_REJECTED' | 'TIMEOUT' | 'CANCELED';
 
@@ -400,7 +401,7 @@ export class Recharge {
     this.attempts += 1;
     this.nextAttemptAt = at;
     this.updatedAt = now;
-    if (message) this.message = message;
+    if (message) this.message = redactSecrets(message);
   }
 
   /** Transitions not yet written; the repository drains them when it saves the aggregate. */
@@ -434,9 +435,9 @@ export class Recharge {
 
   private setFailure(code: FailureCode, message: string, providerCode: string | null): void {
     this.failureCode = code;
-    this.failureMessage = message;
+    this.failureMessage = redactSecrets(message);
     this.failureProviderCode = providerCode;
-    this.message = message;
+    this.message = this.failureMessage;
   }
 
   private record(
@@ -447,7 +448,16 @@ export class Recharge {
     at: Date,
     correction: boolean,
   ): RechargeTransition {
-    const t: RechargeTransition = { rechargeId: this.id, from, to, reason, source, at, correction };
+    // Reasons and failure messages are stored and shown: a provider message must not carry a credential.
+    const t: RechargeTransition = {
+      rechargeId: this.id,
+      from,
+      to,
+      reason: redactSecrets(reason),
+      source,
+      at,
+      correction,
+    };
     (this.unsaved ??= []).push(t);
     return t;
   }

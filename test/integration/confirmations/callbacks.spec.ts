@@ -47,6 +47,7 @@ describe('callbacks (issue 4)', () => {
     receiver = await startCallbackReceiver();
     t = await startTestApp({
       CALLBACK_ALLOWED_HOSTS: '127.0.0.1,localhost',
+      CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true',
       CALLBACK_RETRY_BASE_MS: '100',
       PROVIDER: 'simulator',
       ALIBABA_CLOUD_BSS_ENDPOINT: sim.url,
@@ -325,6 +326,7 @@ describe('callbacks (issue 4)', () => {
     const workers = await startTestApp({
       DISPATCHER_ENABLED: 'true',
       CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
+      CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true',
       PROVIDER: 'simulator',
       ALIBABA_CLOUD_BSS_ENDPOINT: sim.url,
       SHUTDOWN_DRAIN_DELAY_MS: '0',
@@ -396,6 +398,7 @@ describe('callbacks (issue 4)', () => {
           eventType: 'recharge.succeeded',
           payload: '{}',
           webhookSecret: 'whsec_MTIz',
+          clientRevoked: false,
           attempts: 0,
           createdAt,
         };

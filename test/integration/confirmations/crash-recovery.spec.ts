@@ -75,6 +75,7 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
       RECONCILE_INTERVAL_MS: '500',
       RECONCILE_AFTER_MS: '500',
       CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
+      CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true',
       CALLBACK_RETRY_BASE_MS: '200',
       CLIENT_RATE_LIMIT_RPS: '10000',
       SHUTDOWN_DRAIN_DELAY_MS: '0',

@@ -6,6 +6,8 @@ export interface CallbackDelivery {
   eventType: string;
   payload: string;
   webhookSecret: string;
+  /** A revoked client gets no more callbacks: its pending deliveries are abandoned unsent. */
+  clientRevoked: boolean;
   attempts: number;
   createdAt: Date;
 }
@@ -14,6 +16,11 @@ export interface DeliveryAttempt {
   statusCode: number | null;
   latencyMs: number;
   error: string | null;
+  /**
+   * The destination is refused for good (its host left CALLBACK_ALLOWED_HOSTS, the URL carries
+   * user info, the client was revoked): no retry is scheduled, `error` says why.
+   */
+  abandoned?: boolean;
 }
 
 /** `superseded`: a newer callback of the same recharge was queued before this one was delivered. */
@@ -42,6 +49,10 @@ export abstract class CallbackOutbox {
   ): Promise<DeliveryStatus>;
 }
 
+/**
+ * Sends one callback. Implementations check the destination at every attempt (allowlist, resolved
+ * addresses) and never follow redirects; a refusal is an attempt with `error` set, not a throw.
+ */
 export abstract class CallbackSender {
   abstract send(delivery: CallbackDelivery, at: Date): Promise<DeliveryAttempt>;
 }

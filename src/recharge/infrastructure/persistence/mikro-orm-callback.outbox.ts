@@ -1,5 +1,6 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
+import { redactNullable } from '../../../../libs/shared/redact';
 import {
   CallbackDelivery,
   CallbackOutbox,
@@ -30,7 +31,8 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
          ORDER BY d.next_attempt_at LIMIT ? FOR UPDATE OF d SKIP LOCKED)
        UPDATE callback_deliveries d SET next_attempt_at = ?, leased_until = ? FROM due, clients c
        WHERE d.id = due.id AND c.id = d.client_id
-       RETURNING d.id, d.recharge_id, d.url, d.event_type, d.payload::text AS payload, d.attempts, d.created_at, c.webhook_secret`,
+       RETURNING d.id, d.recharge_id, d.url, d.event_type, d.payload::text AS payload, d.attempts, d.created_at, c.webhook_secret,
+         c.revoked_at IS NOT NULL AS client_revoked`,
       [now, now, limit, leaseUntil, leaseUntil],
     );
     return rows.map((r) => ({
@@ -40,6 +42,7 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
       eventType: r.event_type,
       payload: r.payload,
       webhookSecret: r.webhook_secret,
+      clientRevoked: r.client_revoked === true,
       attempts: r.attempts,
       // Raw queries through MikroORM's pg driver return timestamptz as a string, not a Date.
       createdAt: new Date(r.created_at),
@@ -59,7 +62,7 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
       const ctx = em.getTransactionContext();
       await conn.execute(
         `INSERT INTO callback_attempts (delivery_id, attempted_at, status_code, latency_ms, error) VALUES (?, ?, ?, ?, ?)`,
-        [id, at, a.statusCode, a.latencyMs, a.error],
+        [id, at, a.statusCode, a.latencyMs, redactNullable(a.error)],
         'run',
         ctx,
       );
@@ -70,7 +73,7 @@ export class MikroOrmCallbackOutbox extends CallbackOutbox {
            next_attempt_at = CASE WHEN status = 'superseded' THEN NULL ELSE ?::timestamptz END,
            delivered_at = ?, leased_until = NULL
          WHERE id = ? RETURNING status`,
-        [a.statusCode, a.error, wanted, wanted, nextAttemptAt, delivered ? at : null, id],
+        [a.statusCode, redactNullable(a.error), wanted, wanted, nextAttemptAt, delivered ? at : null, id],
         'all',
         ctx,
       );

@@ -1,5 +1,6 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
+import { redactNullable } from '../../../../libs/shared/redact';
 import {
   NotificationInbox,
   NotificationResult,
@@ -79,7 +80,7 @@ export class MikroOrmNotificationInbox extends NotificationInbox {
     await this.em.getConnection().execute(
       `UPDATE provider_notifications SET result = ?, detail = ?, processed_at = ?
        WHERE webhook_id = ? AND (processed_at IS NULL OR result = 'orphan')`,
-      [result, detail, at, webhookId],
+      [result, redactNullable(detail), at, webhookId],
     );
   }
 }

@@ -1,6 +1,7 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
 import { ReconciliationCounts, ReconciliationRunLog } from '../../application/ports/recharge.repository';
+import { redactNullable } from '../../../../libs/shared/redact';
 
 @Injectable()
 export class MikroOrmReconciliationRunLog extends ReconciliationRunLog {
@@ -33,7 +34,7 @@ export class MikroOrmReconciliationRunLog extends ReconciliationRunLog {
         c.orphansMatched,
         c.orphansOpen,
         c.discrepancies,
-        error,
+        redactNullable(error),
         id,
       ],
     );

@@ -2,6 +2,7 @@ import { context, propagation } from '@opentelemetry/api';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable, Logger } from '@nestjs/common';
 import { newId } from '../../../../libs/shared/ids';
+import { redactDeep } from '../../../../libs/shared/redact';
 import { PgStatements, Statement, StatementRunner } from '../../../database/pg-statements';
 import { journalForSucceededRecharge, signedAmount } from '../../domain/ledger';
 import { Currency } from '../../domain/money';
@@ -378,7 +379,7 @@ export class PgRechargeRepository extends RechargeRepository {
             d.id,
             d.rechargeId,
             d.kind,
-            JSON.stringify(d.evidence),
+            JSON.stringify(redactDeep(d.evidence)),
             d.seenAt,
           ]);
           if (inserted.length === 1) discrepancies.push(d);

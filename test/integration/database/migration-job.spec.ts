@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
+import { withDatabase } from '../../support/database';
+import { freePort, runNode, ServiceProcessHandle, startCompiledService } from '../../support/node-process';
+import { compiledService } from '../../support/private-build';
+
+/**
+ * The deployment's way of running, with the compiled entry points: the service on its DDL-less
+ * role (MIGRATE_ON_START=false, METRICS_PORT set) starts on an empty database and stays unready;
+ * the migration Job (`migrate.js`) with nothing but DATABASE_URL of the migrator role applies the
+ * migrations; the service becomes ready. /metrics answers on its own port only.
+ */
+const ROLES_SQL = readFileSync(join(__dirname, '../../../config/database/roles.sql'), 'utf8');
+const BUILD_AND_START_MS = 180_000;
+
+describe('migration Job and a DDL-less service role (compiled)', () => {
+  const suffix = randomBytes(4).toString('hex');
+  const migrator = `recharge_migrator_${suffix}`;
+  const appRole = `recharge_app_${suffix}`;
+  const password = randomBytes(12).toString('hex');
+  const database = `job_${suffix}`;
+  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL!;
+  const urlAs = (role: string) => {
+    const u = new URL(withDatabase(adminUrl, database));
+    u.username = role;
+    u.password = password;
+    return u.toString();
+  };
+  const sql = async (url: string, text: string) => {
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    try {
+      return (await c.query(text)).rows;
+    } finally {
+      await c.end();
+    }
+  };
+  let build: string;
+  let sim: BssSimulator;
+  let service: ServiceProcessHandle | undefined;
+  let metricsPort: number;
+
+  beforeAll(async () => {
+    build = compiledService();
+    await sql(adminUrl, `CREATE DATABASE ${database}`);
+    await sql(
+      withDatabase(adminUrl, database),
+      ROLES_SQL.replace(/\brecharge_migrator\b/g, migrator).replace(/\brecharge_app\b/g, appRole),
+    );
+    for (const role of [migrator, appRole]) await sql(adminUrl, `ALTER ROLE ${role} PASSWORD '${password}'`);
+    sim = await createBssSimulator({ port: 0 });
+    metricsPort = await freePort();
+    service = await startCompiledService(build, {
+      DATABASE_URL: urlAs(appRole),
+      MIGRATE_ON_START: 'false',
+      METRICS_PORT: String(metricsPort),
+      PROVIDER: 'simulator',
+      ALIBABA_CLOUD_BSS_ENDPOINT: sim.url,
+      LOG_LEVEL: 'info',
+      SHUTDOWN_DRAIN_DELAY_MS: '0',
+      SHUTDOWN_GRACE_MS: '2000',
+    });
+  }, BUILD_AND_START_MS);
+
+  afterAll(async () => {
+    await service?.kill();
+    await sim?.close();
+    await sql(adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    for (const role of [appRole, migrator]) await sql(adminUrl, `DROP ROLE IF EXISTS ${role}`);
+  });
+
+  it('starts without migrating and is not ready; the Job (DATABASE_URL only) migrates; then it is ready; metrics on their own port', async () => {
+    expect(service!.output()).toMatch(/MIGRATE_ON_START=false: not migrating/);
+    const notReady = await fetch(`${service!.url}/health/ready`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.text()).not.toMatch(/relation|does not exist|mikro_orm/i);
+
+    const job = await runNode(join(build, 'src', 'migrate.js'), [], { DATABASE_URL: urlAs(migrator) });
+    expect({ code: job.code, stderr: job.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(job.stdout).toMatch(/applied \d+ migration\(s\)/);
+    expect(job.stdout).not.toContain(password);
+
+    let ready = 0;
+    for (let i = 0; i < 100 && ready !== 200; i++) {
+      ready = (await fetch(`${service!.url}/health/ready`)).status;
+      if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ready).toBe(200);
+
+    expect((await fetch(`${service!.url}/metrics`)).status).toBe(404);
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^# HELP recharge_/m);
+
+    const exit = await service!.stop(10_000);
+    expect(exit.code).toBe(0);
+    await expect(fetch(`http://127.0.0.1:${metricsPort}/metrics`)).rejects.toThrow();
+  });
+});
