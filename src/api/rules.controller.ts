@@ -8,7 +8,14 @@ import { presentEvaluation, presentRuleView } from '../rules/application/rule.re
 import { RuleEvaluationWorker } from '../rules/rule-evaluation.worker';
 import { AuthGuard, CurrentClient } from './auth.guard';
 import { decodeCursor, encodeCursor } from './cursor';
-import { CreateRuleDto, EvaluationsQuery, ListRulesQuery, toRuleDraft, toRulePatch, UpdateRuleDto } from './dto/rule.dto';
+import {
+  CreateRuleDto,
+  EvaluationsQuery,
+  ListRulesQuery,
+  toRuleDraft,
+  toRulePatch,
+  UpdateRuleDto,
+} from './dto/rule.dto';
 
 const RULE_ID = ID_PATTERN('rul');
 const EVALUATION_ID = /^\d{1,19}$/;
@@ -25,7 +32,10 @@ export class RulesController {
 
   @Post()
   @HttpCode(201)
-  @ApiOperation({ summary: 'Create an auto-recharge rule (evaluated at once); 409 if one is already active for the account and currency' })
+  @ApiOperation({
+    summary:
+      'Create an auto-recharge rule (evaluated at once); 409 if one is already active for the account and currency',
+  })
   async create(
     @CurrentClient() client: Client,
     @Body() dto: CreateRuleDto,

@@ -88,7 +88,10 @@ export class RuleEvaluationWorker implements OnApplicationBootstrap, BeforeAppli
       .evaluate(ruleId)
       .then(() => undefined)
       .catch((err) =>
-        this.logger.error({ err, ruleId }, `evaluating rule ${ruleId} failed; it is evaluated again when its lease ends`),
+        this.logger.error(
+          { err, ruleId },
+          `evaluating rule ${ruleId} failed; it is evaluated again when its lease ends`,
+        ),
       )
       .finally(() => {
         this.inFlight.delete(work);

@@ -1,7 +1,11 @@
 import { Clock } from '../../libs/shared/clock';
 import { DomainError } from '../../libs/shared/domain-error';
 import { Page } from '../../src/recharge/application/ports/recharge.repository';
-import { AvailableQuota, ProviderOutcome, RechargeProvider } from '../../src/recharge/application/ports/recharge-provider';
+import {
+  AvailableQuota,
+  ProviderOutcome,
+  RechargeProvider,
+} from '../../src/recharge/application/ports/recharge-provider';
 import { Currency, Money } from '../../src/recharge/domain/money';
 import { EvaluateRuleUseCase, RuleSettings } from '../../src/rules/application/evaluate-rule.use-case';
 import { RuleTelemetry } from '../../src/rules/application/ports/rule-telemetry';

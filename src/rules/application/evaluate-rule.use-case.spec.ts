@@ -20,7 +20,12 @@ async function addRule(rig: RuleRig, overrides: Partial<RuleDraft> = {}): Promis
     ...overrides,
   };
   seq += 1;
-  const rule = Rule.create(`rul_${String(seq).padStart(32, '0')}`, 'cli_test', resolveSpec(draft, 100_000_000n), rig.clock.now());
+  const rule = Rule.create(
+    `rul_${String(seq).padStart(32, '0')}`,
+    'cli_test',
+    resolveSpec(draft, 100_000_000n),
+    rig.clock.now(),
+  );
   await rig.repo.create(rule);
   return rule;
 }
@@ -83,7 +88,11 @@ describe('EvaluateRuleUseCase', () => {
     rig.clock.advance(2 * MINUTE);
     release();
     const verdict = await slow;
-    expect(verdict).toMatchObject({ decision: 'pending', quota: 10_000n, reason: expect.stringContaining('before top-up 1 became final') });
+    expect(verdict).toMatchObject({
+      decision: 'pending',
+      quota: 10_000n,
+      reason: expect.stringContaining('before top-up 1 became final'),
+    });
     expect(rig.topUps.recharges).toHaveLength(1);
   });
 
@@ -127,7 +136,9 @@ describe('EvaluateRuleUseCase', () => {
       const rig = ruleRig('2026-12-03T00:00:00Z');
       const rule = await addRule(rig, { topUp: fixed, limits: { maxAmountPerDay: 2_500n }, cooldownSeconds: 60 });
       expect(await topUpsUntilCapped(rig, rule, 10 * MINUTE)).toBe(2);
-      expect(rig.repo.evaluationLog.at(-1)!.reason).toMatch(/2000 topped up today \+ 1000 would pass the daily limit 2500/);
+      expect(rig.repo.evaluationLog.at(-1)!.reason).toMatch(
+        /2000 topped up today \+ 1000 would pass the daily limit 2500/,
+      );
     });
 
     it('maxCountPerMonth', async () => {
@@ -300,18 +311,28 @@ describe('EvaluateRuleUseCase', () => {
     }
 
     it.each([
-      ['spring forward (02:30 does not exist on 29 March)', '2026-03-27T12:00:00Z', '2026-03-31T12:00:00Z', [
-        '2026-03-28T01:30:00.000Z',
-        '2026-03-29T01:00:00.000Z', // 03:00 CEST, the first instant after the gap
-        '2026-03-30T00:30:00.000Z',
-        '2026-03-31T00:30:00.000Z',
-      ]],
-      ['fall back (02:30 happens twice on 25 October)', '2026-10-23T12:00:00Z', '2026-10-27T12:00:00Z', [
-        '2026-10-24T00:30:00.000Z',
-        '2026-10-25T00:30:00.000Z', // the first 02:30 (CEST) only
-        '2026-10-26T01:30:00.000Z',
-        '2026-10-27T01:30:00.000Z',
-      ]],
+      [
+        'spring forward (02:30 does not exist on 29 March)',
+        '2026-03-27T12:00:00Z',
+        '2026-03-31T12:00:00Z',
+        [
+          '2026-03-28T01:30:00.000Z',
+          '2026-03-29T01:00:00.000Z', // 03:00 CEST, the first instant after the gap
+          '2026-03-30T00:30:00.000Z',
+          '2026-03-31T00:30:00.000Z',
+        ],
+      ],
+      [
+        'fall back (02:30 happens twice on 25 October)',
+        '2026-10-23T12:00:00Z',
+        '2026-10-27T12:00:00Z',
+        [
+          '2026-10-24T00:30:00.000Z',
+          '2026-10-25T00:30:00.000Z', // the first 02:30 (CEST) only
+          '2026-10-26T01:30:00.000Z',
+          '2026-10-27T01:30:00.000Z',
+        ],
+      ],
     ])('%s', async (_name, from, to, slots) => {
       const rig = ruleRig(from);
       const rule = await addRule(rig, {

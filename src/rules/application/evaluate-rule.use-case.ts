@@ -109,7 +109,13 @@ export class EvaluateRuleUseCase {
     const slotAt = rule.spec.trigger.type === 'schedule' ? rule.currentSlot(at) : null;
     const newTopUp =
       verdict.decision === 'topped_up'
-        ? { n: rule.nextTopUpNumber(), amount: verdict.amount!, slotAt, callbackUrl: rule.spec.callbackUrl, createdAt: at }
+        ? {
+            n: rule.nextTopUpNumber(),
+            amount: verdict.amount!,
+            slotAt,
+            callbackUrl: rule.spec.callbackUrl,
+            createdAt: at,
+          }
         : null;
     if (newTopUp) {
       state.topUps.push({ ...newTopUp, rechargeId: null, outcome: 'open', completedAt: null, settled: false });
@@ -148,10 +154,7 @@ export class EvaluateRuleUseCase {
       );
     } else {
       await this.rules.refuseTopUp(rule.id, topUp.n, result.reason);
-      this.logger.warn(
-        { ruleId: rule.id, n: topUp.n },
-        `rule ${rule.id} top-up ${topUp.n} refused: ${result.reason}`,
-      );
+      this.logger.warn({ ruleId: rule.id, n: topUp.n }, `rule ${rule.id} top-up ${topUp.n} refused: ${result.reason}`);
     }
   }
 }

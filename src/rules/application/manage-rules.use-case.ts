@@ -96,7 +96,10 @@ export class ManageRulesUseCase {
     this.authorize(client, draft.accountId);
     const errors: FieldError[] = [];
     if (!isCurrency(draft.currency) || !this.policy.supportedCurrencies.includes(draft.currency)) {
-      errors.push({ field: 'currency', message: `currency must be one of ${this.policy.supportedCurrencies.join(', ')}` });
+      errors.push({
+        field: 'currency',
+        message: `currency must be one of ${this.policy.supportedCurrencies.join(', ')}`,
+      });
     }
     if (
       draft.callbackUrl &&

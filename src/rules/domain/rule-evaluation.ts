@@ -113,9 +113,7 @@ export function guards(state: RuleState, now: Date): Verdict | null {
   if (open) {
     return verdict(
       'pending',
-      open.rechargeId
-        ? `top-up ${open.n} (${open.rechargeId}) is not final yet`
-        : `top-up ${open.n} is being created`,
+      open.rechargeId ? `top-up ${open.n} (${open.rechargeId}) is not final yet` : `top-up ${open.n} is being created`,
     );
   }
   const slot = rule.currentSlot(now);
@@ -192,7 +190,10 @@ function limitReached(state: RuleState, now: Date, amount: bigint): Verdict | nu
   const month = counted.filter((t) => localDay(t.createdAt, zone).slice(0, 7) === today.slice(0, 7));
   const sum = (ts: TopUpRecord[]) => ts.reduce((s, t) => s + t.amount, 0n);
   const checks: Array<[boolean, string]> = [
-    [maxCountPerDay !== null && day.length + 1 > maxCountPerDay, `${day.length} top-ups today (limit ${maxCountPerDay})`],
+    [
+      maxCountPerDay !== null && day.length + 1 > maxCountPerDay,
+      `${day.length} top-ups today (limit ${maxCountPerDay})`,
+    ],
     [
       maxCountPerMonth !== null && month.length + 1 > maxCountPerMonth,
       `${month.length} top-ups this month (limit ${maxCountPerMonth})`,

@@ -54,9 +54,13 @@ export function resolveSpec(draft: RuleDraft, maxTopUpAmount: bigint): RuleSpec 
   }
   if (trigger.type === 'schedule') {
     const problem = scheduleProblem(trigger.cron, trigger.timezone);
-    if (problem) errors.push({ field: problem.startsWith('timezone') ? 'trigger.timezone' : 'trigger.cron', message: problem });
+    if (problem)
+      errors.push({ field: problem.startsWith('timezone') ? 'trigger.timezone' : 'trigger.cron', message: problem });
     if (topUp.type === 'target') {
-      errors.push({ field: 'topUp.type', message: 'a target top-up needs a threshold trigger (it tops up to a quota)' });
+      errors.push({
+        field: 'topUp.type',
+        message: 'a target top-up needs a threshold trigger (it tops up to a quota)',
+      });
     }
     if (draft.checkIntervalSeconds !== undefined && draft.checkIntervalSeconds !== null) {
       errors.push({ field: 'checkIntervalSeconds', message: 'only threshold rules have a check interval' });

@@ -72,7 +72,9 @@ export class PgRuleRepository extends RuleRepository {
       q.after ?? null,
       q.limit + 1,
     ]);
-    const data = rows.slice(0, q.limit).map((row) => ({ rule: ruleFromRow(row), lastEvaluation: lastEvaluationFromRow(row) }));
+    const data = rows
+      .slice(0, q.limit)
+      .map((row) => ({ rule: ruleFromRow(row), lastEvaluation: lastEvaluationFromRow(row) }));
     return { data, nextCursor: rows.length > q.limit ? data[data.length - 1].rule.id : null };
   }
 

@@ -171,7 +171,8 @@ export const UPDATE_RULE: Statement = {
       schedule_timezone = $8, top_up_type = $9, top_up_amount = $10, max_amount_per_day = $11, max_amount_per_month = $12,
       max_count_per_day = $13, max_count_per_month = $14, cooldown_seconds = $15, check_interval_seconds = $16,
       callback_url = $17, dry_run = $18, status = $19, disabled_reason = $20, consecutive_failures = $21, top_up_seq = $22,
-      next_slot_at = $23, last_evaluated_at = $24, due_at = $25, deleted_at = $26, updated_at = $28, version = version + 1
+      next_slot_at = $23, last_evaluated_at = $24, due_at = $25, deleted_at = $26, created_at = $27, updated_at = $28,
+      version = version + 1
     WHERE id = $1 AND client_id = $2 RETURNING version`,
 };
 

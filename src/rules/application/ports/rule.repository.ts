@@ -74,7 +74,11 @@ export abstract class RuleRepository {
    * The same state under the rule's row lock; `decide` (synchronous domain logic) changes the rule
    * and says what to store. Everything commits together. Null when the rule is gone.
    */
-  abstract evaluate(id: string, since: Date, decide: (state: RuleState) => EvaluationStep): Promise<EvaluationStep | null>;
+  abstract evaluate(
+    id: string,
+    since: Date,
+    decide: (state: RuleState) => EvaluationStep,
+  ): Promise<EvaluationStep | null>;
   /** The recharge created for top-up `n` (idempotent). */
   abstract linkTopUp(ruleId: string, n: number, rechargeId: string): Promise<void>;
   /** Top-up `n` could not be created (refused by policy): it counts as a failure. */
