@@ -86,6 +86,20 @@ export class ManageRulesUseCase {
     return this.rules.evaluations(id, limit, before);
   }
 
+  /** Operators (CLI): every client's rules. */
+  listAll(q: { clientId?: string; accountId?: string; status?: RuleStatus; limit: number; after?: string }) {
+    return this.rules.list(q);
+  }
+
+  /** Operators (CLI): pause or resume any client's rule, with the same effects as the client's PATCH. */
+  async setStatus(id: string, status: 'active' | 'paused'): Promise<RuleView> {
+    const current = await this.rules.find(id);
+    if (!current) throw ruleNotFound(id);
+    const rule = await this.rules.update(id, (r) => r.change(r.spec, status, this.clock.now()));
+    if (!rule) throw ruleNotFound(id);
+    return { rule, lastEvaluation: current.lastEvaluation };
+  }
+
   private authorize(client: Client, accountId: string): void {
     if (!client.mayAccess(accountId)) {
       throw new DomainError('UNAUTHORIZED', `this client may not recharge account ${accountId}`);

@@ -157,14 +157,15 @@ export class Rule {
     const scheduleChanged = JSON.stringify(scheduleOf(spec)) !== JSON.stringify(scheduleOf(this.spec));
     this.spec = spec;
     if (scheduleChanged) this.nextSlotAt = null;
+    if (status !== undefined && this.status === 'disabled') {
+      // Whoever takes a rule out of `disabled` has looked at why: its run of failures starts over.
+      this.consecutiveFailures = 0;
+      this.disabledReason = null;
+    }
     if (status === 'paused') {
       this.status = 'paused';
       this.dueAt = null;
     } else if (status === 'active') {
-      if (this.status === 'disabled') {
-        this.consecutiveFailures = 0;
-        this.disabledReason = null;
-      }
       this.status = 'active';
     }
     this.updatedAt = now;

@@ -66,7 +66,7 @@ export class PgRuleRepository extends RuleRepository {
 
   async list(q: RuleListQuery): Promise<Page<RuleView>> {
     const rows = await this.sql.query<RuleRow & LastEvaluationColumns>(LIST_RULES, [
-      q.clientId,
+      q.clientId ?? null,
       q.accountId ?? null,
       q.status ?? null,
       q.after ?? null,

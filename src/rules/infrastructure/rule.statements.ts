@@ -194,7 +194,7 @@ export const LOCK_RULE: Statement = {
 export const LIST_RULES: Statement = {
   name: 'rule_list_v1',
   text: `SELECT ${RULE_COLUMNS}, le.* FROM rules r ${LAST_EVALUATION}
-    WHERE r.client_id = $1 AND r.deleted_at IS NULL AND ($2::text IS NULL OR r.account_id = $2)
+    WHERE ($1::text IS NULL OR r.client_id = $1) AND r.deleted_at IS NULL AND ($2::text IS NULL OR r.account_id = $2)
       AND ($3::text IS NULL OR r.status = $3) AND ($4::text IS NULL OR r.id < $4)
     ORDER BY r.id DESC LIMIT $5`,
 };

@@ -17,7 +17,8 @@ export interface RuleView {
 }
 
 export interface RuleListQuery {
-  clientId: string;
+  /** Unset only for operators (the CLI), who see every client's rules. */
+  clientId?: string;
   accountId?: string;
   status?: RuleStatus;
   limit: number;
