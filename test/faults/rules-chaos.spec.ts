@@ -1,9 +1,10 @@
+import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { Money } from '../../src/recharge/domain/money';
 import { ChildService, freePort, run, Sql, sqlOn, startCompiledService } from '../support/confirmations';
 import { createTestDatabase } from '../support/database';
 import { compiledService } from '../support/private-build';
-import { faultSeed, fullRun, seededRandom, sized } from './fault-settings';
+import { fullRun, seededRandom, sized } from './fault-settings';
 import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
 /**
@@ -18,13 +19,23 @@ import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
  * random one; FAULT_SEED=<seed> replays a plan (process timing still varies).
  */
 const FIXED_SEED = 1515;
-const SEED = process.env.FAULT_SEED || fullRun() ? faultSeed() : FIXED_SEED;
+const SEED = chooseSeed();
 const RULES = sized('FAULT_RULES', 60, 24);
 const PROVIDER_MAX_RPS = 10;
 const PROVIDER_TIMEOUT_MS = 1000;
 /** Long enough for every schedule rule to reach one minute boundary and every threshold rule a second check. */
 const RUN_MS = 75_000;
 const ROOT = join(__dirname, '../..');
+
+/** FAULT_SEED when set; a fresh random seed under `npm run test:faults`; else the fixed one. */
+function chooseSeed(): number {
+  const raw = process.env.FAULT_SEED?.trim();
+  if (raw) {
+    if (!/^-?\d+$/.test(raw)) throw new Error(`FAULT_SEED must be an integer, got "${raw}"`);
+    return Number(raw) | 0;
+  }
+  return fullRun() ? randomInt(1, 2 ** 31 - 1) : FIXED_SEED;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,7 +3,6 @@ import { Webhook } from 'standardwebhooks';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
 import { RechargeProvider } from '../../../src/recharge/application/ports/recharge-provider';
 import { DeliverCallbacksUseCase } from '../../../src/recharge/application/deliver-callbacks.use-case';
-import { DispatchRechargeUseCase } from '../../../src/recharge/application/dispatch-recharge.use-case';
 import { EvaluateRuleUseCase, RuleSettings } from '../../../src/rules/application/evaluate-rule.use-case';
 import { RuleRepository } from '../../../src/rules/application/ports/rule.repository';
 import { RuleTelemetry } from '../../../src/rules/application/ports/rule-telemetry';
@@ -25,6 +24,9 @@ describe('rules across replicas (issue 15)', () => {
   let databaseUrl: string;
   let a: TestApp;
   let b: TestApp;
+  /** A third replica whose dispatcher runs, started once the tests need recharges to go out. */
+  let d: TestApp | undefined;
+  let env: Record<string, string>;
   let auth: string;
   let webhookSecret: string;
 
@@ -33,7 +35,7 @@ describe('rules across replicas (issue 15)', () => {
     sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 1000 });
     receiver = await startCallbackReceiver();
     databaseUrl = await createTestDatabase();
-    const env = dispatcherEnv(sim, {
+    env = dispatcherEnv(sim, {
       DISPATCHER_ENABLED: 'false',
       PROVIDER_MAX_RPS: '200',
       CALLBACK_ALLOWED_HOSTS: '127.0.0.1,hooks.example.com',
@@ -46,6 +48,7 @@ describe('rules across replicas (issue 15)', () => {
   });
 
   afterAll(async () => {
+    await d?.close();
     await a?.close();
     await b?.close();
     await receiver?.close();
@@ -83,6 +86,20 @@ describe('rules across replicas (issue 15)', () => {
       databaseUrl,
       `SELECT id, idempotency_key, amount, state FROM recharges WHERE metadata->>'ruleId' = $1 ORDER BY id`,
       [ruleId],
+    );
+
+  async function dispatcherRunning(): Promise<void> {
+    d ??= await startTestAppOn(databaseUrl, { ...env, DISPATCHER_ENABLED: 'true' });
+  }
+
+  const finalState = (ruleId: string, index: number) =>
+    waitFor(
+      async () => {
+        const state = (await rechargesOf(ruleId))[index]?.state;
+        return state === 'SUCCEEDED' || state === 'FAILED' || state === 'CANCELED' ? state : null;
+      },
+      15_000,
+      `top-up ${index + 1} of ${ruleId} to be final`,
     );
 
   it('two replicas evaluating the same rules at the same moment: one top-up per rule', async () => {
@@ -146,9 +163,8 @@ describe('rules across replicas (issue 15)', () => {
     const rule = await newRule({}, '100.00');
     const evaluate = a.app.get(EvaluateRuleUseCase);
     expect(await evaluate.evaluate(rule.id)).toMatchObject({ decision: 'topped_up', quota: 10000n });
-    const [recharge] = await rechargesOf(rule.id);
-    await a.app.get(DispatchRechargeUseCase).process(recharge.id);
-    expect((await rechargesOf(rule.id))[0].state).toBe('SUCCEEDED');
+    await dispatcherRunning();
+    expect(await finalState(rule.id, 0)).toBe('SUCCEEDED');
     expect(sim.account(rule.accountId)!.available).toBe('2000.00');
     // Right after the credit: inside the cooldown, and nothing new however often it is evaluated.
     for (const replica of [a, b, a]) {
@@ -161,6 +177,7 @@ describe('rules across replicas (issue 15)', () => {
     const path = `/rules/${Date.now()}`;
     const rule = await newRule({ cooldownSeconds: 60, callbackUrl: `${receiver.url}${path}` });
     sim.addFaults([{ fault: 'notAuthorized', ownerId: rule.accountId }]);
+    await dispatcherRunning();
     // Rule time runs ahead of the wall clock so the cooldowns pass without waiting.
     const clock = new FakeClock(new Date(Date.now() + 3600_000));
     const evaluate = new EvaluateRuleUseCase(
@@ -173,9 +190,7 @@ describe('rules across replicas (issue 15)', () => {
     );
     for (let n = 1; n <= 3; n++) {
       expect((await evaluate.evaluate(rule.id))!.decision).toBe('topped_up');
-      const recharge = (await rechargesOf(rule.id))[n - 1];
-      await a.app.get(DispatchRechargeUseCase).process(recharge.id);
-      expect((await rechargesOf(rule.id))[n - 1].state).toBe('FAILED');
+      expect(await finalState(rule.id, n - 1)).toBe('FAILED');
       clock.advance(61_000);
     }
     expect(await evaluate.evaluate(rule.id)).toMatchObject({ decision: 'disabled' });
