@@ -65,7 +65,6 @@ export class ManageRulesUseCase {
       dryRun: s.dryRun,
       ...fields,
     };
-    if (fields.limits) merged.limits = { ...fields.limits };
     const spec = this.check(client, merged);
     const rule = await this.rules.update(id, (r) => {
       if (r.clientId !== client.id) throw ruleNotFound(id);
