@@ -72,6 +72,11 @@ class Environment {
   @IsOptional() @Transform(toBoolean) @IsBoolean() DISPATCHER_ENABLED?: boolean;
   @IsOptional() @Transform(toBoolean) @IsBoolean() MIGRATE_ON_START?: boolean;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) METRICS_PORT?: number;
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'RULES_ENABLED must be true or false' })
+  RULES_ENABLED?: boolean;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100) RULE_FAILURES_BEFORE_DISABLE?: number;
 }
 
 export interface AppConfig {
@@ -119,6 +124,10 @@ export interface AppConfig {
   migrateOnStart: boolean;
   /** Serve /metrics on this port only (not on the API port); null: /metrics on the API port. */
   metricsPort: number | null;
+  /** This replica evaluates auto-recharge rules (the API serves them either way). */
+  rulesEnabled: boolean;
+  /** Top-ups of a rule that end FAILED in a row before the rule disables itself. */
+  ruleFailuresBeforeDisable: number;
   /** Human-readable warnings found while loading (insecure endpoint, simulator fallback). */
   warnings: string[];
 }
@@ -204,6 +213,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     dispatcherEnabled: e.DISPATCHER_ENABLED ?? true,
     metricsPort: e.METRICS_PORT ?? null,
     migrateOnStart: e.MIGRATE_ON_START ?? true,
+    rulesEnabled: e.RULES_ENABLED ?? true,
+    ruleFailuresBeforeDisable: e.RULE_FAILURES_BEFORE_DISABLE ?? 3,
     warnings,
   };
 }

@@ -5,6 +5,7 @@ import { Migration20261126000004_unlogged_rate_limits } from './Migration2026112
 import { Migration20261203001001_unknown_stays_unknown } from './Migration20261203001001_unknown_stays_unknown';
 import { Migration20261203003001_callback_order } from './Migration20261203003001_callback_order';
 import { Migration20261203003002_notification_redriven } from './Migration20261203003002_notification_redriven';
+import { Migration20261203008001_rules } from './Migration20261203008001_rules';
 
 /** Listed explicitly so the compiled service and the TypeScript tests run the same migrations. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261203001001_unknown_stays_unknown', class: Migration20261203001001_unknown_stays_unknown },
   { name: 'Migration20261203003001_callback_order', class: Migration20261203003001_callback_order },
   { name: 'Migration20261203003002_notification_redriven', class: Migration20261203003002_notification_redriven },
+  { name: 'Migration20261203008001_rules', class: Migration20261203008001_rules },
 ];

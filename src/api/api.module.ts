@@ -8,10 +8,12 @@ import { ClientRateLimiter } from './client-rate-limiter';
 import { FailedAuthLimiter } from './failed-auth-limiter';
 import { WaitSlots } from './wait-slots';
 import { RechargesController } from './recharges.controller';
+import { RulesModule, RuleWorkerModule } from '../rules/rules.module';
+import { RulesController } from './rules.controller';
 
 @Module({
-  imports: [ClientsModule, RechargeModule],
-  controllers: [RechargesController, AccountsController],
+  imports: [ClientsModule, RechargeModule, RulesModule, RuleWorkerModule],
+  controllers: [RechargesController, AccountsController, RulesController],
   providers: [
     AuthGuard,
     {

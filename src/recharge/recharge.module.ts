@@ -113,6 +113,7 @@ import { Clock } from '../../libs/shared/clock';
     AccountLedgerUseCase,
   ],
   exports: [
+    RechargePolicy,
     RechargeRepository,
     DiscrepancyRepository,
     ProviderCallLog,

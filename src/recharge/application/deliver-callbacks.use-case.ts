@@ -64,7 +64,7 @@ export class DeliverCallbacksUseCase {
       const then = superseded ? 'superseded by a newer callback' : next ? `next at ${next.toISOString()}` : 'giving up';
       this.logger.warn(
         { deliveryId: d.id, rechargeId: d.rechargeId, attempts, statusCode: attempt.statusCode, error: attempt.error },
-        `callback ${d.id} for ${d.rechargeId} failed (attempt ${attempts}); ${then}`,
+        `callback ${d.id} (${d.eventType}) for ${d.rechargeId ?? 'a rule'} failed (attempt ${attempts}); ${then}`,
       );
     }
   }
