@@ -44,6 +44,7 @@ export interface RechargeEventRecord {
   source: TransitionSource;
   correction: boolean;
   at: Date;
+  actor: string | null;
 }
 
 export const RechargeEventSchema = new EntitySchema<RechargeEventRecord>({
@@ -58,6 +59,7 @@ export const RechargeEventSchema = new EntitySchema<RechargeEventRecord>({
     source: { type: 'text' },
     correction: { type: 'boolean' },
     at: { type: 'timestamptz' },
+    actor: { type: 'text', nullable: true },
   },
 });
 
