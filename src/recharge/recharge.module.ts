@@ -22,6 +22,10 @@ import { RechargeNotifications } from './application/ports/recharge-notification
 import { RechargePolicy } from './application/recharge-policy';
 import { MikroOrmLedgerReader } from './infrastructure/persistence/mikro-orm-ledger.reader';
 import { PgRechargeRepository } from './infrastructure/persistence/pg-recharge.repository';
+import { DiscrepancyRepository } from './application/ports/discrepancy.repository';
+import { ProviderCallLog } from './application/ports/provider-call-log';
+import { MikroOrmDiscrepancyRepository } from './infrastructure/persistence/mikro-orm-discrepancy.repository';
+import { PgProviderCallLog } from './infrastructure/persistence/pg-provider-call.log';
 import { PgRechargeNotifications } from './infrastructure/persistence/pg-recharge.notifications';
 import { AlibabaCloudRechargeProvider } from './infrastructure/alibaba-cloud/alibaba-cloud-recharge.provider';
 import { PgProviderRateLimiter } from './infrastructure/provider/pg-provider-rate-limiter';
@@ -33,6 +37,8 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     PgStatements,
     { provide: RechargeRepository, useClass: PgRechargeRepository },
     { provide: LedgerReader, useClass: MikroOrmLedgerReader },
+    { provide: DiscrepancyRepository, useClass: MikroOrmDiscrepancyRepository },
+    { provide: ProviderCallLog, useClass: PgProviderCallLog },
     { provide: NotificationInbox, useClass: MikroOrmNotificationInbox },
     { provide: ReconciliationRunLog, useClass: MikroOrmReconciliationRunLog },
     { provide: CallbackOutbox, useClass: MikroOrmCallbackOutbox },
@@ -89,6 +95,8 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
   ],
   exports: [
     RechargeRepository,
+    DiscrepancyRepository,
+    ProviderCallLog,
     RechargeNotifications,
     RechargeProvider,
     DispatchRechargeUseCase,
