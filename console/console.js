@@ -311,7 +311,7 @@
           'dl',
           { className: 'cards', 'aria-label': 'Figures' },
           card('Succeeded (24 h)', st.succeeded),
-          card('Failed (24 h)', st.failed, s.byState.FAILED ? 'see the list for TIMEOUT ones' : null),
+          card('Failed (24 h)', st.failed),
           card('In progress (24 h)', st.in_progress + st.accepted),
           card('Canceled (24 h)', st.canceled),
           card('Pending beyond SLA', s.pendingBeyondSla, 'open for more than ' + s.slaSeconds + ' s'),
@@ -573,6 +573,14 @@
         [n.transactionNumber, n.failureCode, n.detail].filter(Boolean).join(' · '),
       );
     });
+    r.callbacks.forEach(function (c) {
+      add(
+        c.createdAt,
+        'callback',
+        c.eventType + ' queued for ' + c.url,
+        'status ' + c.status + ', ' + c.attempts + ' attempts',
+      );
+    });
     r.callbackAttempts.forEach(function (a) {
       add(
         a.attemptedAt,
@@ -642,7 +650,7 @@
     });
     var form = h(
       'form',
-      { className: 'action-form', 'aria-label': spec.label },
+      { className: 'action-form', 'aria-label': spec.label, novalidate: true },
       fields,
       h(
         'div',
