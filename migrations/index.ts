@@ -4,6 +4,7 @@ import { Migration20261125000003_confirmations } from './Migration20261125000003
 import { Migration20261126000004_unlogged_rate_limits } from './Migration20261126000004_unlogged_rate_limits';
 import { Migration20261203001001_unknown_stays_unknown } from './Migration20261203001001_unknown_stays_unknown';
 import { Migration20261203007001_operators } from './Migration20261203007001_operators';
+import { Migration20261203007002_admin_indexes } from './Migration20261203007002_admin_indexes';
 
 /** Listed explicitly so the compiled service and the TypeScript tests run the same migrations. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261126000004_unlogged_rate_limits', class: Migration20261126000004_unlogged_rate_limits },
   { name: 'Migration20261203001001_unknown_stays_unknown', class: Migration20261203001001_unknown_stays_unknown },
   { name: 'Migration20261203007001_operators', class: Migration20261203007001_operators },
+  { name: 'Migration20261203007002_admin_indexes', class: Migration20261203007002_admin_indexes },
 ];

@@ -99,7 +99,7 @@ export class ResolveDto extends ReasonBody {
   providerReference?: string;
 }
 
-/** Re-drive and redeliver: the contract takes no body, so the reason is optional there (the console always sends one). */
+/** Re-drive and redeliver: the API takes no body, so the reason is optional there (the console always sends one). */
 export class ActionDto {
   @ApiPropertyOptional({ minLength: MIN_REASON_LENGTH, maxLength: 2000 })
   @IsOptional()
