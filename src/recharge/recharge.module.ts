@@ -30,6 +30,8 @@ import { PgRechargeNotifications } from './infrastructure/persistence/pg-recharg
 import { AlibabaCloudRechargeProvider } from './infrastructure/alibaba-cloud/alibaba-cloud-recharge.provider';
 import { PgProviderRateLimiter } from './infrastructure/provider/pg-provider-rate-limiter';
 import { ResilientRechargeProvider } from './infrastructure/provider/resilient-recharge.provider';
+import { LoggedRechargeProvider } from './infrastructure/provider/logged-recharge.provider';
+import { Clock } from '../../libs/shared/clock';
 
 /** Binds the recharge ports to their adapters. */
 @Module({
@@ -64,13 +66,19 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     },
     {
       provide: RechargeProvider,
-      useFactory: (c: AppConfig, sql: PgStatements, telemetry: RechargeTelemetry) =>
+      useFactory: (
+        c: AppConfig,
+        sql: PgStatements,
+        telemetry: RechargeTelemetry,
+        calls: ProviderCallLog,
+        clock: Clock,
+      ) =>
         new ResilientRechargeProvider(
-          new AlibabaCloudRechargeProvider(c.alibabaCloud),
+          new LoggedRechargeProvider(new AlibabaCloudRechargeProvider(c.alibabaCloud), calls, clock),
           new PgProviderRateLimiter(sql, c.providerMaxRps),
           telemetry,
         ),
-      inject: [APP_CONFIG, PgStatements, RechargeTelemetry],
+      inject: [APP_CONFIG, PgStatements, RechargeTelemetry, ProviderCallLog, Clock],
     },
     {
       provide: DispatchSettings,
@@ -81,6 +89,7 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
         maxQuickRetries: 6,
         retryBaseMs: 250,
         retryMaxMs: 15_000,
+        creditDefaults: { businessType: c.alibabaCloud.businessType, source: c.alibabaCloud.source },
       }),
       inject: [APP_CONFIG],
     },

@@ -93,7 +93,7 @@ export class ReconcileUseCase {
       const claimed = await this.dispatch.claimDue(REDRIVE_CHUNK);
       if (claimed.length === 0) return;
       counts.redriven += claimed.length;
-      await Promise.all(claimed.map((c) => this.dispatch.process(c.id, 'reconciliation')));
+      await Promise.all(claimed.map((c) => this.dispatch.process(c, 'reconciliation')));
     }
   }
 

@@ -284,6 +284,8 @@ export class Recharge {
       );
       return 'discrepancy';
     }
+    // CREATED was never sent: the state table refuses it, and the caller logs the refusal.
+    if (!this.canTransitionTo(RechargeState.SUCCEEDED)) return 'ignored';
     this.succeed(providerReference, reason, source, now);
     return 'applied';
   }
