@@ -224,8 +224,7 @@ export class AdminController {
         at: view.providerQuota.at.toISOString(),
       },
       providerQuotaError: view.providerQuotaError,
-      // Auto-recharge rules of this account appear here once the rules API exists in this service.
-      rules: [],
+      rules: view.rules,
       recentRecharges: view.recentRecharges.map(presentAdminRecharge),
     };
   }

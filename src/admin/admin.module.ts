@@ -5,6 +5,7 @@ import { RechargeModule } from '../recharge/recharge.module';
 import { AdminController } from './admin.controller';
 import { AccountViewUseCase } from './application/account-view.use-case';
 import { OperatorActionsUseCase } from './application/operator-actions.use-case';
+import { AccountRules, NoAccountRules } from './application/ports/account-rules';
 import { AdminCommands, OperatorTelemetry } from './application/ports/admin-commands';
 import { AdminReadModel } from './application/ports/admin-read-model';
 import { PgAdminCommands } from './infrastructure/pg-admin.commands';
@@ -21,6 +22,8 @@ import { OperatorGuard } from './operator.guard';
     { provide: AdminReadModel, useClass: PgAdminReadModel },
     { provide: AdminCommands, useClass: PgAdminCommands },
     { provide: OperatorTelemetry, useClass: PrometheusOperatorTelemetry },
+    // Hook for auto-recharge rules: bind a reader of every client's rules for an account here.
+    { provide: AccountRules, useClass: NoAccountRules },
     OperatorGuard,
     OperatorActionsUseCase,
     AccountViewUseCase,

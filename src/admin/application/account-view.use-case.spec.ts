@@ -3,6 +3,7 @@ import { FixedClock } from '../../../test/support/fakes/fixed-clock';
 import { Money, Currency } from '../../recharge/domain/money';
 import { AvailableQuota, RechargeProvider } from '../../recharge/application/ports/recharge-provider';
 import { AccountViewUseCase } from './account-view.use-case';
+import { NoAccountRules } from './ports/account-rules';
 import { AdminReadModel } from './ports/admin-read-model';
 
 /** A provider that answers from a script and counts the quota queries that reach it. */
@@ -29,7 +30,7 @@ describe('AccountViewUseCase: the live provider quota', () => {
   it('asks the provider once per account per 30 s, then again', async () => {
     const clock = new FixedClock();
     const provider = new CountingProvider();
-    const view = new AccountViewUseCase(reads('CNY'), provider, clock);
+    const view = new AccountViewUseCase(reads('CNY'), provider, new NoAccountRules(), clock);
     const first = await view.view('1');
     expect(first.providerQuota).toEqual({ amount: 12345n, currency: 'CNY', at: clock.now() });
     expect(first.providerQuotaError).toBeNull();
@@ -45,8 +46,8 @@ describe('AccountViewUseCase: the live provider quota', () => {
 
   it('asks in the currency the account was last recharged in (the quota has one currency)', async () => {
     const provider = new CountingProvider();
-    await new AccountViewUseCase(reads('USD'), provider, new FixedClock()).view('7');
-    await new AccountViewUseCase(reads(null), provider, new FixedClock()).view('8');
+    await new AccountViewUseCase(reads('USD'), provider, new NoAccountRules(), new FixedClock()).view('7');
+    await new AccountViewUseCase(reads(null), provider, new NoAccountRules(), new FixedClock()).view('8');
     expect(provider.calls).toEqual([
       { accountId: '7', currency: 'USD' },
       { accountId: '8', currency: 'CNY' },
@@ -59,7 +60,7 @@ describe('AccountViewUseCase: the live provider quota', () => {
     provider.answer = async () => {
       throw new DomainError('PROVIDER_ERROR', 'ServiceUnavailable: try later');
     };
-    const view = new AccountViewUseCase(reads('CNY'), provider, clock);
+    const view = new AccountViewUseCase(reads('CNY'), provider, new NoAccountRules(), clock);
     const down = await view.view('1');
     expect(down.providerQuota).toBeNull();
     expect(down.providerQuotaError).toBe('provider quota unavailable: ServiceUnavailable: try later');
@@ -76,7 +77,7 @@ describe('AccountViewUseCase: the live provider quota', () => {
     provider.answer = async () => {
       throw new Error('socket hang up at 10.0.0.7 with AccessKeySecret=abc');
     };
-    const down = await new AccountViewUseCase(reads('CNY'), provider, new FixedClock()).view('1');
+    const down = await new AccountViewUseCase(reads('CNY'), provider, new NoAccountRules(), new FixedClock()).view('1');
     expect(down.providerQuotaError).toBe('provider quota unavailable: the provider did not answer the quota query');
   });
 });

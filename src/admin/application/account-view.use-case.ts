@@ -4,6 +4,7 @@ import { DomainError } from '../../../libs/shared/domain-error';
 import { CURRENCIES, Currency } from '../../recharge/domain/money';
 import { RechargeProvider } from '../../recharge/application/ports/recharge-provider';
 import { Recharge } from '../../recharge/domain/recharge';
+import { AccountRules } from './ports/account-rules';
 import { AdminReadModel } from './ports/admin-read-model';
 
 export interface ProviderQuota {
@@ -18,6 +19,7 @@ export interface AccountView {
   balances: Array<{ currency: string; amount: string }>;
   providerQuota: ProviderQuota | null;
   providerQuotaError: string | null;
+  rules: Array<Record<string, unknown>>;
   recentRecharges: Recharge[];
 }
 
@@ -44,14 +46,16 @@ export class AccountViewUseCase {
   constructor(
     private readonly reads: AdminReadModel,
     private readonly provider: RechargeProvider,
+    private readonly rules: AccountRules,
     private readonly clock: Clock,
   ) {}
 
   async view(accountId: string): Promise<AccountView> {
-    const [balances, recent, lastCurrency] = await Promise.all([
+    const [balances, recent, lastCurrency, rules] = await Promise.all([
       this.reads.balances(accountId),
       this.reads.search({ accountId, limit: 10 }),
       this.reads.lastCurrency(accountId),
+      this.rules.forAccount(accountId),
     ]);
     const currency = (CURRENCIES as readonly string[]).includes(lastCurrency ?? '')
       ? (lastCurrency as Currency)
@@ -62,6 +66,7 @@ export class AccountViewUseCase {
       balances,
       providerQuota: quota.quota,
       providerQuotaError: quota.error,
+      rules,
       recentRecharges: recent.data,
     };
   }
