@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { BssSimulator, createBssSimulator } from '../../libs/bss-simulator';
-import { createOperator, seedRecharge } from '../support/admin-fixtures';
+import { createOperator, seedDiscrepancy, seedRecharge } from '../support/admin-fixtures';
 import { chromiumPath, launchChromium, LOUD_SKIP } from '../support/browser';
 import { query } from '../support/database';
 import { startTestApp, TestApp } from '../support/test-app';
@@ -51,6 +51,7 @@ describeInBrowser('console in a real browser (chromium)', () => {
   let viewer: { token: string; name: string };
   let timedOutA: string;
   let timedOutForViewer: string;
+  let canceledWithSuccess: string;
   let contexts: BrowserContext[] = [];
 
   async function newPage(width = 1280, height = 900): Promise<Page> {
@@ -89,6 +90,8 @@ describeInBrowser('console in a real browser (chromium)', () => {
       callbackUrl: 'https://hooks.example.com/recharges',
     });
     timedOutForViewer = await seedRecharge(t, client.apiKey, 'TIMEOUT', { accountId: ACCOUNT_B });
+    canceledWithSuccess = await seedRecharge(t, client.apiKey, 'CANCELED', { accountId: ACCOUNT_B });
+    await seedDiscrepancy(t.app, canceledWithSuccess, 'success_after_cancel');
     browser = await launchChromium(executablePath!);
   });
 
@@ -221,6 +224,30 @@ describeInBrowser('console in a real browser (chromium)', () => {
     }
     await page.getByRole('heading', { name: 'Provider quota (live)' }).waitFor();
     expect(await page.locator('main').textContent()).toMatch(/5000\.00 CNY/);
+  });
+
+  it('acknowledges a discrepancy from the keyboard (Tab, Enter, typing) with a note', async () => {
+    const page = await newPage();
+    await signIn(page, operator.token);
+    await page.goto(`${base}/console/discrepancies`);
+    await page.getByRole('link', { name: canceledWithSuccess }).waitFor();
+    // Tab from the recharge link of the row to its button, Enter opens the form with the note focused.
+    await page.getByRole('link', { name: canceledWithSuccess }).focus();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Acknowledge…');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('Customer refunded by hand, ticket T-7');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('status').filter({ hasText: 'acknowledged' }).waitFor();
+    const [row] = await query<{ acknowledgement_note: string }>(
+      t.databaseUrl,
+      'SELECT acknowledgement_note FROM discrepancies WHERE recharge_id = $1',
+      [canceledWithSuccess],
+    );
+    expect(row.acknowledgement_note).toBe('Customer refunded by hand, ticket T-7');
+    await page.goto(`${base}/console/discrepancies?status=acknowledged`);
+    expect(await page.locator('main table').textContent()).toMatch(/Olivia Operator at .*Customer refunded by hand/);
   });
 
   it('every form control has a label', async () => {
