@@ -20,6 +20,8 @@ COPY config ./config
 COPY libs ./libs
 COPY migrations ./migrations
 COPY src ./src
+# The operators' console (/console): static files that `npm run build` copies into dist/console.
+COPY console ./console
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS deps

@@ -6,6 +6,8 @@ import { Migration20261203001001_unknown_stays_unknown } from './Migration202612
 import { Migration20261203003001_callback_order } from './Migration20261203003001_callback_order';
 import { Migration20261203003002_notification_redriven } from './Migration20261203003002_notification_redriven';
 import { Migration20261203008001_rules } from './Migration20261203008001_rules';
+import { Migration20261203007001_operators } from './Migration20261203007001_operators';
+import { Migration20261203007002_admin_indexes } from './Migration20261203007002_admin_indexes';
 
 /** Listed explicitly so the compiled service and the TypeScript tests run the same migrations. */
 export const MIGRATIONS = [
@@ -16,5 +18,7 @@ export const MIGRATIONS = [
   { name: 'Migration20261203001001_unknown_stays_unknown', class: Migration20261203001001_unknown_stays_unknown },
   { name: 'Migration20261203003001_callback_order', class: Migration20261203003001_callback_order },
   { name: 'Migration20261203003002_notification_redriven', class: Migration20261203003002_notification_redriven },
+  { name: 'Migration20261203007001_operators', class: Migration20261203007001_operators },
+  { name: 'Migration20261203007002_admin_indexes', class: Migration20261203007002_admin_indexes },
   { name: 'Migration20261203008001_rules', class: Migration20261203008001_rules },
 ];

@@ -7,7 +7,7 @@ import { InvalidTransitionError } from './recharge.errors';
 import { ALLOWED_TRANSITIONS, FINAL_STATES, RechargeState, TransitionSource } from './recharge-state';
 import { redactSecrets } from '../../../libs/shared/redact';
 
-export type FailureCode = 'PROVIDER_REJECTED' | 'TIMEOUT' | 'CANCELED';
+export type FailureCode = 'PROVIDER_REJECTED' | 'TIMEOUT' | 'NOT_APPLIED' | 'CANCELED';
 
 export interface RechargeFailure {
   code: FailureCode;
@@ -25,6 +25,14 @@ export interface RechargeTransition {
   at: Date;
   /** FAILED(TIMEOUT) → SUCCEEDED: money moved after we had given up; finance must see it. */
   correction: boolean;
+  /** The operator who made the change (source 'operator'); null for the service's own transitions. */
+  actor?: string | null;
+}
+
+/** Who settles an unknown outcome by hand, for the event trail. */
+export interface ActingOperator {
+  id: string;
+  name: string;
 }
 
 export interface ProviderReport {
@@ -128,6 +136,7 @@ export class Recharge {
 
   private unsaved?: RechargeTransition[];
   private unsavedDiscrepancies?: Discrepancy[];
+  private actor?: string;
 
   static create(input: NewRecharge, now: Date): Recharge {
     const r = new Recharge();
@@ -391,6 +400,73 @@ export class Recharge {
     return out;
   }
 
+  /**
+   * Only an unknown outcome can be settled by hand: PENDING_CONFIRMATION, or FAILED by our own
+   * TIMEOUT (money may have moved). Anything else already has a definitive answer.
+   */
+  isResolvableByOperator(): boolean {
+    return (
+      this.state === RechargeState.PENDING_CONFIRMATION ||
+      (this.state === RechargeState.FAILED && this.failureCode === 'TIMEOUT')
+    );
+  }
+
+  /**
+   * An operator checked at the provider that the credit was applied. From FAILED(TIMEOUT) it is a
+   * correction like a late proof of success; either way the ledger is credited with the transition.
+   */
+  resolveSucceeded(
+    operator: ActingOperator,
+    providerReference: string | null,
+    reason: string,
+    now: Date,
+  ): RechargeTransition {
+    this.assertResolvable(RechargeState.SUCCEEDED);
+    return this.as(operator, () => {
+      const t = this.succeed(
+        providerReference,
+        `resolved as succeeded by ${operator.name}: ${reason}`,
+        'operator',
+        now,
+      );
+      this.message = `resolved as succeeded by operator ${operator.name}${t.correction ? ' (correction)' : ''}`;
+      return t;
+    });
+  }
+
+  /**
+   * An operator checked at the provider that nothing was applied: FAILED with NOT_APPLIED, which no
+   * later provider success can silently undo. From FAILED(TIMEOUT) the state stays FAILED and only
+   * the failure becomes definitive; the event (FAILED → FAILED) keeps that change on the trail.
+   */
+  resolveNotApplied(operator: ActingOperator, reason: string, now: Date): RechargeTransition {
+    this.assertResolvable(RechargeState.FAILED);
+    const text = `resolved as not applied by ${operator.name}: ${reason}`;
+    const t = this.as(operator, () =>
+      this.state === RechargeState.FAILED
+        ? this.record(RechargeState.FAILED, RechargeState.FAILED, text, 'operator', now, false)
+        : this.transition(RechargeState.FAILED, text, 'operator', now),
+    );
+    this.updatedAt = now;
+    this.setFailure(
+      'NOT_APPLIED',
+      `operator ${operator.name} confirmed at the provider that nothing was applied`,
+      null,
+    );
+    return t;
+  }
+
+  /** An operator asks for a re-send now (same OutBizId): only while the service is still working on it. */
+  redrive(now: Date): void {
+    if (this.state !== RechargeState.SUBMITTED && this.state !== RechargeState.PENDING_CONFIRMATION)
+      throw new DomainError(
+        'INVALID_STATE',
+        `recharge ${this.id} is ${this.state}; only SUBMITTED or PENDING_CONFIRMATION can be re-driven`,
+      );
+    this.nextAttemptAt = now;
+    this.updatedAt = now;
+  }
+
   /** Schedules the next provider call or check without changing state. A final recharge is never rescheduled. */
   scheduleNextAttempt(at: Date, now: Date, message: string | null = null): void {
     if (this.isFinal())
@@ -433,6 +509,25 @@ export class Recharge {
     return this.record(from, to, reason, source, now, correction);
   }
 
+  private assertResolvable(to: RechargeState): void {
+    if (!this.isResolvableByOperator())
+      throw new InvalidTransitionError(
+        this.id,
+        this.state,
+        to,
+        'an operator resolves only PENDING_CONFIRMATION or FAILED by TIMEOUT',
+      );
+  }
+
+  private as<T>(operator: ActingOperator, change: () => T): T {
+    this.actor = operator.id;
+    try {
+      return change();
+    } finally {
+      this.actor = undefined;
+    }
+  }
+
   private setFailure(code: FailureCode, message: string, providerCode: string | null): void {
     this.failureCode = code;
     this.failureMessage = redactSecrets(message);
@@ -458,6 +553,7 @@ export class Recharge {
       at,
       correction,
     };
+    if (this.actor) t.actor = this.actor;
     (this.unsaved ??= []).push(t);
     return t;
   }

@@ -2,6 +2,7 @@ import { Currency } from '../../domain/money';
 import { LedgerDirection } from '../../domain/ledger';
 import { Recharge, RechargeTransition } from '../../domain/recharge';
 import { RechargeState } from '../../domain/recharge-state';
+import { OperatorActionRecord } from './operator-action';
 
 export interface Page<T> {
   data: T[];
@@ -47,8 +48,13 @@ export abstract class RechargeRepository {
    * Locks the recharge row, lets `change` drive the aggregate, and stores the new state, its
    * transitions and — for a transition to SUCCEEDED — the ledger journal, all in one transaction.
    * Returns null when the recharge does not exist. `change` must be synchronous domain logic.
+   * `audit`, when an operator caused the change, is appended to operator_actions in that transaction.
    */
-  abstract mutate<T>(id: string, change: (recharge: Recharge) => T): Promise<Mutation<T> | null>;
+  abstract mutate<T>(
+    id: string,
+    change: (recharge: Recharge) => T,
+    audit?: OperatorActionRecord,
+  ): Promise<Mutation<T> | null>;
   /**
    * Claims up to `limit` open recharges due at `now` for this replica (FOR UPDATE SKIP LOCKED) by
    * pushing their due time to `leaseUntil`: a replica that dies mid-call loses the lease and another

@@ -18,6 +18,7 @@ import {
   RechargeRepository,
 } from '../../application/ports/recharge.repository';
 import { RechargeTelemetry } from '../../application/ports/recharge-telemetry';
+import { OperatorActionRecord } from '../../application/ports/operator-action';
 import { RechargeEventRecord } from './recharge.schema';
 
 function currentTraceParent(): string | null {
@@ -31,13 +32,13 @@ export const RECHARGE_FINISHED_CHANNEL = 'recharge_finished';
 /** Appended (after a space) to the payload when the final transition queued a callback. */
 export const CALLBACK_QUEUED = 'callback';
 
-const RECHARGE_COLUMNS = `id, client_id, idempotency_key, request_fingerprint, account_id, amount, currency, order_reference,
+export const RECHARGE_COLUMNS = `id, client_id, idempotency_key, request_fingerprint, account_id, amount, currency, order_reference,
   metadata, callback_url, state, provider_reference, message, failure_code, failure_message, failure_provider_code, attempts,
   next_attempt_at, submitted_at, created_at, updated_at, completed_at, version, credit_parameters, sends, send_started_at,
   may_have_reached_provider, lease_owner, lease_until`;
 
 /** A `recharges` row as node-postgres returns it on MikroORM's pool (bigint and timestamps as text). */
-interface RechargeRow {
+export interface RechargeRow {
   id: string;
   client_id: string;
   idempotency_key: string;
@@ -72,7 +73,7 @@ interface RechargeRow {
 const date = (text: string | null): Date | null => (text === null ? null : new Date(text));
 
 /** The aggregate as stored (loading never runs domain rules, like MikroORM's own hydration). */
-function rechargeFromRow(row: RechargeRow): Recharge {
+export function rechargeFromRow(row: RechargeRow): Recharge {
   return Object.assign(new Recharge(), {
     id: row.id,
     clientId: row.client_id,
@@ -181,13 +182,30 @@ const INSERT_DISCREPANCY: Statement = {
 
 /** Rows go in as parallel arrays, so one statement text serves any number of transitions. */
 const INSERT_EVENTS: Statement = {
-  name: 'recharge_events_insert_v1',
-  text: `INSERT INTO recharge_events (recharge_id, from_state, to_state, reason, source, correction, at)
-    SELECT $1, e.from_state, e.to_state, e.reason, e.source, e.correction, e.at
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::timestamptz[])
-      WITH ORDINALITY AS e(from_state, to_state, reason, source, correction, at, n)
+  name: 'recharge_events_insert_v2',
+  text: `INSERT INTO recharge_events (recharge_id, from_state, to_state, reason, source, correction, at, actor)
+    SELECT $1, e.from_state, e.to_state, e.reason, e.source, e.correction, e.at, e.actor
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::timestamptz[], $8::text[])
+      WITH ORDINALITY AS e(from_state, to_state, reason, source, correction, at, actor, n)
     ORDER BY e.n`,
 };
+
+export const INSERT_OPERATOR_ACTION: Statement = {
+  name: 'operator_action_insert_v1',
+  text: `INSERT INTO operator_actions (operator_id, action, target_type, target_id, recharge_id, reason, detail, at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
+};
+
+export const operatorActionParams = (a: OperatorActionRecord): unknown[] => [
+  a.operatorId,
+  a.action,
+  a.targetType,
+  a.targetId,
+  a.rechargeId,
+  a.reason,
+  JSON.stringify(a.detail),
+  a.at,
+];
 
 const INSERT_LEDGER_ENTRIES: Statement = {
   name: 'ledger_entries_insert_v1',
@@ -344,10 +362,15 @@ export class PgRechargeRepository extends RechargeRepository {
       source: e.source,
       at: e.at,
       correction: e.correction,
+      ...(e.actor ? { actor: e.actor } : {}),
     }));
   }
 
-  async mutate<T>(id: string, change: (recharge: Recharge) => T): Promise<Mutation<T> | null> {
+  async mutate<T>(
+    id: string,
+    change: (recharge: Recharge) => T,
+    audit?: OperatorActionRecord,
+  ): Promise<Mutation<T> | null> {
     const mutation = await this.sql.transaction(
       async (tx): Promise<(Mutation<T> & { discrepancies: Discrepancy[] }) | null> => {
         const [row] = await tx.query<RechargeRow>(LOCK_BY_ID, [id]);
@@ -370,8 +393,10 @@ export class PgRechargeRepository extends RechargeRepository {
             transitions.map((t) => t.source),
             transitions.map((t) => t.correction),
             transitions.map((t) => t.at),
+            transitions.map((t) => t.actor ?? null),
           ]);
         }
+        if (audit) await tx.query(INSERT_OPERATOR_ACTION, operatorActionParams(audit));
         for (const t of transitions) if (t.to === RechargeState.SUCCEEDED) await this.postJournal(tx, recharge, t.at);
         const discrepancies: Discrepancy[] = [];
         for (const d of recharge.pullDiscrepancies()) {

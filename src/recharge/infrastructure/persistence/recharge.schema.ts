@@ -50,6 +50,7 @@ export interface RechargeEventRecord {
   source: TransitionSource;
   correction: boolean;
   at: Date;
+  actor: string | null;
 }
 
 export const RechargeEventSchema = new EntitySchema<RechargeEventRecord>({
@@ -64,6 +65,7 @@ export const RechargeEventSchema = new EntitySchema<RechargeEventRecord>({
     source: { type: 'text' },
     correction: { type: 'boolean' },
     at: { type: 'timestamptz' },
+    actor: { type: 'text', nullable: true },
   },
 });
 
