@@ -118,7 +118,10 @@ describe('database roles: a migrator with DDL, a service role without', () => {
         .set('Idempotency-Key', newKey())
         .send(rechargeBody({ accountId, amount: 4999 }));
       expect(res.status).toBe(202);
-      await t.app.get(DispatchRechargeUseCase).process(res.body.id);
+      const dispatch = t.app.get(DispatchRechargeUseCase);
+      const claim = await dispatch.claimOne(res.body.id);
+      expect(claim).not.toBeNull();
+      await dispatch.process(claim!);
       const got = await t.http.get(`/v1/recharges/${res.body.id}`).set('Authorization', bearer(client.apiKey));
       expect(got.body.state).toBe('SUCCEEDED');
       const ledger = await t.http.get(`/v1/accounts/${accountId}/ledger`).set('Authorization', bearer(client.apiKey));
