@@ -27,12 +27,15 @@ describe('rule evaluation worker (issue 15)', () => {
       })
       .expect(201);
     await waitFor(() => rig.sim.account(accountId)?.available === '2000.00', 15_000, 'the top-up at the provider');
-    const recharges = await query(
-      rig.databaseUrl,
-      `SELECT amount, state FROM recharges WHERE metadata->>'ruleId' = $1`,
-      [res.body.id],
+    // The provider answers before the dispatcher commits SUCCEEDED: wait for the commit too.
+    const ofRule = () =>
+      query(rig.databaseUrl, `SELECT amount, state FROM recharges WHERE metadata->>'ruleId' = $1`, [res.body.id]);
+    await waitFor(
+      async () => (await ofRule()).every((r) => r.state === 'SUCCEEDED'),
+      15_000,
+      'the top-up committed as SUCCEEDED',
     );
-    expect(recharges).toEqual([{ amount: '198766', state: 'SUCCEEDED' }]);
+    expect(await ofRule()).toEqual([{ amount: '198766', state: 'SUCCEEDED' }]);
     const evaluations = (
       await rig.app.http.get(`/v1/rules/${res.body.id}/evaluations`).set('Authorization', rig.auth).expect(200)
     ).body.data;
