@@ -1,11 +1,12 @@
 import { Controller, Get, Global, Module } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { HealthDto } from '../api/dto/health.response';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
 import { pendingMigrationCount } from '../database/migrations';
 import { Lifecycle } from './lifecycle';
 
-@ApiExcludeController()
+@ApiTags('operations')
 @Controller('health')
 class HealthController {
   constructor(
@@ -17,12 +18,17 @@ class HealthController {
 
   @Get('live')
   @HealthCheck()
+  @ApiOperation({ summary: 'Liveness: the process is up' })
+  @ApiResponse({ status: 200, type: HealthDto })
   live() {
     return this.health.check([async () => this.indicator.check('process').up()]);
   }
 
   @Get('ready')
   @HealthCheck()
+  @ApiOperation({ summary: 'Readiness: database reachable, migrations applied, not draining' })
+  @ApiResponse({ status: 200, type: HealthDto })
+  @ApiResponse({ status: 503, description: 'not ready (draining, or the database check failed)', type: HealthDto })
   ready() {
     return this.health.check([
       async () => {

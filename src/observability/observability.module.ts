@@ -1,15 +1,18 @@
 import { Controller, Get, Global, Header, Module } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { RechargeTelemetry } from '../recharge/application/ports/recharge-telemetry';
 import { PrometheusTelemetry } from './prometheus-telemetry';
 
-@ApiExcludeController()
+@ApiTags('operations')
 @Controller('metrics')
 class MetricsController {
   constructor(private readonly telemetry: PrometheusTelemetry) {}
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  @ApiOperation({ summary: 'Prometheus metrics (text exposition format)' })
+  @ApiProduces('text/plain')
+  @ApiResponse({ status: 200, schema: { type: 'string' } })
   metrics(): Promise<string> {
     return this.telemetry.registry.metrics();
   }
