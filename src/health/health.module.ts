@@ -1,6 +1,5 @@
 import { Controller, Get, Global, Module } from '@nestjs/common';
-import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { HealthDto } from '../api/dto/health.response';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
 import { pendingMigrationCount } from '../database/migrations';
@@ -19,7 +18,6 @@ class HealthController {
   @Get('live')
   @HealthCheck()
   @ApiOperation({ summary: 'Liveness: the process is up' })
-  @ApiResponse({ status: 200, type: HealthDto })
   live() {
     return this.health.check([async () => this.indicator.check('process').up()]);
   }
@@ -27,8 +25,6 @@ class HealthController {
   @Get('ready')
   @HealthCheck()
   @ApiOperation({ summary: 'Readiness: database reachable, migrations applied, not draining' })
-  @ApiResponse({ status: 200, type: HealthDto })
-  @ApiResponse({ status: 503, description: 'not ready (draining, or the database check failed)', type: HealthDto })
   ready() {
     return this.health.check([
       async () => {

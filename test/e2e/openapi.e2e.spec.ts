@@ -134,6 +134,12 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(create.responses['429'].headers)).toEqual(expect.arrayContaining(['Retry-After']));
   });
 
+  it('documents the operational endpoints as they answer (checked by t.http)', async () => {
+    expect((await t.http.get('/health/live')).body.status).toBe('ok');
+    expect((await t.http.get('/health/ready')).body.details.database.status).toBe('up');
+    expect((await t.http.get('/metrics')).text).toContain('recharge_requests_total');
+  });
+
   describe('the check applied to every answer', () => {
     let recharge: Json;
     let answer: (over: Partial<AnswerLike> & { body?: unknown }) => AnswerLike;
