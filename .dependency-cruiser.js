@@ -7,7 +7,7 @@ module.exports = {
       severity: 'error',
       from: { path: '/domain/' },
       to: {
-        pathNot: ['/domain/', '^libs/shared/', '^node_modules/uuidv7'],
+        pathNot: ['/domain/', '^libs/shared/', '^node_modules/uuidv7', '^node_modules/croner'],
         dependencyTypesNot: ['core'],
       },
     },

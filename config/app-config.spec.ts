@@ -9,6 +9,8 @@ describe('loadConfig', () => {
       providerMaxRps: 10,
       reconcileIntervalMs: 30000,
       maxRechargeAmount: 100000000,
+      rulesEnabled: true,
+      ruleFailuresBeforeDisable: 3,
     });
     expect(c.simulatorEmbedded).toBe(true);
     expect(c.alibabaCloud.accessKeyId).toBe('sim-access-key-id');
@@ -31,6 +33,8 @@ describe('loadConfig', () => {
     [{ PROVIDER_WEBHOOK_SECRETS: 'plain' }, 'PROVIDER_WEBHOOK_SECRETS'],
     [{ ALIBABA_CLOUD_BSS_ENDPOINT: 'ftp://x' }, 'ALIBABA_CLOUD_BSS_ENDPOINT'],
     [{ PROVIDER: 'alibaba-cloud' }, 'ALIBABA_CLOUD_ACCESS_KEY_ID'],
+    [{ RULES_ENABLED: 'yes' }, 'RULES_ENABLED'],
+    [{ RULE_FAILURES_BEFORE_DISABLE: '0' }, 'RULE_FAILURES_BEFORE_DISABLE'],
   ])('names the bad variable %j', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);

@@ -4,6 +4,14 @@ import { CURRENCIES, Currency } from '../src/recharge/domain/money';
 
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+const toBoolean = ({ value }: { value: unknown }) =>
+  value === undefined
+    ? undefined
+    : value === 'true' || value === '1'
+      ? true
+      : value === 'false' || value === '0'
+        ? false
+        : value;
 const toList = ({ value }: { value: unknown }) =>
   typeof value === 'string'
     ? value
@@ -67,6 +75,11 @@ class Environment {
   )
   @IsBoolean()
   DISPATCHER_ENABLED?: boolean;
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'RULES_ENABLED must be true or false' })
+  RULES_ENABLED?: boolean;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100) RULE_FAILURES_BEFORE_DISABLE?: number;
 }
 
 export interface AppConfig {
@@ -99,6 +112,10 @@ export interface AppConfig {
   logLevel: string;
   supportedCurrencies: Currency[];
   dispatcherEnabled: boolean;
+  /** This replica evaluates auto-recharge rules (the API serves them either way). */
+  rulesEnabled: boolean;
+  /** Top-ups of a rule that end FAILED in a row before the rule disables itself. */
+  ruleFailuresBeforeDisable: number;
   /** Human-readable warnings found while loading (insecure endpoint, simulator fallback). */
   warnings: string[];
 }
@@ -168,6 +185,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     logLevel: e.LOG_LEVEL ?? 'info',
     supportedCurrencies: e.SUPPORTED_CURRENCIES ?? [...CURRENCIES],
     dispatcherEnabled: e.DISPATCHER_ENABLED ?? true,
+    rulesEnabled: e.RULES_ENABLED ?? true,
+    ruleFailuresBeforeDisable: e.RULE_FAILURES_BEFORE_DISABLE ?? 3,
     warnings,
   };
 }

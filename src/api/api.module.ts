@@ -6,10 +6,12 @@ import { AccountsController } from './accounts.controller';
 import { AuthGuard } from './auth.guard';
 import { ClientRateLimiter } from './client-rate-limiter';
 import { RechargesController } from './recharges.controller';
+import { RulesModule, RuleWorkerModule } from '../rules/rules.module';
+import { RulesController } from './rules.controller';
 
 @Module({
-  imports: [ClientsModule, RechargeModule],
-  controllers: [RechargesController, AccountsController],
+  imports: [ClientsModule, RechargeModule, RulesModule, RuleWorkerModule],
+  controllers: [RechargesController, AccountsController, RulesController],
   providers: [
     AuthGuard,
     {

@@ -5,6 +5,7 @@ import { AppModuleOptions, CoreModule } from '../app.module';
 import { ClientsModule } from '../clients/clients.module';
 import { ObservabilityModule } from '../observability/observability.module';
 import { RechargeModule } from '../recharge/recharge.module';
+import { RulesModule } from '../rules/rules.module';
 
 /** A CLI process does a handful of queries; a small pool is plenty. */
 const CLI_POOL_MAX = 4;
@@ -25,6 +26,7 @@ export class CliModule {
         ObservabilityModule,
         ClientsModule,
         RechargeModule,
+        RulesModule,
       ],
     };
   }

@@ -6,6 +6,9 @@ import { presentRecharge, presentTransition } from '../recharge/application/rech
 import type { AppRunner } from './application';
 import { CliError } from './cli-error';
 import { runReconcilePass } from './reconcile';
+import { ManageRulesUseCase } from '../rules/application/manage-rules.use-case';
+import { presentRuleView } from '../rules/application/rule.representation';
+import { RULE_STATUSES, RuleStatus } from '../rules/domain/rule';
 
 export interface CliIo {
   out(text: string): void;
@@ -161,7 +164,77 @@ function buildProgram(io: CliIo, withApp: AppRunner, setExitCode: (code: number)
       }),
     );
 
+  program
+    .command('rules:list')
+    .description("list auto-recharge rules of every client (newest first), with each one's latest decision")
+    .option('--client <clientId>', 'only this client')
+    .option('--account <uid>', 'only this account')
+    .option('--status <status>', `only ${RULE_STATUSES.join(', ')}`)
+    .option('--limit <n>', 'at most this many (1–500)', '100')
+    .option('--json', 'print {"rules":[...]}')
+    .action((opts: JsonOption & { client?: string; account?: string; status?: string; limit: string }) =>
+      respond(opts, async () => {
+        if (opts.status !== undefined && !(RULE_STATUSES as readonly string[]).includes(opts.status)) {
+          throw new CliError(`--status must be one of ${RULE_STATUSES.join(', ')}`);
+        }
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new CliError('--limit must be 1–500');
+        const page = await withApp((app) =>
+          app.get(ManageRulesUseCase).listAll({
+            clientId: opts.client,
+            accountId: opts.account,
+            status: opts.status as RuleStatus | undefined,
+            limit,
+          }),
+        );
+        const rules = page.data.map((v) => ({ ...presentRuleView(v), clientId: v.rule.clientId }));
+        return { json: { rules }, human: rulesTable(rules) };
+      }),
+    );
+
+  for (const [name, status, verb] of [
+    ['rules:pause', 'paused', 'paused'],
+    ['rules:resume', 'active', 'resumed (evaluated at once)'],
+  ] as const) {
+    program
+      .command(name)
+      .description(
+        status === 'paused'
+          ? 'pause a rule: it is not evaluated until resumed'
+          : 'resume a paused or disabled rule (a disabled one starts with no failures)',
+      )
+      .argument('<ruleId>', 'rule id (rul_...)')
+      .option('--json', 'print the rule')
+      .action((ruleId: string, opts: JsonOption) =>
+        respond(opts, async () => {
+          const view = await withApp((app) => app.get(ManageRulesUseCase).setStatus(ruleId, status));
+          const rule = presentRuleView(view);
+          return { json: rule, human: [`Rule ${rule.id} ${verb}: status ${rule.status}.`] };
+        }),
+      );
+  }
+
   return program;
+}
+
+function rulesTable(rules: Array<ReturnType<typeof presentRuleView> & { clientId: string }>): string[] {
+  if (rules.length === 0) return ['No rules.'];
+  const trigger = (r: (typeof rules)[number]) =>
+    r.trigger.type === 'threshold' ? `below ${r.trigger.below}` : `${r.trigger.cron} ${r.trigger.timezone}`;
+  return table(
+    ['ID', 'CLIENT', 'ACCOUNT', 'CUR', 'TRIGGER', 'TOP-UP', 'STATUS', 'FAILURES', 'LAST DECISION'],
+    rules.map((r) => [
+      r.id,
+      r.clientId,
+      r.accountId,
+      r.currency,
+      trigger(r),
+      `${r.topUp.type} ${r.topUp.amount}${r.dryRun ? ' (dry run)' : ''}`,
+      r.status,
+      String(r.consecutiveFailures),
+      r.lastEvaluation ? `${r.lastEvaluation.decision} at ${r.lastEvaluation.at}` : '-',
+    ]),
+  );
 }
 
 function parseAccounts(value: string): string[] {

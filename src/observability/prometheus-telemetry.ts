@@ -84,6 +84,18 @@ export class PrometheusTelemetry extends RechargeTelemetry {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  /** Auto-recharge rules (their port is RuleTelemetry; PrometheusRuleTelemetry writes these). */
+  readonly ruleEvaluations = new Counter({
+    name: 'rule_evaluations_total',
+    help: 'Auto-recharge rule evaluations by decision',
+    labelNames: ['decision'],
+    registers: [this.registry],
+  });
+  readonly rulesDisabled = new Gauge({
+    name: 'rules_disabled',
+    help: 'Auto-recharge rules disabled after failed top-ups, all replicas together (read from the database)',
+    registers: [this.registry],
+  });
 
   constructor() {
     super();

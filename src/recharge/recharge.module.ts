@@ -88,6 +88,7 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     AccountLedgerUseCase,
   ],
   exports: [
+    RechargePolicy,
     RechargeRepository,
     RechargeNotifications,
     RechargeProvider,

@@ -286,6 +286,61 @@ describe('reconcile', () => {
   });
 });
 
+describe('rules:list, rules:pause, rules:resume', () => {
+  let ruleId: string;
+  let clientId: string;
+
+  beforeAll(async () => {
+    const created = onlyJson(await cli(['clients:create', '--name', 'rules', '--accounts', '*', '--json']));
+    clientId = created.clientId;
+    const res = await t.http
+      .post('/v1/rules')
+      .set('Authorization', `Bearer ${created.apiKey}`)
+      .send({
+        accountId: '7654321',
+        currency: 'CNY',
+        trigger: { type: 'threshold', below: 50000 },
+        topUp: { type: 'target', amount: 200000 },
+      })
+      .expect(201);
+    ruleId = res.body.id;
+  });
+
+  it('--json lists every client’s rules with their client; filters narrow it', async () => {
+    const out = onlyJson(await cli(['rules:list', '--json']));
+    expect(out.rules).toContainEqual(
+      expect.objectContaining({ id: ruleId, clientId, status: 'active', accountId: '7654321' }),
+    );
+    expect(onlyJson(await cli(['rules:list', '--status', 'paused', '--client', clientId, '--json']))).toEqual({
+      rules: [],
+    });
+  });
+
+  it('pauses and resumes a rule (resuming a disabled one resets its failures)', async () => {
+    const paused = onlyJson(await cli(['rules:pause', ruleId, '--json']));
+    expect(paused).toMatchObject({ id: ruleId, status: 'paused' });
+    await query(t.databaseUrl, `UPDATE rules SET status = 'disabled', consecutive_failures = 3 WHERE id = $1`, [
+      ruleId,
+    ]);
+    const resumed = await cli(['rules:resume', ruleId]);
+    expect(resumed).toMatchObject({ code: 0, stdout: `Rule ${ruleId} resumed (evaluated at once): status active.\n` });
+    const [row] = await query(t.databaseUrl, 'SELECT status, consecutive_failures FROM rules WHERE id = $1', [ruleId]);
+    expect(row).toEqual({ status: 'active', consecutive_failures: 0 });
+    const table = await cli(['rules:list', '--client', clientId]);
+    expect(table.stdout.split('\n')[0]).toMatch(
+      /^ID\s+CLIENT\s+ACCOUNT\s+CUR\s+TRIGGER\s+TOP-UP\s+STATUS\s+FAILURES\s+LAST DECISION$/,
+    );
+    expect(table.stdout).toContain('below 50000');
+  });
+
+  it('fails with exit 1 for an unknown rule or a bad --status', async () => {
+    const unknown = await cli(['rules:pause', 'rul_00000000000000000000000000000000']);
+    expect(unknown).toMatchObject({ code: 1, stdout: '' });
+    expect(unknown.stderr).toMatch(/not found/);
+    expect((await cli(['rules:list', '--status', 'sleeping'])).code).toBe(1);
+  });
+});
+
 describe('usage and configuration', () => {
   it('an unknown command is a usage error (exit 2)', async () => {
     const run = await cli(['clients:lst']);

@@ -231,6 +231,8 @@ describe('config/alerts/alicloud-recharge.rules.yml', () => {
       'ledger_discrepancies_total',
       'recharge_corrections_total',
       'callback_deliveries_total',
+      'rules_disabled',
+      'rule_evaluations_total',
     ]) {
       expect(used).toContain(m);
     }

@@ -29,6 +29,7 @@ export async function startTestAppOn(databaseUrl: string, env: Record<string, st
   const config = loadConfig({
     LOG_LEVEL: 'silent',
     DISPATCHER_ENABLED: 'false',
+    RULES_ENABLED: 'false',
     CALLBACK_ALLOWED_HOSTS: 'hooks.example.com,*.callbacks.test',
     ...env,
   });

@@ -54,7 +54,7 @@ export class DeliverCallbacksUseCase {
     if (!delivered) {
       this.logger.warn(
         { deliveryId: d.id, rechargeId: d.rechargeId, attempts, statusCode: attempt.statusCode, error: attempt.error },
-        `callback ${d.id} for ${d.rechargeId} failed (attempt ${attempts}); ${next ? `next at ${next.toISOString()}` : 'giving up'}`,
+        `callback ${d.id} (${d.eventType}) for ${d.rechargeId ?? 'a rule'} failed (attempt ${attempts}); ${next ? `next at ${next.toISOString()}` : 'giving up'}`,
       );
     }
   }

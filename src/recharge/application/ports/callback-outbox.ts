@@ -1,7 +1,8 @@
 export interface CallbackDelivery {
   /** Also the `webhook-id` header: the same on every retry, so receivers can deduplicate. */
   id: string;
-  rechargeId: string;
+  /** The recharge the event is about; null for an event about a rule (`rule.disabled`). */
+  rechargeId: string | null;
   url: string;
   eventType: string;
   payload: string;
