@@ -39,6 +39,8 @@ WORKDIR /app
 # Owned by root and read-only to the service user: the process cannot rewrite its own code.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The operators' console (/console): static files served by the service itself.
+COPY console ./console
 COPY package.json ./
 # uid/gid 1000 is the `node` user of the official image. Numeric, so Kubernetes' runAsNonRoot can
 # verify it without a runAsUser override.

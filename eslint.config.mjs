@@ -37,6 +37,23 @@ export default tseslint.config(
     },
   },
   {
+    // The console's browser script (plain JavaScript, no build step).
+    files: ['console/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        history: 'readonly',
+        location: 'readonly',
+        sessionStorage: 'readonly',
+        URLSearchParams: 'readonly',
+        Node: 'readonly',
+        uPlot: 'readonly',
+      },
+    },
+  },
+  {
     files: ['**/domain/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -4,7 +4,9 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
 import { createOrmConfig } from '../config/mikro-orm.config';
 import { Clock, SystemClock } from '../libs/shared/clock';
+import { AdminModule } from './admin/admin.module';
 import { ApiModule } from './api/api.module';
+import { ConsoleModule } from './console/console.module';
 import { APP_CONFIG, DATABASE_URL } from './app-config.provider';
 import { CallbacksModule } from './callbacks/callbacks.module';
 import { DispatcherModule } from './dispatcher/dispatcher.module';
@@ -48,6 +50,8 @@ export class AppModule {
         HealthModule,
         ScheduleModule.forRoot(),
         ApiModule,
+        AdminModule,
+        ConsoleModule,
         WebhooksModule,
         DispatcherModule,
         ReconciliationModule,

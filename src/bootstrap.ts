@@ -87,7 +87,11 @@ export async function createApp(
     const hasBody =
       Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
     const type = request.headers['content-type'] ?? '';
-    if (hasBody && request.url.startsWith('/v1/') && !/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(type)) {
+    if (
+      hasBody &&
+      (request.url.startsWith('/v1/') || request.url.startsWith('/admin/')) &&
+      !/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(type)
+    ) {
       const error = Object.assign(new Error('Content-Type must be application/json'), { statusCode: 415 });
       throw error;
     }

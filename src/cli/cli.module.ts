@@ -4,6 +4,7 @@ import { createOrmConfig } from '../../config/mikro-orm.config';
 import { AppModuleOptions, CoreModule } from '../app.module';
 import { ClientsModule } from '../clients/clients.module';
 import { ObservabilityModule } from '../observability/observability.module';
+import { OperatorsModule } from '../operators/operators.module';
 import { RechargeModule } from '../recharge/recharge.module';
 import { RulesModule } from '../rules/rules.module';
 
@@ -25,6 +26,7 @@ export class CliModule {
         // Global RechargeTelemetry for RechargeModule's adapters; the metrics of a CLI run are never scraped.
         ObservabilityModule,
         ClientsModule,
+        OperatorsModule,
         RechargeModule,
         RulesModule,
       ],

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { ManageClientsUseCase } from '../clients/application/manage-clients.use-case';
 import { Client } from '../clients/domain/client';
+import { ManageOperatorsUseCase } from '../operators/application/manage-operators.use-case';
+import { Operator, OPERATOR_ROLES } from '../operators/domain/operator';
 import { RechargeRepository } from '../recharge/application/ports/recharge.repository';
 import { presentRecharge, presentTransition } from '../recharge/application/recharge.representation';
 import type { AppRunner } from './application';
@@ -128,6 +130,70 @@ function buildProgram(io: CliIo, withApp: AppRunner, setExitCode: (code: number)
     );
 
   program
+    .command('operators:create')
+    .description('register a person for the admin API and the console; prints the op_ token once')
+    .requiredOption('--name <name>', 'who the operator is (shown on every action they take)')
+    .requiredOption('--role <role>', `${OPERATOR_ROLES.join(' or ')}: a viewer reads, an operator also acts`)
+    .option('--json', 'print {"operatorId","token"}')
+    .action((opts: JsonOption & { name: string; role: string }) =>
+      respond(opts, async () => {
+        // Same rules as the domain, checked before any database is touched.
+        Operator.register('validation-only', opts.name, opts.role, new Date());
+        const { operator, token } = await withApp((app) =>
+          app.get(ManageOperatorsUseCase).create(opts.name, opts.role),
+        );
+        return {
+          json: { operatorId: operator.id, token },
+          human: [
+            `Operator created: ${operator.id}`,
+            `  name:  ${operator.name}`,
+            `  role:  ${operator.role}`,
+            `  token: ${token}`,
+            '',
+            'WARNING: the token is shown only now; only its hash is kept. Sign in to /console with it.',
+          ],
+        };
+      }),
+    );
+
+  program
+    .command('operators:list')
+    .description('list operators (never their tokens)')
+    .option('--json', 'print {"operators":[...]}')
+    .action((opts: JsonOption) =>
+      respond(opts, async () => {
+        const operators = await withApp((app) => app.get(ManageOperatorsUseCase).list());
+        const rows = operators.map(presentOperator);
+        return {
+          json: { operators: rows },
+          human:
+            rows.length === 0
+              ? ['No operators.']
+              : table(
+                  ['ID', 'NAME', 'ROLE', 'TOKEN PREFIX', 'CREATED', 'REVOKED'],
+                  rows.map((r) => [r.id, r.name, r.role, `${r.tokenPrefix}…`, r.createdAt, r.revokedAt ?? '-']),
+                ),
+        };
+      }),
+    );
+
+  program
+    .command('operators:revoke')
+    .description('revoke an operator: the token stops working within a second')
+    .argument('<operatorId>', 'operator id (opr_...)')
+    .option('--json', 'print {"operatorId","revokedAt"}')
+    .action((operatorId: string, opts: JsonOption) =>
+      respond(opts, async () => {
+        const operator = await withApp((app) => app.get(ManageOperatorsUseCase).revoke(operatorId));
+        const revokedAt = operator.revokedAt?.toISOString() ?? null;
+        return {
+          json: { operatorId: operator.id, revokedAt },
+          human: [`Operator ${operator.id} (${operator.name}) revoked at ${revokedAt}.`],
+        };
+      }),
+    );
+
+  program
     .command('recharges:show')
     .description("show any client's recharge and its state history")
     .argument('<rechargeId>', 'recharge id (rch_...)')
@@ -245,6 +311,17 @@ function parseAccounts(value: string): string[] {
 }
 
 type ClientRow = ReturnType<typeof presentClient>;
+
+function presentOperator(o: Operator) {
+  return {
+    id: o.id,
+    name: o.name,
+    role: o.role,
+    tokenPrefix: o.tokenPrefix,
+    createdAt: o.createdAt.toISOString(),
+    revokedAt: o.revokedAt?.toISOString() ?? null,
+  };
+}
 
 function presentClient(c: Client) {
   return {

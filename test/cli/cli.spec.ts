@@ -362,3 +362,54 @@ describe('usage and configuration', () => {
     expect(run.stderr).toContain('DATABASE_URL must be a postgres:// URL');
   });
 });
+
+describe('operators:create / operators:list / operators:revoke', () => {
+  it('creates an operator (token shown once, stored hashed) whose token works on /admin and not on /v1, lists and revokes it', async () => {
+    const run = await cli(['operators:create', '--name', 'Olivia', '--role', 'operator', '--json']);
+    expect(run.code).toBe(0);
+    const out = onlyJson(run);
+    expect(Object.keys(out).sort()).toEqual(['operatorId', 'token']);
+    expect(out.operatorId).toMatch(/^opr_[0-9a-f]{32}$/);
+    expect(out.token).toMatch(/^op_[A-Za-z0-9_-]{43}$/);
+    const [row] = await query<{ role: string; token_hash: string }>(
+      t.databaseUrl,
+      'SELECT role, token_hash FROM operators WHERE id = $1',
+      [out.operatorId],
+    );
+    expect(row).toEqual({ role: 'operator', token_hash: sha256(out.token) });
+
+    const me = await t.http.get('/admin/v1/me').set('Authorization', `Bearer ${out.token}`);
+    expect(me.body).toMatchObject({ operatorId: out.operatorId, role: 'operator', mayAct: true });
+    expect((await t.http.get('/v1/recharges').set('Authorization', `Bearer ${out.token}`)).status).toBe(401);
+
+    const list = await cli(['operators:list', '--json']);
+    const listed = onlyJson(list).operators.find((o: { id: string }) => o.id === out.operatorId);
+    expect(listed).toMatchObject({ name: 'Olivia', role: 'operator', revokedAt: null });
+    expect(list.stdout).not.toContain(out.token);
+    const human = await cli(['operators:list']);
+    expect(human.stdout).toMatch(/ID\s+NAME\s+ROLE/);
+    expect(human.stdout).not.toContain(out.token);
+
+    const revoked = await cli(['operators:revoke', out.operatorId, '--json']);
+    expect(revoked.code).toBe(0);
+    expect(onlyJson(revoked)).toEqual({ operatorId: out.operatorId, revokedAt: expect.any(String) });
+  });
+
+  it('refuses a role other than viewer or operator (exit 1, nothing stored) and an unknown id on revoke', async () => {
+    const before = await query<{ n: number }>(t.databaseUrl, 'SELECT count(*)::int AS n FROM operators');
+    const bad = await cli(['operators:create', '--name', 'Mallory', '--role', 'admin']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/role must be one of viewer, operator/);
+    expect(await query(t.databaseUrl, 'SELECT count(*)::int AS n FROM operators')).toEqual(before);
+    const missing = await cli(['operators:revoke', 'opr_00000000000000000000000000000000']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/operator opr_0+ not found/);
+  });
+
+  it('the human output of operators:create warns that the token is shown only once', async () => {
+    const run = await cli(['operators:create', '--name', 'Vic', '--role', 'viewer']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/token: op_/);
+    expect(run.stdout).toMatch(/shown only now/);
+  });
+});

@@ -1,9 +1,11 @@
 import { DomainError } from '../../../libs/shared/domain-error';
+import { newId } from '../../../libs/shared/ids';
+import { Discrepancy, DiscrepancyKind } from './discrepancy';
 import { Currency, Money } from './money';
 import { InvalidTransitionError } from './recharge.errors';
 import { ALLOWED_TRANSITIONS, FINAL_STATES, RechargeState, TransitionSource } from './recharge-state';
 
-export type FailureCode = 'PROVIDER_REJECTED' | 'TIMEOUT' | 'CANCELED';
+export type FailureCode = 'PROVIDER_REJECTED' | 'TIMEOUT' | 'NOT_APPLIED' | 'CANCELED';
 
 export interface RechargeFailure {
   code: FailureCode;
@@ -21,6 +23,14 @@ export interface RechargeTransition {
   at: Date;
   /** FAILED(TIMEOUT) → SUCCEEDED: money moved after we had given up; finance must see it. */
   correction: boolean;
+  /** The operator who made the change (source 'operator'); null for the service's own transitions. */
+  actor?: string | null;
+}
+
+/** Who settles an unknown outcome by hand, for the event trail. */
+export interface ActingOperator {
+  id: string;
+  name: string;
 }
 
 export interface ProviderReport {
@@ -29,7 +39,28 @@ export interface ProviderReport {
   failureCode: string | null;
 }
 
-export type ReportResult = 'applied' | 'duplicate' | 'ignored';
+/** 'discrepancy': a success the state table refuses (CANCELED, FAILED not by TIMEOUT), kept for an operator. */
+export type ReportResult = 'applied' | 'duplicate' | 'ignored' | 'discrepancy';
+
+/**
+ * What a credit call carries besides the OutBizId, fixed at the first send and repeated exactly by
+ * every re-send: a provider that compares a repeated OutBizId's parameters must see the same ones
+ * even if the configuration changed in between.
+ */
+export interface CreditParameters {
+  ownerId: string;
+  /** Major units, exactly, as a decimal string ("49.99"; JPY "4999"). */
+  amount: string;
+  currency: Currency;
+  businessType: string;
+  source: string;
+}
+
+/** The configured parts of CreditParameters, read when a recharge is sent for the first time. */
+export interface CreditDefaults {
+  businessType: string;
+  source: string;
+}
 
 const REPORTED_STATE: Record<ProviderReport['status'], RechargeState> = {
   SUCCEEDED: RechargeState.SUCCEEDED,
@@ -78,12 +109,29 @@ export class Recharge {
   nextAttemptAt!: Date | null;
   /** First hand-over to the provider: the confirmation window counts from here. */
   submittedAt!: Date | null;
+  /** Fixed by the first send; null until then. */
+  creditParameters!: CreditParameters | null;
+  /** Sends started so far (the attempt number of the last one). */
+  sends!: number;
+  /** Set while a send is out and cleared by its answer: still set at the next send means it may have landed. */
+  sendStartedAt!: Date | null;
+  /**
+   * Some send may have reached the provider without a known outcome (timeout, reset, dropped
+   * answer, 5xx after sending, a send that never reported back). From then on no answer to a
+   * re-send is a definitive rejection: only a success or the window's end settles it.
+   */
+  mayHaveReachedProvider!: boolean;
+  /** The claim that holds this recharge (a replica is working on it) until `leaseUntil`. */
+  leaseOwner!: string | null;
+  leaseUntil!: Date | null;
   createdAt!: Date;
   updatedAt!: Date;
   completedAt!: Date | null;
   version!: number;
 
   private unsaved?: RechargeTransition[];
+  private unsavedDiscrepancies?: Discrepancy[];
+  private actor?: string;
 
   static create(input: NewRecharge, now: Date): Recharge {
     const r = new Recharge();
@@ -107,6 +155,12 @@ export class Recharge {
       attempts: 0,
       nextAttemptAt: now,
       submittedAt: null,
+      creditParameters: null,
+      sends: 0,
+      sendStartedAt: null,
+      mayHaveReachedProvider: false,
+      leaseOwner: null,
+      leaseUntil: null,
       createdAt: now,
       updatedAt: now,
       completedAt: null,
@@ -133,6 +187,44 @@ export class Recharge {
   submit(source: TransitionSource, now: Date): void {
     this.transition(RechargeState.SUBMITTED, 'sent to provider', source, now);
     this.submittedAt = now;
+  }
+
+  /** A replica holds this recharge (its call may be in flight): expiry and re-drive leave it alone. */
+  leaseLive(now: Date): boolean {
+    return this.leaseUntil !== null && this.leaseUntil.getTime() > now.getTime();
+  }
+
+  /** Ends the claim `owner` holds; a claim taken over by another replica is left alone. */
+  releaseLease(owner: string): void {
+    if (this.leaseOwner !== owner) return;
+    this.leaseOwner = null;
+    this.leaseUntil = null;
+  }
+
+  /**
+   * A send is about to leave: returns what it must carry. The first send fixes the parameters; a
+   * re-send repeats them. A previous send that never reported back may have been applied.
+   */
+  startSend(defaults: CreditDefaults, now: Date): CreditParameters {
+    if (this.isFinal())
+      throw new InvalidTransitionError(this.id, this.state, this.state, 'a final recharge is not sent');
+    if (this.sendStartedAt !== null) this.mayHaveReachedProvider = true;
+    this.creditParameters ??= {
+      ownerId: this.accountId,
+      amount: this.money().toMajorString(),
+      currency: this.currency,
+      businessType: defaults.businessType,
+      source: defaults.source,
+    };
+    this.sends += 1;
+    this.sendStartedAt = now;
+    return this.creditParameters;
+  }
+
+  /** The provider answered the send; `mayHaveApplied` when the answer does not prove it was not applied. */
+  sendAnswered(mayHaveApplied: boolean): void {
+    this.sendStartedAt = null;
+    if (mayHaveApplied) this.mayHaveReachedProvider = true;
   }
 
   /** True once an unconfirmed recharge has waited longer than the confirmation window. */
@@ -168,6 +260,57 @@ export class Recharge {
     return t;
   }
 
+  /**
+   * The provider says the credit was applied, whatever our state. Open → SUCCEEDED; FAILED by our
+   * TIMEOUT → SUCCEEDED as a correction; SUCCEEDED → nothing; CANCELED or FAILED otherwise → no
+   * state change and no credit, but a discrepancy an operator must see.
+   */
+  providerSucceeded(
+    providerReference: string | null,
+    reason: string,
+    source: TransitionSource,
+    now: Date,
+    evidence: Record<string, unknown> = {},
+  ): ReportResult {
+    if (this.state === RechargeState.SUCCEEDED) return 'duplicate';
+    if (
+      this.state === RechargeState.CANCELED ||
+      (this.state === RechargeState.FAILED && this.failureCode !== 'TIMEOUT')
+    ) {
+      this.noteDiscrepancy(
+        this.state === RechargeState.CANCELED ? 'success_after_cancel' : 'success_after_failure',
+        { ...evidence, source, state: this.state, failureCode: this.failureCode, providerReference },
+        now,
+      );
+      return 'discrepancy';
+    }
+    // CREATED was never sent: the state table refuses it, and the caller logs the refusal.
+    if (!this.canTransitionTo(RechargeState.SUCCEEDED)) return 'ignored';
+    this.succeed(providerReference, reason, source, now);
+    return 'applied';
+  }
+
+  /** Keeps a discrepancy, stored in the same transaction as this recharge's state. */
+  noteDiscrepancy(kind: DiscrepancyKind, evidence: Record<string, unknown>, now: Date): void {
+    (this.unsavedDiscrepancies ??= []).push({
+      id: newId('dsc'),
+      rechargeId: this.id,
+      kind,
+      evidence,
+      seenAt: now,
+      acknowledgedBy: null,
+      acknowledgedAt: null,
+      acknowledgementNote: null,
+    });
+  }
+
+  /** Discrepancies not yet written; the repository drains them when it saves the aggregate. */
+  pullDiscrepancies(): Discrepancy[] {
+    const out = this.unsavedDiscrepancies ?? [];
+    this.unsavedDiscrepancies = [];
+    return out;
+  }
+
   /** The provider definitively refused the credit. */
   reject(providerCode: string | null, message: string, source: TransitionSource, now: Date): void {
     this.transition(
@@ -196,14 +339,25 @@ export class Recharge {
    * the state table does not allow is refused and reported as 'ignored' — a late Failed never
    * undoes a success; a repeat of the current outcome is a 'duplicate' with no effect.
    */
-  applyProviderReport(report: ProviderReport, source: TransitionSource, now: Date): ReportResult {
+  applyProviderReport(
+    report: ProviderReport,
+    source: TransitionSource,
+    now: Date,
+    evidence: Record<string, unknown> = {},
+  ): ReportResult {
+    if (report.status === 'SUCCEEDED')
+      return this.providerSucceeded(
+        report.providerReference,
+        `provider reported success (${source})`,
+        source,
+        now,
+        evidence,
+      );
     const target = REPORTED_STATE[report.status];
     if (this.state === target) return 'duplicate';
     if (!this.canTransitionTo(target) || (this.state === RechargeState.FAILED && this.failureCode !== 'TIMEOUT'))
       return 'ignored';
-    if (report.status === 'SUCCEEDED')
-      this.succeed(report.providerReference, `provider reported success (${source})`, source, now);
-    else if (report.status === 'FAILED')
+    if (report.status === 'FAILED')
       this.reject(report.failureCode, `provider reported failure (${source})`, source, now);
     else this.cancel(`provider reported the recharge canceled (${source})`, source, now, report.failureCode);
     return 'applied';
@@ -222,6 +376,73 @@ export class Recharge {
     }
     if (minor !== this.amountMinor) out.push('Amount');
     return out;
+  }
+
+  /**
+   * Only an unknown outcome can be settled by hand: PENDING_CONFIRMATION, or FAILED by our own
+   * TIMEOUT (money may have moved). Anything else already has a definitive answer.
+   */
+  isResolvableByOperator(): boolean {
+    return (
+      this.state === RechargeState.PENDING_CONFIRMATION ||
+      (this.state === RechargeState.FAILED && this.failureCode === 'TIMEOUT')
+    );
+  }
+
+  /**
+   * An operator checked at the provider that the credit was applied. From FAILED(TIMEOUT) it is a
+   * correction like a late proof of success; either way the ledger is credited with the transition.
+   */
+  resolveSucceeded(
+    operator: ActingOperator,
+    providerReference: string | null,
+    reason: string,
+    now: Date,
+  ): RechargeTransition {
+    this.assertResolvable(RechargeState.SUCCEEDED);
+    return this.as(operator, () => {
+      const t = this.succeed(
+        providerReference,
+        `resolved as succeeded by ${operator.name}: ${reason}`,
+        'operator',
+        now,
+      );
+      this.message = `resolved as succeeded by operator ${operator.name}${t.correction ? ' (correction)' : ''}`;
+      return t;
+    });
+  }
+
+  /**
+   * An operator checked at the provider that nothing was applied: FAILED with NOT_APPLIED, which no
+   * later provider success can silently undo. From FAILED(TIMEOUT) the state stays FAILED and only
+   * the failure becomes definitive; the event (FAILED → FAILED) keeps that change on the trail.
+   */
+  resolveNotApplied(operator: ActingOperator, reason: string, now: Date): RechargeTransition {
+    this.assertResolvable(RechargeState.FAILED);
+    const text = `resolved as not applied by ${operator.name}: ${reason}`;
+    const t = this.as(operator, () =>
+      this.state === RechargeState.FAILED
+        ? this.record(RechargeState.FAILED, RechargeState.FAILED, text, 'operator', now, false)
+        : this.transition(RechargeState.FAILED, text, 'operator', now),
+    );
+    this.updatedAt = now;
+    this.setFailure(
+      'NOT_APPLIED',
+      `operator ${operator.name} confirmed at the provider that nothing was applied`,
+      null,
+    );
+    return t;
+  }
+
+  /** An operator asks for a re-send now (same OutBizId): only while the service is still working on it. */
+  redrive(now: Date): void {
+    if (this.state !== RechargeState.SUBMITTED && this.state !== RechargeState.PENDING_CONFIRMATION)
+      throw new DomainError(
+        'INVALID_STATE',
+        `recharge ${this.id} is ${this.state}; only SUBMITTED or PENDING_CONFIRMATION can be re-driven`,
+      );
+    this.nextAttemptAt = now;
+    this.updatedAt = now;
   }
 
   /** Schedules the next provider call or check without changing state. A final recharge is never rescheduled. */
@@ -266,6 +487,25 @@ export class Recharge {
     return this.record(from, to, reason, source, now, correction);
   }
 
+  private assertResolvable(to: RechargeState): void {
+    if (!this.isResolvableByOperator())
+      throw new InvalidTransitionError(
+        this.id,
+        this.state,
+        to,
+        'an operator resolves only PENDING_CONFIRMATION or FAILED by TIMEOUT',
+      );
+  }
+
+  private as<T>(operator: ActingOperator, change: () => T): T {
+    this.actor = operator.id;
+    try {
+      return change();
+    } finally {
+      this.actor = undefined;
+    }
+  }
+
   private setFailure(code: FailureCode, message: string, providerCode: string | null): void {
     this.failureCode = code;
     this.failureMessage = message;
@@ -282,6 +522,7 @@ export class Recharge {
     correction: boolean,
   ): RechargeTransition {
     const t: RechargeTransition = { rechargeId: this.id, from, to, reason, source, at, correction };
+    if (this.actor) t.actor = this.actor;
     (this.unsaved ??= []).push(t);
     return t;
   }

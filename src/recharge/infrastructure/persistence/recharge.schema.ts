@@ -28,6 +28,12 @@ export const RechargeSchema = new EntitySchema<Recharge>({
     attempts: { type: 'integer' },
     nextAttemptAt: { type: 'timestamptz', nullable: true },
     submittedAt: { type: 'timestamptz', nullable: true },
+    creditParameters: { type: 'json', nullable: true },
+    sends: { type: 'integer' },
+    sendStartedAt: { type: 'timestamptz', nullable: true },
+    mayHaveReachedProvider: { type: 'boolean' },
+    leaseOwner: { type: 'text', nullable: true },
+    leaseUntil: { type: 'timestamptz', nullable: true },
     createdAt: { type: 'timestamptz' },
     updatedAt: { type: 'timestamptz' },
     completedAt: { type: 'timestamptz', nullable: true },
@@ -44,6 +50,7 @@ export interface RechargeEventRecord {
   source: TransitionSource;
   correction: boolean;
   at: Date;
+  actor: string | null;
 }
 
 export const RechargeEventSchema = new EntitySchema<RechargeEventRecord>({
@@ -58,6 +65,7 @@ export const RechargeEventSchema = new EntitySchema<RechargeEventRecord>({
     source: { type: 'text' },
     correction: { type: 'boolean' },
     at: { type: 'timestamptz' },
+    actor: { type: 'text', nullable: true },
   },
 });
 
