@@ -20,6 +20,8 @@ COPY config ./config
 COPY libs ./libs
 COPY migrations ./migrations
 COPY src ./src
+# The operators' console (/console): static files that `npm run build` copies into dist/console.
+COPY console ./console
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS deps
@@ -39,8 +41,6 @@ WORKDIR /app
 # Owned by root and read-only to the service user: the process cannot rewrite its own code.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# The operators' console (/console): static files served by the service itself.
-COPY console ./console
 COPY package.json ./
 # uid/gid 1000 is the `node` user of the official image. Numeric, so Kubernetes' runAsNonRoot can
 # verify it without a runAsUser override.

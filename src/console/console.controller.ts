@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { Controller, Get, Header, NotFoundException, Param, Res } from '@nestjs/common';
+import { Controller, Get, Header, Logger, NotFoundException, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 
@@ -25,17 +25,21 @@ interface Asset {
   type: string;
 }
 
-/** The console's files live in `console/` at the package root (next to package.json, also in the image). */
-function consoleDirectory(): string {
+/**
+ * The console's files: `console/` at the repository root (source runs and tests), or `dist/console`
+ * where `npm run build` copies them (the compiled service and the container image).
+ */
+function consoleDirectory(): string | null {
   for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
     const candidate = join(dir, 'console');
-    if (existsSync(join(candidate, 'index.html')) && existsSync(join(dir, 'package.json'))) return candidate;
+    if (existsSync(join(candidate, 'index.html'))) return candidate;
   }
-  throw new Error('console assets not found: the console/ folder must sit next to package.json');
+  return null;
 }
 
-function loadAssets(): { index: Buffer; assets: Map<string, Asset> } {
+function loadAssets(): { index: Buffer; assets: Map<string, Asset> } | null {
   const dir = consoleDirectory();
+  if (!dir) return null;
   const file = (name: string) => readFileSync(join(dir, name));
   const uplot = (name: string) => readFileSync(resolve(dirname(require.resolve('uplot/package.json')), 'dist', name));
   return {
@@ -65,18 +69,25 @@ function secure(reply: FastifyReply): FastifyReply {
 @ApiExcludeController()
 @Controller('console')
 export class ConsoleController {
+  private readonly logger = new Logger('Console');
+  // A service built without its console files still serves its API: only /console answers 404.
   private readonly files = loadAssets();
+
+  constructor() {
+    if (!this.files) this.logger.error('console files not found (console/index.html): /console answers 404');
+  }
 
   @Get(['', 'recharges', 'recharges/:id', 'accounts/:accountId', 'discrepancies', 'rules'])
   @Header('Cache-Control', 'no-store')
   page(@Res() reply: FastifyReply): void {
+    if (!this.files) throw new NotFoundException();
     secure(reply).type('text/html; charset=utf-8').send(this.files.index);
   }
 
   @Get('assets/:name')
   @Header('Cache-Control', 'no-cache')
   asset(@Param('name') name: string, @Res() reply: FastifyReply): void {
-    const asset = this.files.assets.get(name);
+    const asset = this.files?.assets.get(name);
     if (!asset) throw new NotFoundException();
     secure(reply).type(asset.type).send(asset.body);
   }
