@@ -18,6 +18,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 /** Routes that are not part of the API, each with its reason. */
 const NOT_IN_DOCUMENT: Array<[RegExp, string]> = [
   [/^\/docs(\/|-json$|-yaml$|$)/, 'Swagger UI and the document itself'],
+  [/^\/console(\/|$)/, "the operators' console: a web page and its assets (HTML, CSS, JavaScript), not API"],
 ];
 
 /**

@@ -41,8 +41,8 @@ export interface AnswerLike {
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 const DOCUMENT_ID = 'openapi';
-/** Swagger UI and the document itself are not API operations. */
-const NOT_API = /^\/docs(?:[/-]|$)/;
+/** Swagger UI, the document itself and the console's web page are not API operations. */
+const NOT_API = /^\/(?:docs(?:[/-]|$)|console(?:\/|$))/;
 
 export class OpenApiValidator {
   private readonly ajv: Ajv;
