@@ -3,9 +3,9 @@ import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppConfig } from '../config/app-config';
 import { validationPipe } from './api/dto/validation';
+import { setupOpenApi } from './api/openapi';
 import { ProblemFilter, rechargeRequestOutcome } from './api/problem.filter';
 import { RechargeTelemetry } from './recharge/application/ports/recharge-telemetry';
 import { Lifecycle } from './health/lifecycle';
@@ -121,15 +121,6 @@ export async function createApp(
   // closes the listener as soon as in-flight dispatches finish, cutting the drain delay short.
   // main.ts owns the signals (readiness 503, drain, then app.close(), which runs the same hooks).
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('alicloud-recharge')
-      .setDescription('Tops up Alibaba Cloud customer accounts exactly once. Errors are application/problem+json.')
-      .setVersion('1')
-      .addBearerAuth()
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, document);
+  setupOpenApi(app);
   return app;
 }

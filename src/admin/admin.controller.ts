@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiProblems, OPERATOR_AUTH } from '../api/openapi';
 import type { FastifyReply } from 'fastify';
 import { Clock } from '../../libs/shared/clock';
 import { DomainError } from '../../libs/shared/domain-error';
@@ -31,6 +32,17 @@ import {
   ResolveDto,
   SearchRechargesQuery,
 } from './dto/admin.dto';
+import {
+  AccountViewDto,
+  AcknowledgedDto,
+  AdminRechargeDto,
+  AdminRechargePageDto,
+  AdminSummaryDto,
+  DiscrepancyPageDto,
+  OperatorMeDto,
+  RechargeStoryDto,
+  RedeliveryDto,
+} from './dto/admin.response';
 import { CurrentOperator, OperatorGuard } from './operator.guard';
 
 const RECHARGE_ID = ID_PATTERN('rch');
@@ -47,7 +59,8 @@ const CSV_PAGE = 5000;
  * operator_actions with its reason.
  */
 @ApiTags('admin')
-@ApiBearerAuth()
+@ApiBearerAuth(OPERATOR_AUTH)
+@ApiProblems(401)
 @UseGuards(OperatorGuard)
 @Controller('admin/v1')
 export class AdminController {
@@ -62,12 +75,14 @@ export class AdminController {
 
   @Get('me')
   @ApiOperation({ summary: 'Who the token belongs to (the console shows actions only to the operator role)' })
+  @ApiResponse({ status: 200, type: OperatorMeDto })
   me(@CurrentOperator() operator: Operator) {
     return { operatorId: operator.id, name: operator.name, role: operator.role, mayAct: operator.mayAct() };
   }
 
   @Get('summary')
   @ApiOperation({ summary: "The overview's figures and the chart of the last hours" })
+  @ApiResponse({ status: 200, type: AdminSummaryDto })
   async summary() {
     const now = this.clock.now();
     const chartSince = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - CHART_HOURS * 3600_000);
@@ -114,6 +129,8 @@ export class AdminController {
 
   @Get('recharges')
   @ApiOperation({ summary: "Search every client's recharges, newest first (keyset paging)" })
+  @ApiResponse({ status: 200, type: AdminRechargePageDto })
+  @ApiProblems(400)
   async search(@Query() q: SearchRechargesQuery) {
     let states: RechargeState[] | undefined = q.status ? statesOfStatus(q.status) : undefined;
     if (q.state) states = states ? states.filter((s) => s === q.state) : [q.state];
@@ -144,6 +161,9 @@ export class AdminController {
     summary:
       'A recharge with its whole story: events, provider calls, notifications, callbacks, ledger, discrepancies, operator actions',
   })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: RechargeStoryDto })
+  @ApiProblems(404)
   async detail(@Param('id') id: string) {
     const story = await this.reads.story(checkRechargeId(id));
     if (!story) throw new RechargeNotFoundError(id);
@@ -155,6 +175,9 @@ export class AdminController {
   @ApiOperation({
     summary: 'Settle PENDING_CONFIRMATION or FAILED/TIMEOUT as succeeded or not_applied (operator role; 409 otherwise)',
   })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, description: 'the recharge as resolved', type: AdminRechargeDto })
+  @ApiProblems(400, 403, 404, 409, 413, 415)
   async resolve(@CurrentOperator() operator: Operator, @Param('id') id: string, @Body() body: ResolveDto) {
     const recharge = await this.actions.resolve(
       operator,
@@ -169,6 +192,9 @@ export class AdminController {
   @Post('recharges/:id/redrive')
   @HttpCode(200)
   @ApiOperation({ summary: 'Re-send now with the same OutBizId (SUBMITTED or PENDING_CONFIRMATION; 409 otherwise)' })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: AdminRechargeDto })
+  @ApiProblems(400, 403, 404, 409, 413, 415)
   async redrive(@CurrentOperator() operator: Operator, @Param('id') id: string, @Body() body: ActionDto | undefined) {
     const recharge = await this.actions.redrive(operator, checkRechargeId(id), body?.reason ?? 're-drive requested');
     return presentAdminRecharge(recharge);
@@ -177,6 +203,9 @@ export class AdminController {
   @Post('recharges/:id/callbacks/redeliver')
   @HttpCode(200)
   @ApiOperation({ summary: 'Deliver the latest callback again (same webhook-id)' })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: RedeliveryDto })
+  @ApiProblems(400, 403, 404, 409, 413, 415)
   async redeliver(@CurrentOperator() operator: Operator, @Param('id') id: string, @Body() body: ActionDto | undefined) {
     const delivery = await this.actions.redeliverCallback(
       operator,
@@ -187,6 +216,9 @@ export class AdminController {
   }
 
   @Get('discrepancies')
+  @ApiOperation({ summary: 'Discrepancies, open or acknowledged, newest first' })
+  @ApiResponse({ status: 200, type: DiscrepancyPageDto })
+  @ApiProblems(400)
   async discrepancies(@Query() q: DiscrepanciesQuery) {
     const after = q.cursor ? decodeTuple(q.cursor) : undefined;
     if (after && (Number.isNaN(Date.parse(after[0])) || !DISCREPANCY_ID.test(after[1])))
@@ -204,6 +236,10 @@ export class AdminController {
 
   @Post('discrepancies/:id/acknowledge')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Acknowledge a discrepancy with a note (operator role; 409 if already acknowledged)' })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: AcknowledgedDto })
+  @ApiProblems(400, 403, 404, 409, 413, 415)
   async acknowledge(@CurrentOperator() operator: Operator, @Param('id') id: string, @Body() body: AcknowledgeDto) {
     if (!DISCREPANCY_ID.test(id)) throw new DomainError('NOT_FOUND', `discrepancy ${id} not found`);
     await this.actions.acknowledgeDiscrepancy(operator, id, body.note.trim());
@@ -212,6 +248,9 @@ export class AdminController {
 
   @Get('accounts/:accountId')
   @ApiOperation({ summary: 'Ledger balance, live provider quota (cached ≤ 30 s), rules and recent recharges' })
+  @ApiParam({ name: 'accountId', schema: { type: 'string', pattern: '^\\d{1,20}$' } })
+  @ApiResponse({ status: 200, type: AccountViewDto })
+  @ApiProblems(400)
   async account(@Param('accountId') accountId: string) {
     if (!ACCOUNT_ID.test(accountId)) throw invalid('accountId', 'accountId must be 1–20 digits without leading zeros');
     const view = await this.accounts.view(accountId);
@@ -231,6 +270,16 @@ export class AdminController {
 
   @Get('ledger.csv')
   @ApiOperation({ summary: 'Ledger entries as RFC 4180 CSV for finance (from inclusive, to exclusive)' })
+  @ApiProduces('text/csv')
+  @ApiResponse({
+    status: 200,
+    description: 'entryId,at,accountId,rechargeId,clientId,direction,amount,currency,providerReference (CRLF)',
+    schema: { type: 'string' },
+    headers: {
+      'Content-Disposition': { required: true, schema: { type: 'string', pattern: '^attachment; filename=' } },
+    },
+  })
+  @ApiProblems(400)
   ledgerCsv(@Query() q: LedgerCsvQuery, @Res({ passthrough: true }) reply: FastifyReply) {
     const to = q.to ? new Date(q.to) : this.clock.now();
     const from = q.from ? new Date(q.from) : new Date(to.getTime() - DAY_MS);

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { DomainError } from '../../libs/shared/domain-error';
 import { Lifecycle } from '../health/lifecycle';
@@ -15,12 +15,15 @@ import { decodeCursor, encodeCursor } from './cursor';
 import { CreateRechargeDto, IDEMPOTENCY_KEY, ListRechargesQuery } from './dto/recharge.dto';
 import { WaitSlots } from './wait-slots';
 import { presentRecharge, presentTransition } from '../recharge/application/recharge.representation';
+import { RechargeDto, RechargeEventsDto, RechargePageDto } from './dto/recharge.response';
+import { ApiPreferWait, ApiProblems, CLIENT_AUTH, RESPONSE_HEADERS } from './openapi';
 
 const RECHARGE_ID = ID_PATTERN('rch');
 const MAX_WAIT_SECONDS = 30;
 
 @ApiTags('recharges')
-@ApiBearerAuth()
+@ApiBearerAuth(CLIENT_AUTH)
+@ApiProblems(401, 429)
 @UseGuards(AuthGuard)
 @Controller('v1/recharges')
 export class RechargesController {
@@ -34,17 +37,33 @@ export class RechargesController {
 
   @Post()
   @HttpCode(202)
-  @ApiOperation({ summary: 'Request a recharge (202 new, 200 idempotent replay, 422 key reused with another request)' })
+  @ApiOperation({
+    summary: 'Request a recharge',
+    description:
+      'Durably records the recharge before answering. 202 for a new key; 200 with `Idempotent-Replayed: true` ' +
+      'for the same key and the same request (answered before the policy checks); 422 for the same key and ' +
+      'another request. Concurrent identical requests create one recharge: one caller gets 202, the others 200.',
+  })
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
-    description: '1–255 visible ASCII; required unless idempotencyKey is in the body',
+    description: '1–255 visible ASCII characters; required unless `idempotencyKey` is in the body (both → must match)',
+    schema: { type: 'string', pattern: '^[\\x21-\\x7E]{1,255}$', example: 'order-42' },
   })
-  @ApiHeader({
-    name: 'Prefer',
-    required: false,
-    description: 'wait=N (N ≤ 30): hold the response until final or N s pass',
+  @ApiPreferWait()
+  @ApiResponse({
+    status: 202,
+    description: 'a new recharge, durably stored',
+    type: RechargeDto,
+    headers: { ...RESPONSE_HEADERS.location, ...RESPONSE_HEADERS.preferenceApplied },
   })
+  @ApiResponse({
+    status: 200,
+    description: 'the replay of an earlier request with this key: the recharge as it is now',
+    type: RechargeDto,
+    headers: { ...RESPONSE_HEADERS.location, ...RESPONSE_HEADERS.replayed, ...RESPONSE_HEADERS.preferenceApplied },
+  })
+  @ApiProblems(400, 403, 413, 415, 422)
   async create(
     @CurrentClient() client: Client,
     @Body() dto: CreateRechargeDto,
@@ -70,6 +89,8 @@ export class RechargesController {
 
   @Get()
   @ApiOperation({ summary: "List this client's recharges, newest first" })
+  @ApiResponse({ status: 200, type: RechargePageDto })
+  @ApiProblems(400, 403)
   async list(@CurrentClient() client: Client, @Query() q: ListRechargesQuery) {
     const page = await this.getRecharge.list(client, {
       accountId: q.accountId,
@@ -81,7 +102,11 @@ export class RechargesController {
   }
 
   @Get(':id')
-  @ApiHeader({ name: 'Prefer', required: false, description: 'wait=N (N ≤ 30)' })
+  @ApiOperation({ summary: 'One recharge' })
+  @ApiParam({ name: 'id', schema: { type: 'string', example: 'rch_0190b3a1c2d37f0e8a9b0c1d2e3f4a5b' } })
+  @ApiPreferWait()
+  @ApiResponse({ status: 200, type: RechargeDto, headers: RESPONSE_HEADERS.preferenceApplied })
+  @ApiProblems(404)
   async get(
     @CurrentClient() client: Client,
     @Param('id') id: string,
@@ -94,6 +119,9 @@ export class RechargesController {
 
   @Get(':id/events')
   @ApiOperation({ summary: 'State transitions, oldest first' })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: RechargeEventsDto })
+  @ApiProblems(404)
   async events(@CurrentClient() client: Client, @Param('id') id: string) {
     const events = await this.getRecharge.events(client, checkId(id));
     return { data: events.map(presentTransition) };
@@ -102,6 +130,9 @@ export class RechargesController {
   @Post(':id/cancel')
   @HttpCode(200)
   @ApiOperation({ summary: 'Cancel a recharge that has not reached the provider (409 otherwise)' })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, description: 'the canceled recharge', type: RechargeDto })
+  @ApiProblems(400, 404, 409, 413, 415)
   async cancel(@CurrentClient() client: Client, @Param('id') id: string) {
     return presentRecharge(await this.cancelRecharge.execute(client, checkId(id)));
   }

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ID_PATTERN } from '../../libs/shared/ids';
 import { Client } from '../clients/domain/client';
@@ -16,12 +16,15 @@ import {
   toRulePatch,
   UpdateRuleDto,
 } from './dto/rule.dto';
+import { RuleDto, RuleEvaluationPageDto, RulePageDto } from './dto/rule.response';
+import { ApiProblems, CLIENT_AUTH } from './openapi';
 
 const RULE_ID = ID_PATTERN('rul');
 const EVALUATION_ID = /^\d{1,19}$/;
 
 @ApiTags('rules')
-@ApiBearerAuth()
+@ApiBearerAuth(CLIENT_AUTH)
+@ApiProblems(401, 429)
 @UseGuards(AuthGuard)
 @Controller('v1/rules')
 export class RulesController {
@@ -36,6 +39,12 @@ export class RulesController {
     summary:
       'Create an auto-recharge rule (evaluated at once); 409 if one is already active for the account and currency',
   })
+  @ApiResponse({
+    status: 201,
+    type: RuleDto,
+    headers: { Location: { description: 'the path of the rule', required: true, schema: { type: 'string' } } },
+  })
+  @ApiProblems(400, 403, 409, 413, 415)
   async create(
     @CurrentClient() client: Client,
     @Body() dto: CreateRuleDto,
@@ -49,6 +58,8 @@ export class RulesController {
 
   @Get()
   @ApiOperation({ summary: "List this client's rules, newest first" })
+  @ApiResponse({ status: 200, type: RulePageDto })
+  @ApiProblems(400, 403)
   async list(@CurrentClient() client: Client, @Query() q: ListRulesQuery) {
     const page = await this.rules.list(client, {
       accountId: q.accountId,
@@ -60,12 +71,19 @@ export class RulesController {
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'One rule' })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: RuleDto })
+  @ApiProblems(404)
   async get(@CurrentClient() client: Client, @Param('id') id: string) {
     return presentRuleView(await this.rules.get(client, checkId(id)));
   }
 
   @Patch(':id')
   @ApiOperation({ summary: 'Change any field, pause or resume (re-activating a disabled rule resets its failures)' })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: RuleDto })
+  @ApiProblems(400, 403, 404, 409, 413, 415)
   async update(@CurrentClient() client: Client, @Param('id') id: string, @Body() dto: UpdateRuleDto) {
     const view = await this.rules.update(client, checkId(id), toRulePatch(dto));
     if (view.rule.status === 'active') this.worker.wake();
@@ -75,12 +93,18 @@ export class RulesController {
   @Delete(':id')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a rule (its evaluations and top-ups stay on record)' })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 204, description: 'deleted' })
+  @ApiProblems(404)
   async delete(@CurrentClient() client: Client, @Param('id') id: string): Promise<void> {
     await this.rules.delete(client, checkId(id));
   }
 
   @Get(':id/evaluations')
   @ApiOperation({ summary: 'Evaluations, newest first: {at, quota, decision, reason, rechargeId}' })
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: RuleEvaluationPageDto })
+  @ApiProblems(400, 404)
   async evaluations(@CurrentClient() client: Client, @Param('id') id: string, @Query() q: EvaluationsQuery) {
     const page = await this.rules.evaluations(
       client,

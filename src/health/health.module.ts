@@ -1,11 +1,11 @@
 import { Controller, Get, Global, Logger, Module } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
 import { pendingMigrationCount } from '../database/migrations';
 import { Lifecycle } from './lifecycle';
 
-@ApiExcludeController()
+@ApiTags('operations')
 @Controller('health')
 class HealthController {
   private readonly logger = new Logger('Health');
@@ -19,12 +19,14 @@ class HealthController {
 
   @Get('live')
   @HealthCheck()
+  @ApiOperation({ summary: 'Liveness: the process is up' })
   live() {
     return this.health.check([async () => this.indicator.check('process').up()]);
   }
 
   @Get('ready')
   @HealthCheck()
+  @ApiOperation({ summary: 'Readiness: database reachable, migrations applied, not draining' })
   ready() {
     return this.health.check([
       async () => {

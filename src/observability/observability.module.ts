@@ -1,11 +1,12 @@
 import { Controller, Get, Global, Header, Inject, Module } from '@nestjs/common';
 import { DomainError } from '../../libs/shared/domain-error';
 import { APP_CONFIG, AppConfig } from '../app-config.provider';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiProblems } from '../api/openapi';
 import { RechargeTelemetry } from '../recharge/application/ports/recharge-telemetry';
 import { PrometheusTelemetry } from './prometheus-telemetry';
 
-@ApiExcludeController()
+@ApiTags('operations')
 @Controller('metrics')
 class MetricsController {
   constructor(
@@ -15,6 +16,10 @@ class MetricsController {
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  @ApiOperation({ summary: 'Prometheus metrics (text exposition format)' })
+  @ApiProduces('text/plain')
+  @ApiResponse({ status: 200, schema: { type: 'string' } })
+  @ApiProblems(404)
   metrics(): Promise<string> {
     // With METRICS_PORT set, /metrics is served there only (metrics-server.ts), not to API callers.
     if (this.config.metricsPort !== null) throw new DomainError('NOT_FOUND', 'not found');

@@ -1,5 +1,7 @@
 import { Controller, HttpCode, Post, Req } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ProviderNotificationDoc, WebhookReceivedDto } from '../api/dto/webhook.dto';
+import { ApiProblems } from '../api/openapi';
 import type { FastifyRequest } from 'fastify';
 import { Clock } from '../../libs/shared/clock';
 import { DomainError } from '../../libs/shared/domain-error';
@@ -24,7 +26,29 @@ export class WebhooksController {
   /** Signature first (401, nothing stored), then shape (400), then store-and-apply (2xx). */
   @Post('alibaba-cloud')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Provider notifications: CloudEvents signed per Standard Webhooks' })
+  @ApiOperation({
+    summary: 'Provider notifications: CloudEvents signed per Standard Webhooks',
+    description:
+      'The signature is checked first (401, nothing stored), then the shape (400), then the notification is ' +
+      'stored (deduplicated on webhook-id) and applied through the same state rules.',
+  })
+  @ApiHeader({ name: 'webhook-id', required: true, schema: { type: 'string' } })
+  @ApiHeader({
+    name: 'webhook-timestamp',
+    required: true,
+    description: 'Unix seconds; ±5 minutes',
+    schema: { type: 'string' },
+  })
+  @ApiHeader({
+    name: 'webhook-signature',
+    required: true,
+    description: 'space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`',
+    schema: { type: 'string' },
+  })
+  @ApiConsumes('application/json', 'application/cloudevents+json')
+  @ApiBody({ type: ProviderNotificationDoc })
+  @ApiResponse({ status: 200, type: WebhookReceivedDto })
+  @ApiProblems(400, 401, 413, 415)
   async receive(@Req() req: RawRequest) {
     if (!this.verifier.isValid(req.rawBody, req.headers)) {
       this.telemetry.webhookEvent('invalid_signature');

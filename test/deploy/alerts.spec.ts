@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -238,13 +238,13 @@ describe('config/alerts/alicloud-recharge.rules.yml', () => {
     }
   });
 
-  it('points runbooks at a README section that exists (once the README does)', () => {
-    const readme = join(repoRoot, 'README.md');
-    if (!existsSync(readme)) {
-      console.log('README.md does not exist yet: runbook target "When an alert fires" not checked');
-      return;
-    }
-    expect(readFileSync(readme, 'utf8')).toMatch(/^#+ .*When an alert fires/m);
+  it('points every runbook at a section of docs/operations.md that exists', () => {
+    const doc = readFileSync(join(repoRoot, 'docs/operations.md'), 'utf8');
+    expect(doc).toMatch(/^## When an alert fires$/m);
+    const missing = alerts
+      .map((a) => /^docs\/operations\.md, section "When an alert fires" → (.+)$/.exec(a.annotations?.runbook ?? ''))
+      .filter((m) => !m || !new RegExp(`^### ${m[1].replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm').test(doc));
+    expect(missing.map((m) => m?.[0] ?? 'a runbook in another form')).toEqual([]);
   });
 
   it('passes promtool check rules and the rule unit tests (when promtool is installed)', () => {

@@ -1,7 +1,7 @@
 import { AddressInfo, connect } from 'node:net';
-import TestAgent from 'supertest/lib/agent';
 import { WaitSlots } from '../../src/api/wait-slots';
 import { ClientRepository } from '../../src/clients/application/client.repository';
+import { OpenApiAgent } from '../support/openapi-validator';
 import { query } from '../support/database';
 import {
   bearer,
@@ -14,24 +14,24 @@ import {
 } from '../support/e2e-helpers';
 import { startTestApp, TestApp } from '../support/test-app';
 
-type Req = ReturnType<TestAgent['get']>;
+type Req = ReturnType<OpenApiAgent['get']>;
 
 interface BadCase {
   name: string;
-  send: (http: TestAgent, auth: string) => Req;
+  send: (http: OpenApiAgent, auth: string) => Req;
   status: number;
   code: string;
   /** The distinct `errors[].field` values, in order of first appearance; omit when no field applies. */
   fields?: string[];
 }
 
-const post = (http: TestAgent, auth: string, body: unknown, key: string | null = newKey()) => {
+const post = (http: OpenApiAgent, auth: string, body: unknown, key: string | null = newKey()) => {
   const req = http.post('/v1/recharges').set('Authorization', auth);
   if (key !== null) req.set('Idempotency-Key', key);
   return req.send(body as object);
 };
 
-const postRaw = (http: TestAgent, auth: string, contentType: string, raw: string) =>
+const postRaw = (http: OpenApiAgent, auth: string, contentType: string, raw: string) =>
   http
     .post('/v1/recharges')
     .set('Authorization', auth)

@@ -1,14 +1,15 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import request from 'supertest';
-import TestAgent from 'supertest/lib/agent';
 import { AppConfig, loadConfig } from '../../config/app-config';
 import { createApp } from '../../src/bootstrap';
 import { ManageClientsUseCase } from '../../src/clients/application/manage-clients.use-case';
 import { createTestDatabase } from './database';
+import { openApiAgent, OpenApiAgent, OpenApiValidator } from './openapi-validator';
 
 export interface TestApp {
   app: NestFastifyApplication;
-  http: TestAgent;
+  /** supertest, with every answer checked against the served OpenAPI document (see openapi-validator). */
+  http: OpenApiAgent;
+  openapi: OpenApiValidator;
   databaseUrl: string;
   config: AppConfig;
   createClient(accounts?: string[]): Promise<{ clientId: string; apiKey: string; webhookSecret: string }>;
@@ -35,9 +36,11 @@ export async function startTestAppOn(databaseUrl: string, env: Record<string, st
   const app: NestFastifyApplication = await createApp(config, databaseUrl, false);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
+  const openapi = await OpenApiValidator.load(app.getHttpServer());
   return {
     app,
-    http: request(app.getHttpServer()),
+    http: openApiAgent(app.getHttpServer(), openapi),
+    openapi,
     databaseUrl,
     config,
     async createClient(accounts = ['*']) {
