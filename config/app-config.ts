@@ -21,7 +21,7 @@ const toList = ({ value }: { value: unknown }) =>
         .filter(Boolean)
     : value;
 
-/** The environment as contract section 8 defines it. Validated once at start; bad config exits 1. */
+/** The environment as docs/configuration.md defines it. Validated once at start; bad config exits 1. */
 class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) PORT?: number;
   @IsOptional()

@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { Webhook } from 'standardwebhooks';
 
 /**
- * Push notifications (contract §5). Alibaba publishes no billing push, so the simulator stands in
+ * Push notifications (docs/webhooks.md). Alibaba publishes no billing push, so the simulator stands in
  * for the relay: CloudEvents 1.0 structured JSON, signed per Standard Webhooks. The delay, duplicate
  * and out-of-order knobs reproduce what at-least-once delivery does to a receiver.
  */

@@ -5,7 +5,7 @@ import { RechargeTelemetry } from '../recharge/application/ports/recharge-teleme
 
 const CIRCUIT = { closed: 0, half_open: 1, open: 2 } as const;
 
-/** The metrics of contract section 9, on one registry served at /metrics. */
+/** The metrics of docs/operations.md, on one registry served at /metrics. */
 export class PrometheusTelemetry extends RechargeTelemetry {
   readonly registry = new Registry();
   readonly requests = new Counter({

@@ -29,7 +29,7 @@ class RechargeNotificationData {
   @IsOptional() @IsString() @MaxLength(128) FailureCode?: string | null;
 }
 
-/** CloudEvents 1.0 structured JSON, as contract section 5 shows it. */
+/** CloudEvents 1.0 structured JSON, as docs/webhooks.md shows it. */
 export class ProviderNotificationEvent {
   @Equals('1.0') specversion!: string;
   @IsString() @MaxLength(256) id!: string;

@@ -48,7 +48,7 @@ function container(objects: K8sObject[], kind: string, name: string): any {
   return podContainers(find(objects, kind, name))[0];
 }
 
-/** Environment variables the code reads: the validated ones of contract §8, plus OTEL_* (standard). */
+/** Environment variables the code reads: the validated ones of docs/configuration.md, plus OTEL_* (standard). */
 const appEnv = new Set([...source('config/app-config.ts').matchAll(/\b([A-Z][A-Z0-9_]+)\?:/g)].map((m) => m[1]));
 const simulatorEnv = new Set(
   [...source('libs/bss-simulator/simulator-env.ts').matchAll(/\b(SIMULATOR_[A-Z0-9_]+)\b/g)].map((m) => m[1]),

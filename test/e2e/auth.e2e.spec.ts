@@ -20,7 +20,7 @@ function expectProblem(res: Res, status: number, code: string): void {
   expect(typeof res.body.correlationId).toBe('string');
 }
 
-describe('authentication and authorization (contract section 4)', () => {
+describe('authentication and authorization (docs/api.md)', () => {
   let t: TestApp;
   let owner: { clientId: string; apiKey: string };
 

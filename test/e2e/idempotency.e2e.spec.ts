@@ -10,7 +10,7 @@ interface RechargeJson {
   code?: string;
 }
 
-describe('idempotent create (contract section 4)', () => {
+describe('idempotent create (docs/api.md)', () => {
   let t: TestApp;
   let baseUrl: string;
   let auth: string;

@@ -23,7 +23,7 @@ const REPRESENTATION_FIELDS = [
   'completedAt',
 ].sort();
 
-describe('recharge API (happy paths, contract section 4)', () => {
+describe('recharge API (happy paths, docs/api.md)', () => {
   let t: TestApp;
   let auth: string;
   let clientId: string;

@@ -22,7 +22,7 @@ import { faultSeed, sized } from './fault-settings';
  * Model-based property test of the Recharge aggregate (issue item 2a). fast-check generates random
  * sequences of what the dispatcher, the API, the reconciler and provider notifications do to one
  * recharge — commands in any order, provider reports duplicated and reordered — and after every
- * step the aggregate must agree with an independent model of contract section 3 and keep the
+ * step the aggregate must agree with an independent model of docs/states.md and keep the
  * money invariants: every recorded transition is in the table, FAILED→SUCCEEDED only after our own
  * TIMEOUT, SUCCEEDED and CANCELED are never left, at most one SUCCEEDED transition (so the ledger
  * journal, posted once per SUCCEEDED transition, credits at most once), a refused command changes

@@ -7,7 +7,7 @@ import { ReconcileUseCase } from '../../src/recharge/application/reconcile.use-c
 import { startTestApp, TestApp } from '../support/test-app';
 
 /**
- * GET /metrics serves every metric contract section 9 names. prom-client prints `# HELP` and
+ * GET /metrics serves every metric docs/operations.md names. prom-client prints `# HELP` and
  * `# TYPE` for every registered metric from the start; a labelled counter or histogram only gets
  * sample lines once something is observed with those labels, so the suite first checks the
  * declarations on a fresh instance, then drives each path once (a POST dispatched to the simulator,

@@ -4,7 +4,7 @@ import { createClientWithCli, ServiceProcessHandle, startCompiledService } from 
 import { compiledService } from '../support/private-build';
 
 /**
- * Graceful shutdown under load (contract section 9), on the compiled service as its own process:
+ * Graceful shutdown under load (docs/operations.md), on the compiled service as its own process:
  * a steady stream of POSTs while the provider (simulator) takes 300 ms per call, then SIGTERM.
  * Readiness must fail at once while requests are still served for the drain delay, the process
  * must exit 0 within drain delay + grace, and every accepted recharge must be either final or

@@ -1,6 +1,6 @@
 import { Currency } from '../domain/money';
 
-/** The configurable limits a recharge request must respect (contract sections 4, 6 and 8). */
+/** The configurable limits a recharge request must respect (docs/api.md, docs/callbacks.md and docs/configuration.md). */
 export abstract class RechargePolicy {
   abstract readonly maxRechargeAmount: number;
   abstract readonly supportedCurrencies: readonly Currency[];

@@ -1,7 +1,7 @@
 import { Recharge, RechargeTransition } from '../domain/recharge';
 import { STATUS_OF } from '../domain/recharge-state';
 
-/** The public recharge representation of contract section 4 (also the data of callbacks). */
+/** The public recharge representation of docs/api.md (also the data of callbacks). */
 export function presentRecharge(r: Recharge) {
   return {
     id: r.id,

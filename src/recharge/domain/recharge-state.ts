@@ -9,7 +9,7 @@ export enum RechargeState {
 
 export const ALL_STATES = Object.values(RechargeState);
 
-/** The public `status` of each state (contract section 3). */
+/** The public `status` of each state (docs/states.md). */
 export const STATUS_OF: Record<RechargeState, RechargeStatus> = {
   [RechargeState.CREATED]: 'accepted',
   [RechargeState.SUBMITTED]: 'in_progress',

@@ -64,7 +64,7 @@ const allowed = pairs.filter(([from, to]) => ALLOWED_TRANSITIONS[from].includes(
 const refused = pairs.filter(([from, to]) => !ALLOWED_TRANSITIONS[from].includes(to));
 
 describe('Recharge state machine', () => {
-  it('knows exactly the transitions of contract section 3', () => {
+  it('knows exactly the transitions of docs/states.md', () => {
     expect(allowed.map(([a, b]) => `${a}->${b}`).sort()).toEqual(
       [
         'CREATED->SUBMITTED',

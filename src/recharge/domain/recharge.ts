@@ -15,7 +15,7 @@ export interface RechargeFailure {
   providerCode: string | null;
 }
 
-/** One stored state change: the audit trail of contract section 3. */
+/** One stored state change: the audit trail of docs/states.md. */
 export interface RechargeTransition {
   rechargeId: string;
   from: RechargeState | null;
@@ -87,7 +87,7 @@ export interface NewRecharge {
 
 /**
  * The recharge aggregate. Every state change goes through `transition`, the one place the table of
- * contract section 3 is enforced; each produces a RechargeTransition that the repository stores in
+ * docs/states.md is enforced; each produces a RechargeTransition that the repository stores in
  * the same transaction as the new state. Fields are written only by these methods (MikroORM
  * hydrates them directly and never runs the constructor).
  */

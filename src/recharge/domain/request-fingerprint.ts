@@ -10,7 +10,7 @@ export interface RechargeRequestFields {
 }
 
 /**
- * What "the same request" means for idempotency (contract section 4): these fields, metadata
+ * What "the same request" means for idempotency (docs/api.md): these fields, metadata
  * compared regardless of key order, and not where the idempotency key travelled.
  */
 export function requestFingerprint(f: RechargeRequestFields): string {

@@ -30,7 +30,7 @@ import { newKey, PROBLEM_JSON } from '../../support/e2e-helpers';
 import { startTestApp, TestApp } from '../../support/test-app';
 
 /**
- * Callbacks out (contract section 6): the outbox row written with the final transition, delivered
+ * Callbacks out (docs/callbacks.md): the outbox row written with the final transition, delivered
  * to a local receiver signed with the client's webhook secret, retried under the same webhook-id
  * with exponential backoff, every attempt recorded.
  */

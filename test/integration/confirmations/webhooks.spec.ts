@@ -16,7 +16,7 @@ import { newKey, PROBLEM_JSON } from '../../support/e2e-helpers';
 import { startTestApp, TestApp } from '../../support/test-app';
 
 /**
- * POST /webhooks/alibaba-cloud (contract section 5) on the real application and a real database:
+ * POST /webhooks/alibaba-cloud (docs/webhooks.md) on the real application and a real database:
  * Standard Webhooks verification against every configured secret before anything is stored, the
  * inbox deduplicated on webhook-id, and every notification applied through the state rules.
  */

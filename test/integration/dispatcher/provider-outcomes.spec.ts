@@ -12,7 +12,7 @@ import {
 
 /**
  * The dispatcher against the BSS simulator over HTTP, through the real pop-core client and a real
- * PostgreSQL: every provider outcome of contract section 7 ends in the state section 3 prescribes,
+ * PostgreSQL: every provider outcome of docs/states.md ends in the state docs/states.md prescribes,
  * and the money moves exactly once at the provider and in our ledger.
  */
 

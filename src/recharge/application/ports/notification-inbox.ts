@@ -2,7 +2,7 @@ export type NotificationType = 'bss:Recharge:Succeeded' | 'bss:Recharge:Failed' 
 /** 'redriven': a Failed the provider would retry (e.g. InternalError); the recharge is sent again, not ended. */
 export type NotificationResult = 'applied' | 'duplicate' | 'ignored' | 'orphan' | 'discrepancy' | 'redriven';
 
-/** A verified provider notification (contract section 5), as stored in the inbox. */
+/** A verified provider notification (docs/webhooks.md), as stored in the inbox. */
 export interface ProviderNotification {
   webhookId: string;
   eventId: string;
