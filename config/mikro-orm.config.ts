@@ -17,6 +17,10 @@ export const POOL_WARM_CONNECTIONS = 10;
 export function createOrmConfig(databaseUrl: string, poolMax = 20): Options {
   return defineConfig({
     clientUrl: databaseUrl,
+    // MikroORM reads host, port, user, password and database from the URL itself and drops the
+    // rest (`?host=/socket/folder`, `sslmode`, …). node-postgres, given the whole string, reads it
+    // the way every other connection of the service does.
+    driverOptions: { connection: { connectionString: databaseUrl } },
     entities: ENTITIES,
     discovery: { warnWhenNoEntities: false },
     extensions: [Migrator],

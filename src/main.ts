@@ -1,31 +1,26 @@
 import './instrument';
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { AppConfig, ConfigError, loadConfig } from '../config/app-config';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config/app-config';
 import { createBssSimulator } from '../libs/bss-simulator';
 import { createApp } from './bootstrap';
+import { AuthenticateClientUseCase } from './clients/application/authenticate-client.use-case';
 import { ManageClientsUseCase } from './clients/application/manage-clients.use-case';
 import { resolveDatabaseUrl, simulatorPort } from './database/database-url';
 import { runMigrations } from './database/migrations';
 import { Lifecycle } from './health/lifecycle';
+import { createLogger } from './observability/logging';
 import { stopTracing } from './observability/tracing';
-
-const log = (msg: string) =>
-  process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg })}\n`);
-const warn = (msg: string) =>
-  process.stdout.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg })}\n`);
+import { demoApiKey } from './startup/demo-client';
+import { startupBanner } from './startup/startup-banner';
+import { describeStartupFailure } from './startup/startup-failure';
 
 async function main(): Promise<void> {
-  let config: AppConfig;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  let config = loadConfig();
+  const logger = createLogger(config.logLevel, config.logFormat);
+  const log = (msg: string) => logger.info(msg);
+  const warn = (msg: string) => logger.warn(msg);
   for (const w of config.warnings) warn(w);
 
   let closeSimulator = async () => undefined as void;
@@ -48,28 +43,25 @@ async function main(): Promise<void> {
   }
 
   const database = await resolveDatabaseUrl(config, log);
-  await runMigrations(database.url, log);
+  const applied = await runMigrations(database.url, (msg) => logger.debug(msg));
+  if (applied.length > 0) log(`applied ${applied.length} database migration(s), the last ${applied.at(-1)}`);
   const app = await createApp(config, database.url);
   await app.listen({ port: config.port, host: '0.0.0.0' });
   log(`alicloud-recharge listening on http://localhost:${config.port} (provider: ${config.provider})`);
 
-  if (process.argv.includes('--demo')) {
-    const { apiKey } = await app.get(ManageClientsUseCase).create('demo', ['*']);
-    process.stdout.write(
-      [
-        '',
-        'Demo client created (all accounts). Its API key is shown only now:',
-        `  ${apiKey}`,
-        'Try:',
-        `  curl -s -X POST http://localhost:${config.port}/v1/recharges \\`,
-        `    -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/json' \\`,
-        `    -H 'Idempotency-Key: demo-1' -H 'Prefer: wait=10' \\`,
-        `    -d '{"accountId":"1234567890123456","amount":4999,"currency":"CNY"}'`,
-        `  API docs: http://localhost:${config.port}/docs`,
-        '',
-      ].join('\n') + '\n',
-    );
-  }
+  // A demo key only with the embedded database: that is a developer's machine, never a deployment.
+  const demo = database.embedded
+    ? {
+        dataDir: resolve(config.dataDir),
+        apiKey: await demoApiKey(config.dataDir, {
+          manage: app.get(ManageClientsUseCase),
+          authenticate: app.get(AuthenticateClientUseCase),
+        }),
+      }
+    : null;
+  // Plain text for a person; a deployment's log pipeline (no terminal, no demo) gets JSON lines only.
+  if (demo || process.stdout.isTTY)
+    process.stdout.write(startupBanner({ port: config.port, demo, simulated: config.simulatorEmbedded }));
 
   const lifecycle = app.get(Lifecycle);
   const settings = config;
@@ -96,9 +88,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // The terminal that ran `npm start` closed: same orderly stop (the default would leave the
+  // embedded PostgreSQL running without its owner).
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
 }
 
 main().catch((err) => {
-  process.stderr.write(`fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(`${describeStartupFailure(err)}\n`);
   process.exit(1);
 });

@@ -1,6 +1,7 @@
-import { ConfigError, loadConfig } from '../config/app-config';
+import { loadConfig } from '../config/app-config';
 import { resolveDatabaseUrl } from './database/database-url';
 import { runMigrations } from './database/migrations';
+import { describeStartupFailure } from './startup/startup-failure';
 
 /** `npm run migrate`: applies pending migrations under the advisory lock and exits (a Kubernetes Job). */
 async function migrate(): Promise<void> {
@@ -19,9 +20,7 @@ async function migrate(): Promise<void> {
 migrate().then(
   () => process.exit(0),
   (err) => {
-    process.stderr.write(
-      `${err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.stack : String(err)}`}\n`,
-    );
+    process.stderr.write(`${describeStartupFailure(err)}\n`);
     process.exit(1);
   },
 );

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
 import type { LoggerService } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { pino, Logger as PinoLogger, stdSerializers, stdTimeFunctions } from 'pino';
@@ -46,19 +47,53 @@ export interface RequestLogContext {
  */
 export const requestLogContext = new AsyncLocalStorage<RequestLogContext>();
 
-/** The one pino logger of the process: JSON lines, secrets redacted, the request's correlation id mixed in. */
-export function createLogger(level: string): PinoLogger {
-  return pino({
+/** `auto`: human-readable lines when stdout is a terminal, JSON lines otherwise (files, pipes, log shippers). */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/**
+ * The one pino logger of the process: secrets redacted, the request's correlation id mixed in.
+ * JSON lines, or in a terminal the same records through pino-pretty (a development dependency:
+ * where it is not installed, e.g. the production image, the lines stay JSON).
+ */
+export function createLogger(level: string, format: LogFormat = 'json'): PinoLogger {
+  const options = {
     level,
     timestamp: stdTimeFunctions.isoTime,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: { err: errorSerializer },
     formatters: { level: (label: string) => ({ level: label }) },
     mixin: () => requestLogContext.getStore() ?? {},
+  };
+  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true) ? prettyStream() : null;
+  return pretty ? pino(options, pretty) : pino(options);
+}
+
+function prettyStream(): NodeJS.WritableStream | null {
+  let build: (options: Record<string, unknown>) => NodeJS.WritableStream;
+  try {
+    build = createRequire(__filename)('pino-pretty') as typeof build;
+  } catch {
+    return null;
+  }
+  // Synchronous, so log lines and the start banner (plain stdout) keep their order.
+  return build({
+    sync: true,
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,context',
+    messageFormat: '{if context}{context}: {end}{msg}',
   });
 }
 
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+const FRAMEWORK_CONTEXTS = new Set([
+  'NestFactory',
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'NestApplication',
+]);
 
 /**
  * Nest's LoggerService over pino. Nest's `new Logger('Context').warn({ rechargeId }, 'message')`
@@ -86,11 +121,15 @@ export class PinoNestLogger implements LoggerService {
     this.write('fatal', message, params);
   }
 
-  private write(level: Level, message: unknown, params: unknown[]): void {
+  private write(requested: Level, message: unknown, params: unknown[]): void {
+    const rest = [...params];
+    const context = rest.length > 0 && typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
+    // Nest narrates its own start (every module loaded, every route mapped: some 40 lines); that is
+    // debugging detail, not news for whoever starts the service.
+    const level = requested === 'info' && context && FRAMEWORK_CONTEXTS.has(context) ? 'debug' : requested;
     if (!this.pino.isLevelEnabled(level)) return;
     const fields: Record<string, unknown> = {};
-    const rest = [...params];
-    if (rest.length > 0 && typeof rest[rest.length - 1] === 'string') fields.context = rest.pop();
+    if (context) fields.context = context;
     if (message instanceof Error) {
       fields.err = message;
       this.pino[level](fields, message.message);
