@@ -1,4 +1,14 @@
-import { mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
@@ -153,4 +163,44 @@ it('a lost password file for a data directory with a random password: one line s
   expectOneLine(err);
   expect(err.message).toContain('has no password file');
   expect(err.message).toContain('restore that file, or delete DATA_DIR');
+});
+
+it('DATA_DIR under a folder closed to others (mode 700, like root home): the data persists across restarts', async () => {
+  const closed = join(ROOT, `closed-${++n}`);
+  mkdirSync(closed, { recursive: true });
+  chmodSync(closed, 0o700);
+  const dataDir = join(closed, 'project', '.data');
+  // World-traversable, as /var/lib/alicloud-recharge is.
+  const runtimeRoot = join(ROOT, `runtime-${n}`);
+  const port = await freePort();
+  const options = { dataDir, port, runtimeRoot, stopOnSignals: false };
+  const first = await startEmbeddedPostgres(options);
+  const admin = new Client({ connectionString: first.url });
+  await admin.connect();
+  await admin.query('CREATE TABLE kept (note text)');
+  await admin.query('INSERT INTO kept VALUES ($1)', ['still here']);
+  await admin.end();
+  await first.stop();
+
+  const link = join(dataDir, 'pg');
+  if (process.getuid?.() === 0) {
+    // PostgreSQL runs as `postgres`, which cannot enter the 700 folder: the data directory lives
+    // under the runtime root and DATA_DIR/pg points to it.
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(first.pgData.startsWith(join(runtimeRoot, 'data'))).toBe(true);
+    expect(readlinkSync(link)).toBe(first.pgData);
+    expect(statSync(first.pgData).uid).not.toBe(0);
+  } else {
+    // Not root: the server runs as this user, who can enter its own 700 folder: data in place.
+    expect(first.pgData).toBe(link);
+    expect(lstatSync(link).isDirectory()).toBe(true);
+  }
+
+  const second = await startEmbeddedPostgres(options);
+  started.push(second);
+  expect(second.pgData).toBe(first.pgData);
+  const again = new Client({ connectionString: second.url });
+  await again.connect();
+  expect((await again.query('SELECT note FROM kept')).rows).toEqual([{ note: 'still here' }]);
+  await again.end();
 });
