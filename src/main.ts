@@ -19,8 +19,11 @@ import { describeStartupFailure } from './startup/startup-failure';
 async function main(): Promise<void> {
   let config = loadConfig();
   const logger = createLogger(config.logLevel, config.logFormat);
-  const log = (msg: string) => logger.info(msg);
-  const warn = (msg: string) => logger.warn(msg);
+  // The process's own lifecycle (listening, draining, stopped) is logged whatever LOG_LEVEL says:
+  // supervisors and tests wait for these lines, and a quiet service still says when it starts and stops.
+  const lifecycleLogger = createLogger('info', config.logFormat);
+  const log = (msg: string) => lifecycleLogger.info(msg);
+  const warn = (msg: string) => lifecycleLogger.warn(msg);
   for (const w of config.warnings) warn(w);
 
   let closeSimulator = async () => undefined as void;
@@ -69,8 +72,9 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log(`${signal} received: readiness now fails; draining for ${settings.shutdownDrainDelayMs} ms`);
+    // Readiness first: a log write can block on a full stdout pipe.
     lifecycle.startDraining();
+    log(`${signal} received: readiness now fails; draining for ${settings.shutdownDrainDelayMs} ms`);
     const force = setTimeout(() => {
       warn(`shutdown grace of ${settings.shutdownGraceMs} ms exceeded; exiting with work left resumable`);
       process.exit(0);

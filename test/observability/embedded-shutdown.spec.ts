@@ -37,8 +37,7 @@ const serviceEnv = (ports: { port: number; pgPort: number; simulatorPort: number
   SIMULATOR_PORT: String(ports.simulatorPort),
   SHUTDOWN_DRAIN_DELAY_MS: String(DRAIN_DELAY_MS),
   SHUTDOWN_GRACE_MS: '3000',
-  // info: the lifecycle lines ('shutdown complete') are what this test reads.
-  LOG_LEVEL: 'info',
+  LOG_LEVEL: 'warn',
 });
 
 it('SIGTERM: a request during the drain is stored in the embedded database, which stops only after the service; a restart finishes it', async () => {
