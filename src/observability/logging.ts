@@ -82,6 +82,8 @@ function prettyStream(): NodeJS.WritableStream | null {
     translateTime: 'SYS:HH:MM:ss',
     ignore: 'pid,hostname,context',
     messageFormat: '{if context}{context}: {end}{msg}',
+    // One line per record, its fields after the message: a request is a few lines, not a page.
+    singleLine: true,
   });
 }
 
