@@ -55,17 +55,24 @@ export type LogFormat = 'auto' | 'json' | 'pretty';
  * JSON lines, or in a terminal the same records through pino-pretty (a development dependency:
  * where it is not installed, e.g. the production image, the lines stay JSON).
  */
-export function createLogger(level: string, format: LogFormat = 'json'): PinoLogger {
+export function createLogger(
+  level: string,
+  format: LogFormat = 'json',
+  destination: NodeJS.WritableStream = process.stdout,
+): PinoLogger {
   const options = {
     level,
     timestamp: stdTimeFunctions.isoTime,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: { err: errorSerializer },
     formatters: { level: (label: string) => ({ level: label }) },
-    mixin: () => requestLogContext.getStore() ?? {},
+    // A copy: pino merges each record's own fields into what mixin returns, which would otherwise
+    // pile one line's fields into every later line of the same request.
+    mixin: () => ({ ...requestLogContext.getStore() }),
   };
   const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true) ? prettyStream() : null;
-  return pretty ? pino(options, pretty) : pino(options);
+  if (pretty) return pino(options, pretty);
+  return destination === process.stdout ? pino(options) : pino(options, destination);
 }
 
 function prettyStream(): NodeJS.WritableStream | null {
