@@ -18,10 +18,10 @@ import { describeStartupFailure } from './startup/startup-failure';
 
 async function main(): Promise<void> {
   let config = loadConfig();
-  const logger = createLogger(config.logLevel, config.logFormat);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   // The process's own lifecycle (listening, draining, stopped) is logged whatever LOG_LEVEL says:
   // supervisors and tests wait for these lines, and a quiet service still says when it starts and stops.
-  const lifecycleLogger = createLogger('info', config.logFormat);
+  const lifecycleLogger = createLogger('info', undefined, config.logFormat);
   const log = (msg: string) => lifecycleLogger.info(msg);
   const warn = (msg: string) => lifecycleLogger.warn(msg);
   for (const w of config.warnings) warn(w);

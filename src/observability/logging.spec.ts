@@ -16,7 +16,7 @@ function capture(): { lines: Array<Record<string, unknown>>; stream: Writable } 
 describe('createLogger', () => {
   it('JSON lines: level label, ISO time, message; below the level nothing', () => {
     const { lines, stream } = capture();
-    const logger = createLogger('info', 'json', stream);
+    const logger = createLogger('info', stream);
     logger.debug('hidden');
     logger.warn('shown');
     expect(lines).toHaveLength(1);
@@ -25,7 +25,7 @@ describe('createLogger', () => {
 
   it("a record's fields stay on that record: the next line of the same request carries only the correlation id", () => {
     const { lines, stream } = capture();
-    const logger = createLogger('info', 'json', stream);
+    const logger = createLogger('info', stream);
     requestLogContext.run({ correlationId: 'req-1' }, () => {
       logger.info({ rechargeId: 'rch_1', to: 'CREATED' }, 'first');
       logger.info('second');

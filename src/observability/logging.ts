@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import type { LoggerService } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { pino, Logger as PinoLogger, stdSerializers, stdTimeFunctions } from 'pino';
+import { DestinationStream, pino, Logger as PinoLogger, stdSerializers, stdTimeFunctions } from 'pino';
 import { redactSecrets } from '../../libs/shared/redact';
 
 /** Paths pino blanks out wherever they appear in a log record. */
@@ -53,13 +53,10 @@ export type LogFormat = 'auto' | 'json' | 'pretty';
 /**
  * The one pino logger of the process: secrets redacted, the request's correlation id mixed in.
  * JSON lines, or in a terminal the same records through pino-pretty (a development dependency:
- * where it is not installed, e.g. the production image, the lines stay JSON).
+ * where it is not installed, e.g. the production image, the lines stay JSON). A `destination`
+ * (tests) always gets JSON.
  */
-export function createLogger(
-  level: string,
-  format: LogFormat = 'json',
-  destination: NodeJS.WritableStream = process.stdout,
-): PinoLogger {
+export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): PinoLogger {
   const options = {
     level,
     timestamp: stdTimeFunctions.isoTime,
@@ -70,9 +67,12 @@ export function createLogger(
     // pile one line's fields into every later line of the same request.
     mixin: () => ({ ...requestLogContext.getStore() }),
   };
-  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true) ? prettyStream() : null;
-  if (pretty) return pino(options, pretty);
-  return destination === process.stdout ? pino(options) : pino(options, destination);
+  const pretty =
+    !destination && (format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true))
+      ? prettyStream()
+      : null;
+  if (destination) return pino(options, destination);
+  return pretty ? pino(options, pretty) : pino(options);
 }
 
 function prettyStream(): NodeJS.WritableStream | null {
