@@ -6,6 +6,7 @@ import {
   readlinkSync,
   rmSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -203,4 +204,13 @@ it('DATA_DIR under a folder closed to others (mode 700, like root home): the dat
   await again.connect();
   expect((await again.query('SELECT note FROM kept')).rows).toEqual([{ note: 'still here' }]);
   await again.end();
+});
+
+it('a failure nobody foresaw (DATA_DIR/pg a dangling symlink) is still one line, with what to do', async () => {
+  const dataDir = freshDir();
+  mkdirSync(dataDir, { recursive: true });
+  symlinkSync(join(dataDir, 'nowhere'), join(dataDir, 'pg'));
+  const err = await failureOf(start(dataDir, await freePort()));
+  expectOneLine(err);
+  expect(err.message).toMatch(/^starting it failed unexpectedly \(ENOENT: .*\); read .*postgresql\.log if it exists/);
 });

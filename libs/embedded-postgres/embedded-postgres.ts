@@ -78,6 +78,19 @@ export async function canConnect(url: string): Promise<boolean> {
  * Every failure is an EmbeddedPostgresError with a one-line message saying what to do.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  try {
+    return await start(options);
+  } catch (err) {
+    if (err instanceof EmbeddedPostgresError) throw err;
+    // Whatever was not foreseen (a file system refusing, a race with another start) is still one line.
+    throw new EmbeddedPostgresError(
+      `starting it failed unexpectedly (${(err as Error | undefined)?.message ?? String(err)})`,
+      `read ${join(resolve(options.dataDir), 'postgresql.log')} if it exists, fix the cause and start again; if it persists, report it`,
+    );
+  }
+}
+
+async function start(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const dataDir = resolve(options.dataDir);
   const database = options.database ?? 'recharge';
   const log = options.log ?? (() => undefined);
