@@ -4,15 +4,17 @@
 #
 # Three stages on the same pinned base: `build` compiles TypeScript, `deps` installs only the
 # production dependencies, `runtime` gets dist/ and that node_modules and nothing else (no
-# sources, no compiler, no npm cache). Pin by digest too (node:20.x-bookworm-slim@sha256:…) in the
-# registry you build from.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# sources, no compiler, no npm cache). Node.js 24 is the supported runtime (LTS; Node 20 reached
+# end of life in April 2026). Pin by digest too (node:24.x-bookworm-slim@sha256:…) in the registry
+# you build from.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # --ignore-scripts: no install script is needed to compile. The ones package.json allows are the
-# embedded PostgreSQL binaries (only used when DATABASE_URL is unset: never in a container) and
-# protobufjs (a version notice); @scarf/scarf and @parcel/watcher are denied anyway.
+# embedded PostgreSQL binaries (a development dependency for `npm start` without DATABASE_URL:
+# never in a container) and protobufjs (a version notice); @scarf/scarf and @parcel/watcher are
+# denied anyway.
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
@@ -27,10 +29,11 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --omit=optional drops the only optional production packages in the lockfile: the
-# @embedded-postgres/<platform> binaries (~60 MB, unused because DATABASE_URL is always set here),
-# pg-cloudflare (Cloudflare Workers only) and @pkgjs/parseargs (a polyfill for old Node). Check
-# `npm ls --omit=dev` for new optional packages when adding dependencies.
+# --omit=dev leaves out the embedded PostgreSQL (binaries and launcher package: DATABASE_URL is
+# always set here), pino-pretty and the tooling. --omit=optional drops the only optional production
+# packages in the lockfile: pg-cloudflare (Cloudflare Workers only) and @pkgjs/parseargs (a
+# polyfill for old Node). Check `npm ls --omit=dev` for new optional packages when adding
+# dependencies.
 # --ignore-scripts: see the build stage; nothing at runtime depends on an install script.
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force

@@ -1,6 +1,8 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { webhookSecretProblem } from '../libs/shared/webhook-secret';
+import { DEFAULT_RUNTIME_ROOT } from '../libs/embedded-postgres/runtime-layout';
+import { DatabaseUrlError, normalizeDatabaseUrl } from '../src/database/connection-string';
 import { CURRENCIES, Currency } from '../src/recharge/domain/money';
 
 const toInt = ({ value }: { value: unknown }) =>
@@ -24,12 +26,11 @@ const toList = ({ value }: { value: unknown }) =>
 /** The environment as docs/configuration.md defines it. Validated once at start; bad config exits 1. */
 class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) PORT?: number;
-  @IsOptional()
-  @IsString()
-  @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
-  DATABASE_URL?: string;
+  /** Any form libpq accepts; checked and rewritten by normalizeDatabaseUrl in loadConfig. */
+  @IsOptional() @IsString() DATABASE_URL?: string;
   @IsOptional() @IsString() DATA_DIR?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(65535) EMBEDDED_POSTGRES_PORT?: number;
+  @IsOptional() @IsString() EMBEDDED_POSTGRES_ROOT?: string;
   @IsOptional() @IsIn(['alibaba-cloud', 'simulator']) PROVIDER?: 'alibaba-cloud' | 'simulator';
   @IsOptional() @IsString() ALIBABA_CLOUD_ACCESS_KEY_ID?: string;
   @IsOptional() @IsString() ALIBABA_CLOUD_ACCESS_KEY_SECRET?: string;
@@ -65,6 +66,7 @@ class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_GRACE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_DRAIN_DELAY_MS?: number;
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
+  @IsOptional() @IsIn(['auto', 'json', 'pretty']) LOG_FORMAT?: 'auto' | 'json' | 'pretty';
   @IsOptional()
   @Transform(toList)
   @IsIn(CURRENCIES as unknown as string[], { each: true })
@@ -84,6 +86,8 @@ export interface AppConfig {
   databaseUrl: string | null;
   dataDir: string;
   embeddedPostgresPort: number;
+  /** As root, where the embedded server's files go when DATA_DIR is closed to the `postgres` user. */
+  embeddedPostgresRoot: string;
   provider: 'alibaba-cloud' | 'simulator';
   alibabaCloud: {
     endpoint: string;
@@ -115,6 +119,8 @@ export interface AppConfig {
   shutdownGraceMs: number;
   shutdownDrainDelayMs: number;
   logLevel: string;
+  /** auto: readable lines in a terminal, JSON lines otherwise. */
+  logFormat: 'auto' | 'json' | 'pretty';
   supportedCurrencies: Currency[];
   dispatcherEnabled: boolean;
   /**
@@ -141,8 +147,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const raw = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const e = plainToInstance(Environment, raw, { excludeExtraneousValues: false });
   const errors = validateSync(e, { whitelist: true, forbidUnknownValues: false });
-  if (errors.length > 0) {
-    const lines = errors.map((err) => `${err.property}: ${Object.values(err.constraints ?? {}).join('; ')}`);
+  const lines = errors.map((err) => `${err.property}: ${Object.values(err.constraints ?? {}).join('; ')}`);
+  let databaseUrl: string | null = null;
+  try {
+    databaseUrl = e.DATABASE_URL ? normalizeDatabaseUrl(e.DATABASE_URL) : null;
+  } catch (err) {
+    if (!(err instanceof DatabaseUrlError)) throw err;
+    lines.push(`DATABASE_URL: ${err.message}`);
+  }
+  if (lines.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const weak = (e.PROVIDER_WEBHOOK_SECRETS ?? [])
@@ -179,9 +192,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   return {
     port: e.PORT ?? 3000,
-    databaseUrl: e.DATABASE_URL ?? null,
+    databaseUrl,
     dataDir: e.DATA_DIR ?? './.data',
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT ?? 54329,
+    embeddedPostgresRoot: e.EMBEDDED_POSTGRES_ROOT ?? DEFAULT_RUNTIME_ROOT,
     provider,
     alibabaCloud: {
       endpoint,
@@ -209,6 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? 25000,
     shutdownDrainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS ?? 5000,
     logLevel: e.LOG_LEVEL ?? 'info',
+    logFormat: e.LOG_FORMAT ?? 'auto',
     supportedCurrencies: e.SUPPORTED_CURRENCIES ?? [...CURRENCIES],
     dispatcherEnabled: e.DISPATCHER_ENABLED ?? true,
     metricsPort: e.METRICS_PORT ?? null,

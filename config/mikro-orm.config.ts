@@ -1,6 +1,9 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig, Options } from '@mikro-orm/postgresql';
 import { MIGRATIONS } from '../migrations';
+import { normalizeDatabaseUrl } from '../src/database/connection-string';
 import { ClientSchema } from '../src/clients/infrastructure/client.schema';
 import {
   BalanceSchema,
@@ -17,6 +20,10 @@ export const POOL_WARM_CONNECTIONS = 10;
 export function createOrmConfig(databaseUrl: string, poolMax = 20): Options {
   return defineConfig({
     clientUrl: databaseUrl,
+    // MikroORM reads host, port, user, password and database from the URL itself and drops the
+    // rest (`?host=/socket/folder`, `sslmode`, …). node-postgres, given the whole string, reads it
+    // the way every other connection of the service does.
+    driverOptions: { connection: { connectionString: databaseUrl } },
     entities: ENTITIES,
     discovery: { warnWhenNoEntities: false },
     extensions: [Migrator],
@@ -41,4 +48,20 @@ export function createOrmConfig(databaseUrl: string, poolMax = 20): Options {
   });
 }
 
-export default createOrmConfig(process.env.DATABASE_URL ?? 'postgres://postgres:postgres@127.0.0.1:54329/recharge');
+/** For the MikroORM CLI (a development tool): DATABASE_URL, else the embedded server `npm start` runs. */
+function developmentDatabaseUrl(): string {
+  // Evaluated whenever this module loads (the service too): a bad value is loadConfig's to report.
+  if (process.env.DATABASE_URL) {
+    try {
+      return normalizeDatabaseUrl(process.env.DATABASE_URL);
+    } catch {
+      return process.env.DATABASE_URL;
+    }
+  }
+  const passwordFile = join(process.env.DATA_DIR ?? './.data', 'postgres-password');
+  const password = existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : '';
+  const port = process.env.EMBEDDED_POSTGRES_PORT ?? '54329';
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/recharge`;
+}
+
+export default createOrmConfig(developmentDatabaseUrl());

@@ -45,7 +45,7 @@ export async function createApp(
     },
   });
   const fastify = adapter.getInstance();
-  const logger = createLogger(quiet ? 'silent' : config.logLevel);
+  const logger = createLogger(quiet ? 'silent' : config.logLevel, undefined, config.logFormat);
   // Log lines written while a request is handled carry its correlation id. Set once the body is
   // parsed: the parser's callbacks run in the socket's async context, which would lose it.
   fastify.addHook('preValidation', (request, _reply, done) =>

@@ -25,8 +25,9 @@ function main(): Promise<number> {
 }
 
 main()
-  .catch((err: unknown) => {
-    io.err(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  .catch(async (err: unknown) => {
+    const { describeStartupFailure } = await import('./startup/startup-failure');
+    io.err(`${describeStartupFailure(err)}\n`);
     return EXIT_FAILURE;
   })
   .then(async (code) => {

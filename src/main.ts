@@ -1,33 +1,32 @@
 import './instrument';
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { AppConfig, ConfigError, loadConfig } from '../config/app-config';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config/app-config';
 import { createBssSimulator } from '../libs/bss-simulator';
 import { createApp } from './bootstrap';
+import { AuthenticateClientUseCase } from './clients/application/authenticate-client.use-case';
 import { ManageClientsUseCase } from './clients/application/manage-clients.use-case';
 import { resolveDatabaseUrl, simulatorPort } from './database/database-url';
 import { runMigrations } from './database/migrations';
 import { Lifecycle } from './health/lifecycle';
 import { redactSecrets } from '../libs/shared/redact';
-import { writePlainLogLine } from './observability/logging';
+import { createLogger } from './observability/logging';
 import { startMetricsServer } from './observability/metrics-server';
 import { PrometheusTelemetry } from './observability/prometheus-telemetry';
 import { stopTracing } from './observability/tracing';
-
-const log = (msg: string) => writePlainLogLine('info', msg);
-const warn = (msg: string) => writePlainLogLine('warn', msg);
+import { demoApiKey } from './startup/demo-client';
+import { startupBanner } from './startup/startup-banner';
+import { describeStartupFailure } from './startup/startup-failure';
 
 async function main(): Promise<void> {
-  let config: AppConfig;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  let config = loadConfig();
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
+  // The process's own lifecycle (listening, draining, stopped) is logged whatever LOG_LEVEL says:
+  // supervisors and tests wait for these lines, and a quiet service still says when it starts and stops.
+  const lifecycleLogger = createLogger('info', undefined, config.logFormat);
+  const log = (msg: string) => lifecycleLogger.info(msg);
+  const warn = (msg: string) => lifecycleLogger.warn(msg);
   for (const w of config.warnings) warn(w);
 
   let closeSimulator = async () => undefined as void;
@@ -50,8 +49,12 @@ async function main(): Promise<void> {
   }
 
   const database = await resolveDatabaseUrl(config, log);
-  if (config.migrateOnStart) await runMigrations(database.url, log);
-  else log('MIGRATE_ON_START=false: not migrating (readiness waits until the migration Job has applied them)');
+  if (config.migrateOnStart) {
+    const applied = await runMigrations(database.url, (msg) => logger.debug(msg));
+    if (applied.length > 0) log(`applied ${applied.length} database migration(s), the last ${applied.at(-1)}`);
+  } else {
+    log('MIGRATE_ON_START=false: not migrating (readiness waits until the migration Job has applied them)');
+  }
   const app = await createApp(config, database.url);
   await app.listen({ port: config.port, host: '0.0.0.0' });
   log(`alicloud-recharge listening on http://localhost:${config.port} (provider: ${config.provider})`);
@@ -61,23 +64,19 @@ async function main(): Promise<void> {
       : await startMetricsServer(app.get(PrometheusTelemetry).registry, config.metricsPort);
   if (metrics) log(`metrics on http://localhost:${metrics.port}/metrics (not on the API port)`);
 
-  if (process.argv.includes('--demo')) {
-    const { apiKey } = await app.get(ManageClientsUseCase).create('demo', ['*']);
-    process.stdout.write(
-      [
-        '',
-        'Demo client created (all accounts). Its API key is shown only now:',
-        `  ${apiKey}`,
-        'Try:',
-        `  curl -s -X POST http://localhost:${config.port}/v1/recharges \\`,
-        `    -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/json' \\`,
-        `    -H 'Idempotency-Key: demo-1' -H 'Prefer: wait=10' \\`,
-        `    -d '{"accountId":"1234567890123456","amount":4999,"currency":"CNY"}'`,
-        `  API docs: http://localhost:${config.port}/docs`,
-        '',
-      ].join('\n') + '\n',
-    );
-  }
+  // A demo key only with the embedded database: that is a developer's machine, never a deployment.
+  const demo = database.embedded
+    ? {
+        dataDir: resolve(config.dataDir),
+        apiKey: await demoApiKey(config.dataDir, {
+          manage: app.get(ManageClientsUseCase),
+          authenticate: app.get(AuthenticateClientUseCase),
+        }),
+      }
+    : null;
+  // Plain text for a person; a deployment's log pipeline (no terminal, no demo) gets JSON lines only.
+  if (demo || process.stdout.isTTY)
+    process.stdout.write(startupBanner({ port: config.port, demo, simulated: config.simulatorEmbedded }));
 
   const lifecycle = app.get(Lifecycle);
   const settings = config;
@@ -85,8 +84,9 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log(`${signal} received: readiness now fails; draining for ${settings.shutdownDrainDelayMs} ms`);
+    // Readiness first: a log write can block on a full stdout pipe.
     lifecycle.startDraining();
+    log(`${signal} received: readiness now fails; draining for ${settings.shutdownDrainDelayMs} ms`);
     const force = setTimeout(() => {
       warn(`shutdown grace of ${settings.shutdownGraceMs} ms exceeded; exiting with work left resumable`);
       process.exit(0);
@@ -105,9 +105,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // The terminal that ran `npm start` closed: same orderly stop (the default would leave the
+  // embedded PostgreSQL running without its owner).
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
 }
 
 main().catch((err) => {
-  process.stderr.write(`fatal: ${redactSecrets(err instanceof Error ? String(err.stack) : String(err))}\n`);
+  process.stderr.write(`${redactSecrets(describeStartupFailure(err))}\n`);
   process.exit(1);
 });

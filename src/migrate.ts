@@ -1,10 +1,18 @@
-import { ConfigError, loadConfig } from '../config/app-config';
+import { loadConfig } from '../config/app-config';
 import { resolveDatabaseUrl } from './database/database-url';
 import { runMigrations } from './database/migrations';
 import { redactSecrets } from '../libs/shared/redact';
+import { describeStartupFailure } from './startup/startup-failure';
 import { writePlainLogLine } from './observability/logging';
 
-const DATABASE_SETTINGS = ['DATABASE_URL', 'DATA_DIR', 'EMBEDDED_POSTGRES_PORT', 'LOG_LEVEL'];
+const DATABASE_SETTINGS = [
+  'DATABASE_URL',
+  'DATA_DIR',
+  'EMBEDDED_POSTGRES_PORT',
+  'EMBEDDED_POSTGRES_ROOT',
+  'LOG_LEVEL',
+  'LOG_FORMAT',
+];
 const onlyDatabaseSettings = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
   Object.fromEntries(DATABASE_SETTINGS.filter((k) => env[k] !== undefined).map((k) => [k, env[k]]));
 
@@ -26,9 +34,7 @@ async function migrate(): Promise<void> {
 migrate().then(
   () => process.exit(0),
   (err) => {
-    process.stderr.write(
-      `${redactSecrets(err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.stack : String(err)}`)}\n`,
-    );
+    process.stderr.write(`${redactSecrets(describeStartupFailure(err))}\n`);
     process.exit(1);
   },
 );

@@ -13,10 +13,11 @@ export async function resolveDatabaseUrl(
   const handle = await startEmbeddedPostgres({
     dataDir: config.dataDir,
     port: config.embeddedPostgresPort,
-    log: () => undefined,
+    runtimeRoot: config.embeddedPostgresRoot,
+    log,
     // main.ts owns SIGTERM: readiness, drain, in-flight provider calls, then database.stop().
     stopOnSignals: false,
   });
-  log(`embedded PostgreSQL ready in ${config.dataDir} on port ${config.embeddedPostgresPort}`);
+  log(`embedded PostgreSQL ready on port ${config.embeddedPostgresPort}, data in ${handle.pgData}`);
   return { ...handle, embedded: true };
 }

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
 import type { LoggerService } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DestinationStream, LoggerOptions, pino, Logger as PinoLogger, stdSerializers, stdTimeFunctions } from 'pino';
@@ -46,13 +47,18 @@ export interface RequestLogContext {
  */
 export const requestLogContext = new AsyncLocalStorage<RequestLogContext>();
 
+/** `auto`: human-readable lines when stdout is a terminal, JSON lines otherwise (files, pipes, log shippers). */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
 /**
  * The one pino logger of the process: JSON lines, the request's correlation id mixed in, secrets
  * redacted three ways: the known paths above; every field whose name says secret (password,
  * token, apiKey, signature…) at any depth; and credentials inside any string, the message
- * included (signed URLs, `user:password@`, rk_/whsec_ values, bearer tokens).
+ * included (signed URLs, `user:password@`, rk_/whsec_ values, bearer tokens). In a terminal the
+ * same records go through pino-pretty (a development dependency: where it is not installed, e.g.
+ * the production image, the lines stay JSON). A `destination` (tests) always gets JSON.
  */
-export function createLogger(level: string, destination?: DestinationStream): PinoLogger {
+export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): PinoLogger {
   const options: LoggerOptions = {
     level,
     timestamp: stdTimeFunctions.isoTime,
@@ -67,9 +73,16 @@ export function createLogger(level: string, destination?: DestinationStream): Pi
         );
       },
     },
-    mixin: () => requestLogContext.getStore() ?? {},
+    // A copy: pino merges each record's own fields into what mixin returns, which would otherwise
+    // pile one line's fields into every later line of the same request.
+    mixin: () => ({ ...requestLogContext.getStore() }),
   };
-  return destination ? pino(options, destination) : pino(options);
+  const pretty =
+    !destination && (format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true))
+      ? prettyStream()
+      : null;
+  if (destination) return pino(options, destination);
+  return pretty ? pino(options, pretty) : pino(options);
 }
 
 /**
@@ -81,7 +94,34 @@ export function writePlainLogLine(level: 'info' | 'warn' | 'error', msg: string)
   (level === 'error' ? process.stderr : process.stdout).write(`${JSON.stringify(line)}\n`);
 }
 
+function prettyStream(): NodeJS.WritableStream | null {
+  let build: (options: Record<string, unknown>) => NodeJS.WritableStream;
+  try {
+    build = createRequire(__filename)('pino-pretty') as typeof build;
+  } catch {
+    return null;
+  }
+  // Synchronous, so log lines and the start banner (plain stdout) keep their order.
+  return build({
+    sync: true,
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,context',
+    messageFormat: '{if context}{context}: {end}{msg}',
+    // One line per record, its fields after the message: a request is a few lines, not a page.
+    singleLine: true,
+  });
+}
+
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+const FRAMEWORK_CONTEXTS = new Set([
+  'NestFactory',
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'NestApplication',
+]);
 
 /**
  * Nest's LoggerService over pino. Nest's `new Logger('Context').warn({ rechargeId }, 'message')`
@@ -109,11 +149,15 @@ export class PinoNestLogger implements LoggerService {
     this.write('fatal', message, params);
   }
 
-  private write(level: Level, message: unknown, params: unknown[]): void {
+  private write(requested: Level, message: unknown, params: unknown[]): void {
+    const rest = [...params];
+    const context = rest.length > 0 && typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
+    // Nest narrates its own start (every module loaded, every route mapped: some 40 lines); that is
+    // debugging detail, not news for whoever starts the service.
+    const level = requested === 'info' && context && FRAMEWORK_CONTEXTS.has(context) ? 'debug' : requested;
     if (!this.pino.isLevelEnabled(level)) return;
     const fields: Record<string, unknown> = {};
-    const rest = [...params];
-    if (rest.length > 0 && typeof rest[rest.length - 1] === 'string') fields.context = rest.pop();
+    if (context) fields.context = context;
     if (message instanceof Error) {
       fields.err = message;
       this.pino[level](fields, message.message);

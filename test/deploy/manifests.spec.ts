@@ -623,9 +623,11 @@ describe('Dockerfile', () => {
       .map((s) => s.args)
       .join('\n');
 
-  it('builds in stages on a pinned node 20 slim image', () => {
+  it('builds in stages on a pinned node 24 slim image, the runtime package.json declares', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const s of stages) expect(s.from).toMatch(/^node:20\.\d+\.\d+-(bookworm-)?slim(@sha256:[0-9a-f]{64})?$/);
+    for (const s of stages) expect(s.from).toMatch(/^node:24\.\d+\.\d+-(bookworm-)?slim(@sha256:[0-9a-f]{64})?$/);
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { engines: { node: string } };
+    expect(pkg.engines.node).toBe('>=24');
     const build = stages.find((s) => s.name === 'build')!;
     expect(runs(build)).toMatch(/npm ci\b/);
     expect(runs(build)).toMatch(/npm run build\b/);

@@ -1,11 +1,11 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { canConnect } from '../../libs/embedded-postgres/embedded-postgres';
 import { freePort, NodeProcess, startNode } from '../support/node-process';
 import { compiledService } from '../support/private-build';
 
 /**
- * `npm start -- --demo` as a newcomer runs it: no DATABASE_URL (embedded PostgreSQL in DATA_DIR),
+ * `npm start` as a newcomer runs it: no DATABASE_URL (embedded PostgreSQL in DATA_DIR),
  * no keys (the simulator in-process). On SIGTERM the service, not the embedded-postgres package,
  * decides when the database stops: a request sent during the drain delay is still stored and
  * dispatched, and the server stops once the service is done.
@@ -43,13 +43,19 @@ const serviceEnv = (ports: { port: number; pgPort: number; simulatorPort: number
 it('SIGTERM: a request during the drain is stored in the embedded database, which stops only after the service; a restart finishes it', async () => {
   const ports = { port: await freePort(), pgPort: await freePort(), simulatorPort: await freePort() };
   const url = `http://127.0.0.1:${ports.port}`;
-  service = startNode(join(build, 'src', 'main.js'), ['--demo'], serviceEnv(ports));
-  await service.waitForLine(/API docs:/, 120_000);
-  const apiKey = /^\s+(\S+)\s*$/m.exec(service.stdout().split('Its API key is shown only now:')[1] ?? '')?.[1];
+  service = startNode(join(build, 'src', 'main.js'), [], serviceEnv(ports));
+  await service.waitForLine(/Ctrl-C stops it/, 120_000);
+  const apiKey = /Demo API key\s+(\S+)/.exec(service.stdout())?.[1];
   expect(apiKey).toMatch(/^rk_/);
+  // Kept in DATA_DIR for the next start, readable by its owner only.
+  expect(readFileSync(join(dataDir, 'demo-api-key'), 'utf8').trim()).toBe(apiKey);
+  expect(statSync(join(dataDir, 'demo-api-key')).mode & 0o777).toBe(0o600);
   const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
-  const databaseUrl = `postgres://postgres:postgres@127.0.0.1:${ports.pgPort}/recharge`;
+  const password = readFileSync(join(dataDir, 'postgres-password'), 'utf8').trim();
+  const databaseUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${ports.pgPort}/recharge`;
   expect(await canConnect(databaseUrl)).toBe(true);
+  // The old fixed password is not accepted.
+  expect(await canConnect(`postgres://postgres:postgres@127.0.0.1:${ports.pgPort}/recharge`)).toBe(false);
 
   const signalAt = service.signal('SIGTERM');
   await new Promise((r) => setTimeout(r, 300));
@@ -77,7 +83,9 @@ it('SIGTERM: a request during the drain is stored in the embedded database, whic
 
   // Same data directory: the recharge accepted during the drain is there and gets dispatched.
   service = startNode(join(build, 'src', 'main.js'), [], serviceEnv(ports));
-  await service.waitForLine(/alicloud-recharge listening/, 120_000);
+  await service.waitForLine(/Ctrl-C stops it/, 120_000);
+  // The same demo key, shown again.
+  expect(/Demo API key\s+(\S+)/.exec(service.stdout())?.[1]).toBe(apiKey);
   const after = await fetch(`${url}/v1/recharges/${body.id}`, { headers: { ...headers, prefer: 'wait=10' } });
   expect(after.status).toBe(200);
   expect(((await after.json()) as { state: string }).state).toBe('SUCCEEDED');

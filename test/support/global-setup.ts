@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { Client } from 'pg';
 import { startEmbeddedPostgres } from '../../libs/embedded-postgres/embedded-postgres';
+import { normalizeDatabaseUrl } from '../../src/database/connection-string';
 import { runMigrations } from '../../src/database/migrations';
 import { TEMPLATE_DB, withDatabase } from './database';
 import { freePort } from './node-process';
@@ -11,7 +12,7 @@ import { freePort } from './node-process';
  * machine). A migrated template database is built once; every test file clones it.
  */
 export default async function globalSetup(): Promise<void> {
-  let adminUrl = process.env.TEST_DATABASE_URL;
+  let adminUrl = process.env.TEST_DATABASE_URL && normalizeDatabaseUrl(process.env.TEST_DATABASE_URL);
   if (!adminUrl) {
     const dataDir = `.test-data/run-${process.pid}`;
     rmSync(dataDir, { recursive: true, force: true });
