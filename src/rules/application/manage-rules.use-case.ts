@@ -4,7 +4,7 @@ import { DomainError, FieldError } from '../../../libs/shared/domain-error';
 import { newId } from '../../../libs/shared/ids';
 import { Client } from '../../clients/domain/client';
 import { Page } from '../../recharge/application/ports/recharge.repository';
-import { isAllowedCallbackHost, RechargePolicy } from '../../recharge/application/recharge-policy';
+import { callbackUrlProblem, RechargePolicy } from '../../recharge/application/recharge-policy';
 import { isCurrency } from '../../recharge/domain/money';
 import { resolveSpec, Rule, RuleDraft, RuleSpec, RuleStatus } from '../domain/rule';
 import { EvaluationRecord, RuleRepository, RuleView } from './ports/rule.repository';
@@ -114,12 +114,11 @@ export class ManageRulesUseCase {
         message: `currency must be one of ${this.policy.supportedCurrencies.join(', ')}`,
       });
     }
-    if (
-      draft.callbackUrl &&
-      !isAllowedCallbackHost(new URL(draft.callbackUrl).hostname, this.policy.callbackAllowedHosts)
-    ) {
-      errors.push({ field: 'callbackUrl', message: 'callbackUrl host is not in CALLBACK_ALLOWED_HOSTS' });
-    }
+    // The same check as a recharge's: user info refused, the host in CALLBACK_ALLOWED_HOSTS.
+    const callbackProblem = draft.callbackUrl
+      ? callbackUrlProblem(draft.callbackUrl, this.policy.callbackAllowedHosts)
+      : null;
+    if (callbackProblem) errors.push(callbackProblem);
     if (errors.length > 0) throw new DomainError('INVALID_ARGUMENT', 'the rule is invalid', errors);
     return resolveSpec(draft, BigInt(this.policy.maxRechargeAmount));
   }
