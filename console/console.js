@@ -201,7 +201,7 @@
     else if ((m = /^\/console\/recharges\/([^/]+)$/.exec(path))) done = renderRecharge(decodeURIComponent(m[1]));
     else if ((m = /^\/console\/accounts\/([^/]+)$/.exec(path))) done = renderAccount(decodeURIComponent(m[1]));
     else if (path === '/console/discrepancies') done = renderDiscrepancies(query);
-    else if (path === '/console/rules') done = renderRules();
+    else if (path === '/console/rules') done = renderRules(query);
     else {
       page('Not found');
       done = Promise.resolve();
@@ -872,7 +872,9 @@
       );
       main.appendChild(h('h2', { text: 'Auto-recharge rules' }));
       main.appendChild(
-        h('p', { className: 'muted', text: a.rules.length ? a.rules.length + ' rules' : 'No rules for this account.' }),
+        a.rules.length
+          ? table(RULE_HEADERS, ruleRows(a.rules), a.rules.length + ' rules of every client')
+          : h('p', { className: 'muted', text: 'No rules for this account.' }),
       );
       main.appendChild(h('h2', { text: 'Recent recharges' }));
       main.appendChild(
@@ -1013,14 +1015,125 @@
     });
   }
 
-  // ---- Rules (hook) ------------------------------------------------------------------------
+  // ---- Rules -------------------------------------------------------------------------------
 
-  function renderRules() {
+  function ruleTrigger(rule) {
+    var t = rule.trigger;
+    return t.type === 'threshold'
+      ? 'quota below ' + money(t.below, rule.currency)
+      : 'schedule ' + t.cron + ' (' + (t.timezone || 'UTC') + ')';
+  }
+
+  function ruleTopUp(rule) {
+    return (rule.topUp.type === 'target' ? 'up to ' : 'add ') + money(rule.topUp.amount, rule.currency);
+  }
+
+  function ruleLimits(rule) {
+    var l = rule.limits || {};
+    var parts = [];
+    if (l.maxAmountPerDay !== undefined) parts.push(money(l.maxAmountPerDay, rule.currency) + '/day');
+    if (l.maxAmountPerMonth !== undefined) parts.push(money(l.maxAmountPerMonth, rule.currency) + '/month');
+    if (l.maxCountPerDay !== undefined) parts.push(l.maxCountPerDay + ' top-ups/day');
+    if (l.maxCountPerMonth !== undefined) parts.push(l.maxCountPerMonth + ' top-ups/month');
+    if (rule.cooldownSeconds) parts.push('cooldown ' + rule.cooldownSeconds + ' s');
+    return parts.length ? parts.join(', ') : 'none';
+  }
+
+  function ruleEvaluation(rule) {
+    var e = rule.lastEvaluation;
+    if (!e) return h('span', { className: 'muted', text: 'not evaluated yet' });
+    return h(
+      'span',
+      null,
+      h('strong', { text: e.decision }),
+      ' at ' + when(e.at) + (e.reason ? ': ' + e.reason : ''),
+      e.quota !== null ? h('div', { className: 'muted', text: 'quota ' + money(e.quota, rule.currency) }) : null,
+      e.rechargeId
+        ? h(
+            'div',
+            null,
+            link('/console/recharges/' + encodeURIComponent(e.rechargeId), e.rechargeId, { className: 'mono' }),
+          )
+        : null,
+    );
+  }
+
+  var RULE_HEADERS = [
+    'Rule',
+    'Status',
+    'Account',
+    'Client',
+    'Trigger',
+    'Top-up',
+    'Limits',
+    'Last evaluation',
+    'Failures in a row',
+  ];
+
+  function ruleRows(list) {
+    return list.map(function (rule) {
+      return h(
+        'tr',
+        { 'data-rule-id': rule.id },
+        h('td', { className: 'mono', text: rule.id }),
+        h(
+          'td',
+          null,
+          badge(rule.status),
+          rule.dryRun ? h('div', { className: 'muted', text: 'dry run' }) : null,
+          rule.disabledReason ? h('div', { className: 'muted', text: rule.disabledReason }) : null,
+        ),
+        h(
+          'td',
+          null,
+          link('/console/accounts/' + encodeURIComponent(rule.accountId), rule.accountId, { className: 'mono' }),
+        ),
+        h('td', { className: 'mono', text: rule.clientId }),
+        h('td', { text: ruleTrigger(rule) }),
+        h('td', { text: ruleTopUp(rule) }),
+        h('td', { text: ruleLimits(rule) }),
+        h('td', null, ruleEvaluation(rule)),
+        h('td', { className: 'num', text: rule.consecutiveFailures }),
+      );
+    });
+  }
+
+  function renderRules(query) {
+    var status = ['active', 'paused', 'disabled'].indexOf(query.get('status')) >= 0 ? query.get('status') : '';
     page('Auto-recharge rules');
     main.appendChild(
-      h('p', { className: 'muted', text: 'Auto-recharge rules will be listed here once this service offers them.' }),
+      h(
+        'p',
+        { className: 'actions' },
+        ['', 'active', 'paused', 'disabled'].map(function (s) {
+          return link(
+            s ? '/console/rules?status=' + s : '/console/rules',
+            s ? s[0].toUpperCase() + s.slice(1) : 'All',
+            {
+              className: 'button',
+              'aria-current': status === s ? 'page' : null,
+            },
+          );
+        }),
+      ),
     );
-    return Promise.resolve();
+    var params = new URLSearchParams({ limit: '50' });
+    if (status) params.set('status', status);
+    if (query.get('cursor')) params.set('cursor', query.get('cursor'));
+    return api('/rules?' + params).then(function (p) {
+      if (p.data.length === 0) {
+        main.appendChild(h('p', { text: status ? 'No ' + status + ' rule.' : 'No rule yet.' }));
+        return;
+      }
+      main.appendChild(table(RULE_HEADERS, ruleRows(p.data), p.data.length + ' rules, newest first'));
+      if (p.nextCursor) {
+        var next = new URLSearchParams({ cursor: p.nextCursor });
+        if (status) next.set('status', status);
+        main.appendChild(
+          h('p', { className: 'pager' }, link('/console/rules?' + next, 'Next page', { className: 'button' })),
+        );
+      }
+    });
   }
 
   // ---- Start -------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ import { PrometheusTelemetry } from '../observability/prometheus-telemetry';
 import { Operator } from '../operators/domain/operator';
 import { ALL_STATES, RechargeState, STATUS_OF, STATUSES, statesOfStatus } from '../recharge/domain/recharge-state';
 import { RechargeNotFoundError } from '../recharge/domain/recharge.errors';
+import { decodeCursor, encodeCursor } from '../api/cursor';
 import { AccountViewUseCase } from './application/account-view.use-case';
+import { AccountRules } from './application/ports/account-rules';
 import { OperatorActionsUseCase } from './application/operator-actions.use-case';
 import { AdminReadModel, LedgerCsvRow } from './application/ports/admin-read-model';
 import {
@@ -28,12 +30,14 @@ import {
   ActionDto,
   DiscrepanciesQuery,
   LedgerCsvQuery,
+  OperatorRulesQuery,
   ResolveDto,
   SearchRechargesQuery,
 } from './dto/admin.dto';
 import { CurrentOperator, OperatorGuard } from './operator.guard';
 
 const RECHARGE_ID = ID_PATTERN('rch');
+const RULE_ID = ID_PATTERN('rul');
 const DISCREPANCY_ID = /^dsc_[0-9a-f]{32}$/;
 const DAY_MS = 24 * 3600_000;
 const CHART_HOURS = 3;
@@ -55,6 +59,7 @@ export class AdminController {
     private readonly reads: AdminReadModel,
     private readonly actions: OperatorActionsUseCase,
     private readonly accounts: AccountViewUseCase,
+    private readonly rules: AccountRules,
     private readonly prometheus: PrometheusTelemetry,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -227,6 +232,19 @@ export class AdminController {
       rules: view.rules,
       recentRecharges: view.recentRecharges.map(presentAdminRecharge),
     };
+  }
+
+  @Get('rules')
+  @ApiOperation({ summary: "Every client's auto-recharge rules (status, clientId, accountId filters), newest first" })
+  async listRules(@Query() q: OperatorRulesQuery) {
+    const page = await this.rules.list({
+      status: q.status,
+      clientId: q.clientId,
+      accountId: q.accountId,
+      limit: q.limit ?? 50,
+      after: decodeCursor(q.cursor, RULE_ID),
+    });
+    return { data: page.data, nextCursor: encodeCursor(page.nextCursor) };
   }
 
   @Get('ledger.csv')
