@@ -34,6 +34,23 @@ describe('admin API /admin/v1 (operators, audit)', () => {
       )
     )[0].n;
 
+  /** The recharge's callbacks in the order they were queued, with the failure code each carries. */
+  const callbacksOf = (rechargeId: string) =>
+    query<{
+      id: string;
+      event_type: string;
+      status: string;
+      failure: string | null;
+      due: boolean | null;
+      superseded_by: string | null;
+    }>(
+      t.databaseUrl,
+      `SELECT id, event_type, status, payload #>> '{data,failure,code}' AS failure,
+         next_attempt_at <= now() AS due, superseded_by
+       FROM callback_deliveries WHERE recharge_id = $1 ORDER BY id`,
+      [rechargeId],
+    );
+
   beforeAll(async () => {
     sim = await createBssSimulator({ port: 0 });
     sim.setAccount(ACCOUNT, { quota: '1000.00', currency: 'CNY' });
@@ -194,6 +211,46 @@ describe('admin API /admin/v1 (operators, audit)', () => {
       expect(detail.events.at(-1)).toMatchObject({ from: 'FAILED', to: 'FAILED', source: 'operator' });
     });
 
+    it('FAILED/TIMEOUT → not_applied sends the client a new recharge.failed with NOT_APPLIED (the TIMEOUT one was delivered)', async () => {
+      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
+        callbackUrl: 'https://hooks.example.com/recharges',
+      });
+      await query(
+        t.databaseUrl,
+        `UPDATE callback_deliveries SET status = 'delivered', delivered_at = now(), next_attempt_at = NULL WHERE recharge_id = $1`,
+        [id],
+      );
+      await t.http
+        .post(`/admin/v1/recharges/${id}/resolve`)
+        .set('Authorization', op())
+        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
+        .expect(200);
+      const rows = await callbacksOf(id);
+      expect(rows.map((r) => [r.event_type, r.status, r.failure])).toEqual([
+        ['recharge.failed', 'delivered', 'TIMEOUT'],
+        ['recharge.failed', 'pending', 'NOT_APPLIED'],
+      ]);
+      expect(rows[1].due).toBe(true);
+      expect(rows[1].id).not.toBe(rows[0].id);
+    });
+
+    it('FAILED/TIMEOUT → not_applied while the TIMEOUT callback still waits: the new one supersedes it', async () => {
+      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
+        callbackUrl: 'https://hooks.example.com/recharges',
+      });
+      await t.http
+        .post(`/admin/v1/recharges/${id}/resolve`)
+        .set('Authorization', op())
+        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
+        .expect(200);
+      const rows = await callbacksOf(id);
+      expect(rows.map((r) => [r.status, r.failure])).toEqual([
+        ['superseded', 'TIMEOUT'],
+        ['pending', 'NOT_APPLIED'],
+      ]);
+      expect(rows[0].superseded_by).toBe(rows[1].id);
+    });
+
     it.each(['CREATED', 'SUBMITTED', 'SUCCEEDED', 'REJECTED', 'CANCELED'] as const)(
       'from %s → 409 INVALID_STATE, nothing recorded',
       async (situation) => {
@@ -290,6 +347,79 @@ describe('admin API /admin/v1 (operators, audit)', () => {
         .set('Authorization', op())
         .send({ reason: 'receiver fixed their endpoint' });
       expectProblem(refused, 409, 'INVALID_STATE');
+    });
+  });
+
+  describe('redeliver after an operator resolution', () => {
+    async function resolvedNotApplied(): Promise<string> {
+      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
+        callbackUrl: 'https://hooks.example.com/recharges',
+      });
+      await t.http
+        .post(`/admin/v1/recharges/${id}/resolve`)
+        .set('Authorization', op())
+        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
+        .expect(200);
+      return id;
+    }
+    const redeliver = (id: string) =>
+      t.http
+        .post(`/admin/v1/recharges/${id}/callbacks/redeliver`)
+        .set('Authorization', op())
+        .send({ reason: 'receiver asked for it again' });
+
+    it('re-queues the NOT_APPLIED callback, never the superseded TIMEOUT one, and never makes a second waiting one', async () => {
+      const id = await resolvedNotApplied();
+      const [, notApplied] = await callbacksOf(id);
+      // Still waiting: redeliver only makes it due now.
+      expect((await redeliver(id)).body).toMatchObject({ deliveryId: notApplied.id, eventType: 'recharge.failed' });
+      // Given up on: pending again, same id.
+      await query(
+        t.databaseUrl,
+        `UPDATE callback_deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = $1`,
+        [notApplied.id],
+      );
+      expect((await redeliver(id)).body).toMatchObject({ deliveryId: notApplied.id });
+      const rows = await callbacksOf(id);
+      expect(rows.map((r) => [r.status, r.failure])).toEqual([
+        ['superseded', 'TIMEOUT'],
+        ['pending', 'NOT_APPLIED'],
+      ]);
+      expect(await actionCount("action = 'redeliver_callback' AND target_id = $1", [id])).toBe(2);
+    });
+
+    it('picks the waiting callback even when a replica with a slow clock stamped it older than the one it replaced', async () => {
+      // The TIMEOUT callback was delivered; the NOT_APPLIED one, queued by a replica whose clock is an
+      // hour behind, carries an older created_at. "Latest by time" would pick the delivered one and
+      // make a second waiting callback (refused by the one-waiting index: a 500).
+      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
+        callbackUrl: 'https://hooks.example.com/recharges',
+      });
+      await query(
+        t.databaseUrl,
+        `UPDATE callback_deliveries SET status = 'delivered', delivered_at = now(), next_attempt_at = NULL WHERE recharge_id = $1`,
+        [id],
+      );
+      await t.http
+        .post(`/admin/v1/recharges/${id}/resolve`)
+        .set('Authorization', op())
+        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
+        .expect(200);
+      const [, notApplied] = await callbacksOf(id);
+      await query(
+        t.databaseUrl,
+        `UPDATE callback_deliveries SET created_at = created_at - interval '1 hour' WHERE id = $1`,
+        [notApplied.id],
+      );
+      const res = await redeliver(id);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ deliveryId: notApplied.id });
+      const rows = await query<{ id: string; status: string }>(
+        t.databaseUrl,
+        'SELECT id, status FROM callback_deliveries WHERE recharge_id = $1 ORDER BY id',
+        [id],
+      );
+      expect(rows.filter((r) => r.status === 'pending').map((r) => r.id)).toEqual([notApplied.id]);
     });
   });
 
