@@ -32,6 +32,7 @@ import {
   LedgerCsvQuery,
   OperatorRulesQuery,
   ResolveDto,
+  RuleActionDto,
   SearchRechargesQuery,
 } from './dto/admin.dto';
 import { CurrentOperator, OperatorGuard } from './operator.guard';
@@ -247,6 +248,22 @@ export class AdminController {
     return { data: page.data, nextCursor: encodeCursor(page.nextCursor) };
   }
 
+  @Post('rules/:id/pause')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Pause any client's rule (operator role, reason required; 409 if already paused)" })
+  async pauseRule(@CurrentOperator() operator: Operator, @Param('id') id: string, @Body() body: RuleActionDto) {
+    return this.actions.setRuleStatus(operator, checkRuleId(id), 'paused', body.reason);
+  }
+
+  @Post('rules/:id/resume')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Resume a paused or disabled rule: evaluated at once, failures start over (operator role; 409 if active)',
+  })
+  async resumeRule(@CurrentOperator() operator: Operator, @Param('id') id: string, @Body() body: RuleActionDto) {
+    return this.actions.setRuleStatus(operator, checkRuleId(id), 'active', body.reason);
+  }
+
   @Get('ledger.csv')
   @ApiOperation({ summary: 'Ledger entries as RFC 4180 CSV for finance (from inclusive, to exclusive)' })
   ledgerCsv(@Query() q: LedgerCsvQuery, @Res({ passthrough: true }) reply: FastifyReply) {
@@ -278,6 +295,11 @@ export class AdminController {
 
 function invalid(field: string, message: string): DomainError {
   return new DomainError('INVALID_ARGUMENT', message, [{ field, message }]);
+}
+
+function checkRuleId(id: string): string {
+  if (!RULE_ID.test(id)) throw new DomainError('NOT_FOUND', `rule ${id} not found`);
+  return id;
 }
 
 function checkRechargeId(id: string): string {

@@ -614,6 +614,141 @@ describe('admin API /admin/v1 (operators, audit)', () => {
     });
   });
 
+  describe('auto-recharge rules', () => {
+    const RULE_ACCOUNT = '31337';
+    const createRule = async (apiKey: string, currency = 'CNY') =>
+      (
+        await t.http
+          .post('/v1/rules')
+          .set('Authorization', bearer(apiKey))
+          .send({
+            accountId: RULE_ACCOUNT,
+            currency,
+            trigger: { type: 'threshold', below: 50000 },
+            topUp: { type: 'target', amount: 200000 },
+          })
+          .expect(201)
+      ).body as { id: string };
+    const ruleAction = (
+      id: string,
+      verb: 'pause' | 'resume',
+      as = op(),
+      reason = 'customer asked us to stop top-ups',
+    ) => t.http.post(`/admin/v1/rules/${id}/${verb}`).set('Authorization', as).send({ reason });
+    const clientView = async (id: string) =>
+      (await t.http.get(`/v1/rules/${id}`).set('Authorization', bearer(client.apiKey)).expect(200)).body;
+
+    it("the account view and GET /admin/v1/rules show every client's rules, with clientId and filters", async () => {
+      const other = await t.createClient(['*']);
+      const mine = await createRule(client.apiKey);
+      const theirs = await createRule(other.apiKey);
+      const account = await t.http.get(`/admin/v1/accounts/${RULE_ACCOUNT}`).set('Authorization', view()).expect(200);
+      expect(account.body.rules.map((r: { id: string }) => r.id).sort()).toEqual([mine.id, theirs.id].sort());
+      expect(account.body.rules.find((r: { id: string }) => r.id === mine.id)).toEqual({
+        ...(await clientView(mine.id)),
+        clientId: client.clientId,
+      });
+
+      const byClient = await t.http
+        .get(`/admin/v1/rules?clientId=${other.clientId}`)
+        .set('Authorization', view())
+        .expect(200);
+      expect(byClient.body).toEqual({ data: [expect.objectContaining({ id: theirs.id })], nextCursor: null });
+      const first = await t.http
+        .get(`/admin/v1/rules?accountId=${RULE_ACCOUNT}&limit=1`)
+        .set('Authorization', view())
+        .expect(200);
+      expect(first.body.data).toHaveLength(1);
+      const second = await t.http
+        .get(`/admin/v1/rules?accountId=${RULE_ACCOUNT}&limit=1&cursor=${first.body.nextCursor}`)
+        .set('Authorization', view())
+        .expect(200);
+      expect([first.body.data[0].id, second.body.data[0].id].sort()).toEqual([mine.id, theirs.id].sort());
+      expectProblem(
+        await t.http.get('/admin/v1/rules?status=gone').set('Authorization', view()),
+        400,
+        'INVALID_ARGUMENT',
+      );
+      expectProblem(
+        await t.http.get('/admin/v1/rules').set('Authorization', bearer(client.apiKey)),
+        401,
+        'UNAUTHENTICATED',
+      );
+    });
+
+    it('an operator pauses and resumes a rule with a reason: audited in the same transaction, counted, seen by the client', async () => {
+      const rule = await createRule(client.apiKey, 'USD');
+      const metric = async (action: string) =>
+        metricValue((await t.http.get('/metrics')).text, 'operator_actions_total', { action });
+      const pausedBefore = await metric('pause_rule');
+      const paused = await ruleAction(rule.id, 'pause').expect(200);
+      expect(paused.body).toMatchObject({ id: rule.id, status: 'paused', clientId: client.clientId });
+      expect((await clientView(rule.id)).status).toBe('paused');
+      expect(await metric('pause_rule')).toBe(pausedBefore + 1);
+      // Nothing to change → 409, nothing recorded.
+      expectProblem(await ruleAction(rule.id, 'pause'), 409, 'INVALID_STATE');
+
+      // A disabled rule resumed by an operator starts its run of failures over and is due at once.
+      await query(
+        t.databaseUrl,
+        `UPDATE rules SET status = 'disabled', disabled_reason = '3 top-ups in a row did not succeed', consecutive_failures = 3, due_at = NULL WHERE id = $1`,
+        [rule.id],
+      );
+      const resumed = await ruleAction(rule.id, 'resume', op(), 'provider fixed the account, try again').expect(200);
+      expect(resumed.body).toMatchObject({ status: 'active', consecutiveFailures: 0, disabledReason: null });
+      const [row] = await query<{ due: boolean }>(
+        t.databaseUrl,
+        'SELECT due_at <= now() AS due FROM rules WHERE id = $1',
+        [rule.id],
+      );
+      expect(row.due).toBe(true);
+      expectProblem(await ruleAction(rule.id, 'resume'), 409, 'INVALID_STATE');
+
+      const audit = await query<{
+        operator_id: string;
+        action: string;
+        target_type: string;
+        recharge_id: null;
+        reason: string;
+      }>(
+        t.databaseUrl,
+        `SELECT operator_id, action, target_type, recharge_id, reason FROM operator_actions WHERE target_id = $1 ORDER BY id`,
+        [rule.id],
+      );
+      expect(audit).toEqual([
+        {
+          operator_id: operator.operatorId,
+          action: 'pause_rule',
+          target_type: 'rule',
+          recharge_id: null,
+          reason: 'customer asked us to stop top-ups',
+        },
+        {
+          operator_id: operator.operatorId,
+          action: 'resume_rule',
+          target_type: 'rule',
+          recharge_id: null,
+          reason: 'provider fixed the account, try again',
+        },
+      ]);
+    });
+
+    it('a viewer, a short reason, an unknown or deleted rule: refused, nothing changes, nothing recorded', async () => {
+      const rule = await createRule(client.apiKey, 'JPY');
+      const before = await actionCount('target_id = $1', [rule.id]);
+      expectProblem(await ruleAction(rule.id, 'pause', view()), 403, 'UNAUTHORIZED');
+      const short = await ruleAction(rule.id, 'pause', op(), 'because');
+      expectProblem(short, 400, 'INVALID_ARGUMENT');
+      expect(short.body.errors.map((e: { field: string }) => e.field)).toEqual(['reason']);
+      expect((await clientView(rule.id)).status).toBe('active');
+      expectProblem(await ruleAction('rul_0190e1d2a3b47c5d8e9f0a1b2c3d4e5f', 'pause'), 404, 'NOT_FOUND');
+      expectProblem(await ruleAction('not-a-rule', 'pause'), 404, 'NOT_FOUND');
+      await t.http.delete(`/v1/rules/${rule.id}`).set('Authorization', bearer(client.apiKey)).expect(204);
+      expectProblem(await ruleAction(rule.id, 'pause'), 404, 'NOT_FOUND');
+      expect(await actionCount('target_id = $1', [rule.id])).toBe(before);
+    });
+  });
+
   describe('ledger.csv', () => {
     it('is RFC 4180 CSV with the agreed columns, CRLF line ends and quoted fields', async () => {
       const id = await seedRecharge(t, client.apiKey, 'PENDING', { accountId: '31337', amount: 2500 });

@@ -118,6 +118,9 @@ export class ResolveDto extends ReasonBody {
   providerReference?: string;
 }
 
+/** Pausing or resuming a rule: the reason is required, as for a resolution. */
+export class RuleActionDto extends ReasonBody {}
+
 /** Re-drive and redeliver: the API takes no body, so the reason is optional there (the console always sends one). */
 export class ActionDto {
   @ApiPropertyOptional({ minLength: MIN_REASON_LENGTH, maxLength: 2000 })

@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import { OperatorActionRecord } from '../../recharge/application/ports/operator-action';
+import { ManageRulesUseCase } from '../../rules/application/manage-rules.use-case';
 import { RuleRepository, RuleView } from '../../rules/application/ports/rule.repository';
 import { presentRuleView } from '../../rules/application/rule.representation';
 import { AccountRules, OperatorRulesQuery } from '../application/ports/account-rules';
@@ -9,10 +11,13 @@ const PAGE = 100;
 
 const present = (v: RuleView) => ({ ...presentRuleView(v), clientId: v.rule.clientId });
 
-/** The operators' view of the rules, read through the rules feature's own repository. */
+/** The operators' view of the rules, through the rules feature's own repository and use case. */
 @Injectable()
 export class RuleRepositoryAccountRules extends AccountRules {
-  constructor(private readonly rules: RuleRepository) {
+  constructor(
+    private readonly rules: RuleRepository,
+    private readonly manage: ManageRulesUseCase,
+  ) {
     super();
   }
 
@@ -30,5 +35,9 @@ export class RuleRepositoryAccountRules extends AccountRules {
   async list(query: OperatorRulesQuery) {
     const page = await this.rules.list(query);
     return { data: page.data.map(present), nextCursor: page.nextCursor };
+  }
+
+  async setStatus(ruleId: string, status: 'active' | 'paused', audit: OperatorActionRecord) {
+    return present(await this.manage.setStatus(ruleId, status, audit));
   }
 }

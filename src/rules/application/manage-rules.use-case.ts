@@ -3,6 +3,7 @@ import { Clock } from '../../../libs/shared/clock';
 import { DomainError, FieldError } from '../../../libs/shared/domain-error';
 import { newId } from '../../../libs/shared/ids';
 import { Client } from '../../clients/domain/client';
+import { OperatorActionRecord } from '../../recharge/application/ports/operator-action';
 import { Page } from '../../recharge/application/ports/recharge.repository';
 import { callbackUrlProblem, RechargePolicy } from '../../recharge/application/recharge-policy';
 import { isCurrency } from '../../recharge/domain/money';
@@ -90,11 +91,22 @@ export class ManageRulesUseCase {
     return this.rules.list(q);
   }
 
-  /** Operators (CLI): pause or resume any client's rule, with the same effects as the client's PATCH. */
-  async setStatus(id: string, status: 'active' | 'paused'): Promise<RuleView> {
+  /**
+   * Operators (CLI, admin API): pause or resume any client's rule, with the same effects as the
+   * client's PATCH. With an audit record (the admin API) the action is recorded in the same
+   * transaction, and one that would change nothing is refused (INVALID_STATE) rather than recorded.
+   */
+  async setStatus(id: string, status: 'active' | 'paused', audit?: OperatorActionRecord): Promise<RuleView> {
     const current = await this.rules.find(id);
     if (!current) throw ruleNotFound(id);
-    const rule = await this.rules.update(id, (r) => r.change(r.spec, status, this.clock.now()));
+    const rule = await this.rules.update(
+      id,
+      (r) => {
+        if (audit && r.status === status) throw new DomainError('INVALID_STATE', `rule ${id} is already ${status}`);
+        r.change(r.spec, status, this.clock.now());
+      },
+      audit,
+    );
     if (!rule) throw ruleNotFound(id);
     return { rule, lastEvaluation: current.lastEvaluation };
   }

@@ -1,3 +1,6 @@
+import { DomainError } from '../../../../libs/shared/domain-error';
+import { OperatorActionRecord } from '../../../recharge/application/ports/operator-action';
+
 /** Which rules an operator lists (every client's unless clientId is given); `after` is exclusive. */
 export interface OperatorRulesQuery {
   accountId?: string;
@@ -18,6 +21,15 @@ export abstract class AccountRules {
   abstract list(
     query: OperatorRulesQuery,
   ): Promise<{ data: Array<Record<string, unknown>>; nextCursor: string | null }>;
+  /**
+   * Pauses or resumes the rule with the effects of the client's own PATCH, recording `audit` in the
+   * same transaction. NOT_FOUND for an unknown or deleted rule; INVALID_STATE when nothing would change.
+   */
+  abstract setStatus(
+    ruleId: string,
+    status: 'active' | 'paused',
+    audit: OperatorActionRecord,
+  ): Promise<Record<string, unknown>>;
 }
 
 export class NoAccountRules extends AccountRules {
@@ -27,5 +39,9 @@ export class NoAccountRules extends AccountRules {
 
   async list(): Promise<{ data: Array<Record<string, unknown>>; nextCursor: string | null }> {
     return { data: [], nextCursor: null };
+  }
+
+  async setStatus(ruleId: string): Promise<Record<string, unknown>> {
+    throw new DomainError('NOT_FOUND', `rule ${ruleId} not found`);
   }
 }
