@@ -834,7 +834,7 @@
 
   // ---- Account -----------------------------------------------------------------------------
 
-  function renderAccount(accountId) {
+  function renderAccount(accountId, flash) {
     page('Account ' + accountId);
     return api('/accounts/' + encodeURIComponent(accountId)).then(function (a) {
       var cols = h('div', { className: 'two-col' });
@@ -873,7 +873,13 @@
       main.appendChild(h('h2', { text: 'Auto-recharge rules' }));
       main.appendChild(
         a.rules.length
-          ? table(RULE_HEADERS, ruleRows(a.rules), a.rules.length + ' rules of every client')
+          ? h(
+              'div',
+              null,
+              rulesSection(a.rules, a.rules.length + ' rules of every client', flash, function (text) {
+                renderAccount(accountId, text);
+              }),
+            )
           : h('p', { className: 'muted', text: 'No rules for this account.' }),
       );
       main.appendChild(h('h2', { text: 'Recent recharges' }));
@@ -1070,7 +1076,37 @@
     'Failures in a row',
   ];
 
-  function ruleRows(list) {
+  /** Pause / resume for operators: a button per rule that opens the reason form in `holder`. */
+  function ruleAction(rule, holder, onDone) {
+    if (!me || !me.mayAct) return null;
+    var pause = rule.status === 'active';
+    var spec = {
+      key: 'rule-' + (pause ? 'pause' : 'resume'),
+      label: (pause ? 'Pause rule ' : 'Resume rule ') + rule.id,
+      path: '/rules/' + encodeURIComponent(rule.id) + (pause ? '/pause' : '/resume'),
+      danger: pause,
+      help: pause
+        ? 'No top-up while paused; the client sees the rule paused and may resume it.'
+        : rule.status === 'disabled'
+          ? 'Its run of failures starts over and it is evaluated at once: check first why it was disabled.'
+          : 'It is evaluated at once.',
+      done: function (x) {
+        return 'Rule ' + x.id + ' is now ' + x.status + '.';
+      },
+    };
+    return h('button', {
+      type: 'button',
+      className: pause ? 'danger' : null,
+      text: (pause ? 'Pause' : 'Resume') + '…',
+      'aria-label': (pause ? 'Pause rule ' : 'Resume rule ') + rule.id,
+      onclick: function () {
+        clear(holder);
+        holder.appendChild(actionForm(spec, onDone));
+      },
+    });
+  }
+
+  function ruleRows(list, holder, onDone) {
     return list.map(function (rule) {
       return h(
         'tr',
@@ -1094,13 +1130,29 @@
         h('td', { text: ruleLimits(rule) }),
         h('td', null, ruleEvaluation(rule)),
         h('td', { className: 'num', text: rule.consecutiveFailures }),
+        me && me.mayAct ? h('td', null, ruleAction(rule, holder, onDone)) : null,
       );
     });
   }
 
-  function renderRules(query) {
+  function ruleHeaders() {
+    return me && me.mayAct ? RULE_HEADERS.concat(['Action']) : RULE_HEADERS;
+  }
+
+  /** The rules table, the place for an action's reason form below it, and the flash of the last action. */
+  function rulesSection(list, caption, flash, rerender) {
+    var holder = h('div');
+    var parts = [];
+    if (flash) parts.push(message('status', flash));
+    parts.push(table(ruleHeaders(), ruleRows(list, holder, rerender), caption));
+    parts.push(holder);
+    return parts;
+  }
+
+  function renderRules(query, flash) {
     var status = ['active', 'paused', 'disabled'].indexOf(query.get('status')) >= 0 ? query.get('status') : '';
     page('Auto-recharge rules');
+    if (flash) main.appendChild(message('status', flash));
     main.appendChild(
       h(
         'p',
@@ -1125,7 +1177,12 @@
         main.appendChild(h('p', { text: status ? 'No ' + status + ' rule.' : 'No rule yet.' }));
         return;
       }
-      main.appendChild(table(RULE_HEADERS, ruleRows(p.data), p.data.length + ' rules, newest first'));
+      append(
+        main,
+        rulesSection(p.data, p.data.length + ' rules, newest first', null, function (text) {
+          renderRules(query, text);
+        }),
+      );
       if (p.nextCursor) {
         var next = new URLSearchParams({ cursor: p.nextCursor });
         if (status) next.set('status', status);

@@ -324,6 +324,54 @@ describeInBrowser('console in a real browser (chromium)', () => {
     await page.locator(`tr[data-rule-id="${ruleId}"]`).waitFor();
     expect(await page.locator(`tr[data-rule-id="${disabled.body.id}"]`).count()).toBe(1);
     expect(await page.locator('main').textContent()).toMatch(/2 rules of every client/);
+    // A viewer is shown no pause / resume button.
+    expect(await page.getByRole('button', { name: /^(Pause|Resume) rule/ }).count()).toBe(0);
+  });
+
+  it('an operator pauses a rule from the rules page with a reason: paused, and the action is audited', async () => {
+    const other = await t.createClient(['*']);
+    const created = await t.http
+      .post('/v1/rules')
+      .set('Authorization', `Bearer ${other.apiKey}`)
+      .send({
+        accountId: ACCOUNT_B,
+        currency: 'CNY',
+        trigger: { type: 'threshold', below: 100000 },
+        topUp: { type: 'fixed', amount: 50000 },
+      })
+      .expect(201);
+    const ruleId: string = created.body.id;
+    const page = await newPage();
+    await signIn(page, operator.token);
+    await page.goto(`${base}/console/rules?status=active`);
+    await page.getByRole('button', { name: `Pause rule ${ruleId}` }).click();
+    await page.getByRole('form', { name: `Pause rule ${ruleId}` }).waitFor();
+    await page.keyboard.type('customer asked to stop top-ups, ticket T-9');
+    await page.getByRole('button', { name: `Confirm: Pause rule ${ruleId}` }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Rule ${ruleId} is now paused.` })
+      .waitFor();
+    expect(await page.locator(`tr[data-rule-id="${ruleId}"]`).count()).toBe(0); // the list still shows active ones
+    const seen = await t.http.get(`/v1/rules/${ruleId}`).set('Authorization', `Bearer ${other.apiKey}`).expect(200);
+    expect(seen.body.status).toBe('paused');
+    const audit = await query<{ action: string; reason: string }>(
+      t.databaseUrl,
+      `SELECT action, reason FROM operator_actions WHERE target_type = 'rule' AND target_id = $1`,
+      [ruleId],
+    );
+    expect(audit).toEqual([{ action: 'pause_rule', reason: 'customer asked to stop top-ups, ticket T-9' }]);
+    // From the account page, the same rule is resumed.
+    await page.goto(`${base}/console/accounts/${ACCOUNT_B}`);
+    await page.getByRole('button', { name: `Resume rule ${ruleId}` }).click();
+    await page.keyboard.type('customer confirmed, top-ups back on');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Rule ${ruleId} is now active.` })
+      .waitFor();
+    expect(await page.locator(`tr[data-rule-id="${ruleId}"] td`).nth(1).textContent()).toBe('active');
   });
 
   it('every form control has a label', async () => {
