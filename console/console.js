@@ -201,7 +201,7 @@
     else if ((m = /^\/console\/recharges\/([^/]+)$/.exec(path))) done = renderRecharge(decodeURIComponent(m[1]));
     else if ((m = /^\/console\/accounts\/([^/]+)$/.exec(path))) done = renderAccount(decodeURIComponent(m[1]));
     else if (path === '/console/discrepancies') done = renderDiscrepancies(query);
-    else if (path === '/console/rules') done = renderRules();
+    else if (path === '/console/rules') done = renderRules(query);
     else {
       page('Not found');
       done = Promise.resolve();
@@ -834,7 +834,7 @@
 
   // ---- Account -----------------------------------------------------------------------------
 
-  function renderAccount(accountId) {
+  function renderAccount(accountId, flash) {
     page('Account ' + accountId);
     return api('/accounts/' + encodeURIComponent(accountId)).then(function (a) {
       var cols = h('div', { className: 'two-col' });
@@ -872,7 +872,15 @@
       );
       main.appendChild(h('h2', { text: 'Auto-recharge rules' }));
       main.appendChild(
-        h('p', { className: 'muted', text: a.rules.length ? a.rules.length + ' rules' : 'No rules for this account.' }),
+        a.rules.length
+          ? h(
+              'div',
+              null,
+              rulesSection(a.rules, a.rules.length + ' rules of every client', flash, function (text) {
+                renderAccount(accountId, text);
+              }),
+            )
+          : h('p', { className: 'muted', text: 'No rules for this account.' }),
       );
       main.appendChild(h('h2', { text: 'Recent recharges' }));
       main.appendChild(
@@ -1013,14 +1021,176 @@
     });
   }
 
-  // ---- Rules (hook) ------------------------------------------------------------------------
+  // ---- Rules -------------------------------------------------------------------------------
 
-  function renderRules() {
-    page('Auto-recharge rules');
-    main.appendChild(
-      h('p', { className: 'muted', text: 'Auto-recharge rules will be listed here once this service offers them.' }),
+  function ruleTrigger(rule) {
+    var t = rule.trigger;
+    return t.type === 'threshold'
+      ? 'quota below ' + money(t.below, rule.currency)
+      : 'schedule ' + t.cron + ' (' + (t.timezone || 'UTC') + ')';
+  }
+
+  function ruleTopUp(rule) {
+    return (rule.topUp.type === 'target' ? 'up to ' : 'add ') + money(rule.topUp.amount, rule.currency);
+  }
+
+  function ruleLimits(rule) {
+    var l = rule.limits || {};
+    var parts = [];
+    if (l.maxAmountPerDay !== undefined) parts.push(money(l.maxAmountPerDay, rule.currency) + '/day');
+    if (l.maxAmountPerMonth !== undefined) parts.push(money(l.maxAmountPerMonth, rule.currency) + '/month');
+    if (l.maxCountPerDay !== undefined) parts.push(l.maxCountPerDay + ' top-ups/day');
+    if (l.maxCountPerMonth !== undefined) parts.push(l.maxCountPerMonth + ' top-ups/month');
+    if (rule.cooldownSeconds) parts.push('cooldown ' + rule.cooldownSeconds + ' s');
+    return parts.length ? parts.join(', ') : 'none';
+  }
+
+  function ruleEvaluation(rule) {
+    var e = rule.lastEvaluation;
+    if (!e) return h('span', { className: 'muted', text: 'not evaluated yet' });
+    return h(
+      'span',
+      null,
+      h('strong', { text: e.decision }),
+      ' at ' + when(e.at) + (e.reason ? ': ' + e.reason : ''),
+      e.quota !== null ? h('div', { className: 'muted', text: 'quota ' + money(e.quota, rule.currency) }) : null,
+      e.rechargeId
+        ? h(
+            'div',
+            null,
+            link('/console/recharges/' + encodeURIComponent(e.rechargeId), e.rechargeId, { className: 'mono' }),
+          )
+        : null,
     );
-    return Promise.resolve();
+  }
+
+  var RULE_HEADERS = [
+    'Rule',
+    'Status',
+    'Account',
+    'Client',
+    'Trigger',
+    'Top-up',
+    'Limits',
+    'Last evaluation',
+    'Failures in a row',
+  ];
+
+  /** Pause / resume for operators: a button per rule that opens the reason form in `holder`. */
+  function ruleAction(rule, holder, onDone) {
+    if (!me || !me.mayAct) return null;
+    var pause = rule.status === 'active';
+    var spec = {
+      key: 'rule-' + (pause ? 'pause' : 'resume'),
+      label: (pause ? 'Pause rule ' : 'Resume rule ') + rule.id,
+      path: '/rules/' + encodeURIComponent(rule.id) + (pause ? '/pause' : '/resume'),
+      danger: pause,
+      help: pause
+        ? 'No top-up while paused; the client sees the rule paused and may resume it.'
+        : rule.status === 'disabled'
+          ? 'Its run of failures starts over and it is evaluated at once: check first why it was disabled.'
+          : 'It is evaluated at once.',
+      done: function (x) {
+        return 'Rule ' + x.id + ' is now ' + x.status + '.';
+      },
+    };
+    return h('button', {
+      type: 'button',
+      className: pause ? 'danger' : null,
+      text: (pause ? 'Pause' : 'Resume') + '…',
+      'aria-label': (pause ? 'Pause rule ' : 'Resume rule ') + rule.id,
+      onclick: function () {
+        clear(holder);
+        holder.appendChild(actionForm(spec, onDone));
+      },
+    });
+  }
+
+  function ruleRows(list, holder, onDone) {
+    return list.map(function (rule) {
+      return h(
+        'tr',
+        { 'data-rule-id': rule.id },
+        h('td', { className: 'mono', text: rule.id }),
+        h(
+          'td',
+          null,
+          badge(rule.status),
+          rule.dryRun ? h('div', { className: 'muted', text: 'dry run' }) : null,
+          rule.disabledReason ? h('div', { className: 'muted', text: rule.disabledReason }) : null,
+        ),
+        h(
+          'td',
+          null,
+          link('/console/accounts/' + encodeURIComponent(rule.accountId), rule.accountId, { className: 'mono' }),
+        ),
+        h('td', { className: 'mono', text: rule.clientId }),
+        h('td', { text: ruleTrigger(rule) }),
+        h('td', { text: ruleTopUp(rule) }),
+        h('td', { text: ruleLimits(rule) }),
+        h('td', null, ruleEvaluation(rule)),
+        h('td', { className: 'num', text: rule.consecutiveFailures }),
+        me && me.mayAct ? h('td', null, ruleAction(rule, holder, onDone)) : null,
+      );
+    });
+  }
+
+  function ruleHeaders() {
+    return me && me.mayAct ? RULE_HEADERS.concat(['Action']) : RULE_HEADERS;
+  }
+
+  /** The rules table, the place for an action's reason form below it, and the flash of the last action. */
+  function rulesSection(list, caption, flash, rerender) {
+    var holder = h('div');
+    var parts = [];
+    if (flash) parts.push(message('status', flash));
+    parts.push(table(ruleHeaders(), ruleRows(list, holder, rerender), caption));
+    parts.push(holder);
+    return parts;
+  }
+
+  function renderRules(query, flash) {
+    var status = ['active', 'paused', 'disabled'].indexOf(query.get('status')) >= 0 ? query.get('status') : '';
+    page('Auto-recharge rules');
+    if (flash) main.appendChild(message('status', flash));
+    main.appendChild(
+      h(
+        'p',
+        { className: 'actions' },
+        ['', 'active', 'paused', 'disabled'].map(function (s) {
+          return link(
+            s ? '/console/rules?status=' + s : '/console/rules',
+            s ? s[0].toUpperCase() + s.slice(1) : 'All',
+            {
+              className: 'button',
+              'aria-current': status === s ? 'page' : null,
+            },
+          );
+        }),
+      ),
+    );
+    var params = new URLSearchParams({ limit: '50' });
+    if (status) params.set('status', status);
+    if (query.get('cursor')) params.set('cursor', query.get('cursor'));
+    return api('/rules?' + params).then(function (p) {
+      if (p.data.length === 0) {
+        main.appendChild(h('p', { text: status ? 'No ' + status + ' rule.' : 'No rule yet.' }));
+        return;
+      }
+      append(
+        main,
+        rulesSection(p.data, p.data.length + ' rules, newest first', null, function (text) {
+          renderRules(query, text);
+        }),
+      );
+      if (p.nextCursor) {
+        var next = new URLSearchParams({ cursor: p.nextCursor });
+        if (status) next.set('status', status);
+        main.appendChild(
+          h('p', { className: 'pager' }, link('/console/rules?' + next, 'Next page', { className: 'button' })),
+        );
+      }
+    });
   }
 
   // ---- Start -------------------------------------------------------------------------------

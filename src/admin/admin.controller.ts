@@ -11,7 +11,9 @@ import { PrometheusTelemetry } from '../observability/prometheus-telemetry';
 import { Operator } from '../operators/domain/operator';
 import { ALL_STATES, RechargeState, STATUS_OF, STATUSES, statesOfStatus } from '../recharge/domain/recharge-state';
 import { RechargeNotFoundError } from '../recharge/domain/recharge.errors';
+import { decodeCursor, encodeCursor } from '../api/cursor';
 import { AccountViewUseCase } from './application/account-view.use-case';
+import { AccountRules } from './application/ports/account-rules';
 import { OperatorActionsUseCase } from './application/operator-actions.use-case';
 import { AdminReadModel, LedgerCsvRow } from './application/ports/admin-read-model';
 import {
@@ -29,7 +31,9 @@ import {
   ActionDto,
   DiscrepanciesQuery,
   LedgerCsvQuery,
+  OperatorRulesQuery,
   ResolveDto,
+  RuleActionDto,
   SearchRechargesQuery,
 } from './dto/admin.dto';
 import {
@@ -46,6 +50,7 @@ import {
 import { CurrentOperator, OperatorGuard } from './operator.guard';
 
 const RECHARGE_ID = ID_PATTERN('rch');
+const RULE_ID = ID_PATTERN('rul');
 const DISCREPANCY_ID = /^dsc_[0-9a-f]{32}$/;
 const DAY_MS = 24 * 3600_000;
 const CHART_HOURS = 3;
@@ -68,6 +73,7 @@ export class AdminController {
     private readonly reads: AdminReadModel,
     private readonly actions: OperatorActionsUseCase,
     private readonly accounts: AccountViewUseCase,
+    private readonly rules: AccountRules,
     private readonly prometheus: PrometheusTelemetry,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -268,6 +274,35 @@ export class AdminController {
     };
   }
 
+  @Get('rules')
+  @ApiOperation({ summary: "Every client's auto-recharge rules (status, clientId, accountId filters), newest first" })
+  async listRules(@Query() q: OperatorRulesQuery) {
+    const page = await this.rules.list({
+      status: q.status,
+      clientId: q.clientId,
+      accountId: q.accountId,
+      limit: q.limit ?? 50,
+      after: decodeCursor(q.cursor, RULE_ID),
+    });
+    return { data: page.data, nextCursor: encodeCursor(page.nextCursor) };
+  }
+
+  @Post('rules/:id/pause')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Pause any client's rule (operator role, reason required; 409 if already paused)" })
+  async pauseRule(@CurrentOperator() operator: Operator, @Param('id') id: string, @Body() body: RuleActionDto) {
+    return this.actions.setRuleStatus(operator, checkRuleId(id), 'paused', body.reason);
+  }
+
+  @Post('rules/:id/resume')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Resume a paused or disabled rule: evaluated at once, failures start over (operator role; 409 if active)',
+  })
+  async resumeRule(@CurrentOperator() operator: Operator, @Param('id') id: string, @Body() body: RuleActionDto) {
+    return this.actions.setRuleStatus(operator, checkRuleId(id), 'active', body.reason);
+  }
+
   @Get('ledger.csv')
   @ApiOperation({ summary: 'Ledger entries as RFC 4180 CSV for finance (from inclusive, to exclusive)' })
   @ApiProduces('text/csv')
@@ -309,6 +344,11 @@ export class AdminController {
 
 function invalid(field: string, message: string): DomainError {
   return new DomainError('INVALID_ARGUMENT', message, [{ field, message }]);
+}
+
+function checkRuleId(id: string): string {
+  if (!RULE_ID.test(id)) throw new DomainError('NOT_FOUND', `rule ${id} not found`);
+  return id;
 }
 
 function checkRechargeId(id: string): string {

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { BssSimulator, createBssSimulator } from '../../libs/bss-simulator';
+import { EvaluateRuleUseCase } from '../../src/rules/application/evaluate-rule.use-case';
 import { createOperator, seedDiscrepancy, seedRecharge } from '../support/admin-fixtures';
 import { chromiumPath, launchChromium, LOUD_SKIP } from '../support/browser';
 import { query } from '../support/database';
@@ -248,6 +249,129 @@ describeInBrowser('console in a real browser (chromium)', () => {
     expect(row.acknowledgement_note).toBe('Customer refunded by hand, ticket T-7');
     await page.goto(`${base}/console/discrepancies?status=acknowledged`);
     expect(await page.locator('main table').textContent()).toMatch(/Olivia Operator at .*Customer refunded by hand/);
+  });
+
+  it('shows a rule created through /v1/rules on the rules page and the account page, with its last evaluation', async () => {
+    const created = await t.http
+      .post('/v1/rules')
+      .set('Authorization', `Bearer ${client.apiKey}`)
+      .send({
+        accountId: ACCOUNT_A,
+        currency: 'CNY',
+        trigger: { type: 'threshold', below: 100000 },
+        topUp: { type: 'target', amount: 300000 },
+        limits: { maxCountPerDay: 2 },
+      })
+      .expect(201);
+    const ruleId: string = created.body.id;
+    // The quota (5000.00 CNY) is above the threshold: an evaluation with nothing to do.
+    expect(await t.app.get(EvaluateRuleUseCase).evaluate(ruleId)).toMatchObject({ decision: 'above_threshold' });
+    // A second client's rule for the account, disabled after failures: every client's rules show.
+    const other = await t.createClient(['*']);
+    const disabled = await t.http
+      .post('/v1/rules')
+      .set('Authorization', `Bearer ${other.apiKey}`)
+      .send({
+        accountId: ACCOUNT_A,
+        currency: 'CNY',
+        trigger: { type: 'schedule', cron: '0 9 1 * *', timezone: 'Europe/Berlin' },
+        topUp: { type: 'fixed', amount: 5000 },
+      })
+      .expect(201);
+    await query(
+      t.databaseUrl,
+      `UPDATE rules SET status = 'disabled', disabled_reason = '3 top-ups in a row did not succeed',
+         consecutive_failures = 3, due_at = NULL WHERE id = $1`,
+      [disabled.body.id],
+    );
+
+    const page = await newPage();
+    await signIn(page, viewer.token);
+    await page.getByRole('navigation').getByRole('link', { name: 'Rules' }).click();
+    await page.getByRole('heading', { name: 'Auto-recharge rules' }).waitFor();
+    const row = page.locator(`tr[data-rule-id="${ruleId}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    expect(cells).toEqual([
+      ruleId,
+      'active',
+      ACCOUNT_A,
+      client.clientId,
+      'quota below 1000.00 CNY',
+      'up to 3000.00 CNY',
+      '2 top-ups/day, cooldown 600 s',
+      expect.stringMatching(/^above_threshold at .* UTC: .*quota 5000\.00 CNY$/),
+      '0',
+    ]);
+    const off = await page.locator(`tr[data-rule-id="${disabled.body.id}"] td`).allTextContents();
+    expect(off.slice(1, 5)).toEqual([
+      'disabled3 top-ups in a row did not succeed',
+      ACCOUNT_A,
+      other.clientId,
+      'schedule 0 9 1 * * (Europe/Berlin)',
+    ]);
+    expect(off[8]).toBe('3');
+    // The status filter is in the URL and asks the API.
+    await page.getByRole('link', { name: 'Disabled' }).click();
+    await page.waitForURL(/\/console\/rules\?status=disabled$/);
+    await page.locator(`tr[data-rule-id="${disabled.body.id}"]`).waitFor();
+    expect(await page.locator(`tr[data-rule-id="${ruleId}"]`).count()).toBe(0);
+
+    // The account page lists the same rules, linked from the rule's account cell.
+    await page.getByRole('link', { name: 'All' }).click();
+    await row.getByRole('link', { name: ACCOUNT_A }).click();
+    await page.getByRole('heading', { name: `Account ${ACCOUNT_A}` }).waitFor();
+    await page.locator(`tr[data-rule-id="${ruleId}"]`).waitFor();
+    expect(await page.locator(`tr[data-rule-id="${disabled.body.id}"]`).count()).toBe(1);
+    expect(await page.locator('main').textContent()).toMatch(/2 rules of every client/);
+    // A viewer is shown no pause / resume button.
+    expect(await page.getByRole('button', { name: /^(Pause|Resume) rule/ }).count()).toBe(0);
+  });
+
+  it('an operator pauses a rule from the rules page with a reason: paused, and the action is audited', async () => {
+    const other = await t.createClient(['*']);
+    const created = await t.http
+      .post('/v1/rules')
+      .set('Authorization', `Bearer ${other.apiKey}`)
+      .send({
+        accountId: ACCOUNT_B,
+        currency: 'CNY',
+        trigger: { type: 'threshold', below: 100000 },
+        topUp: { type: 'fixed', amount: 50000 },
+      })
+      .expect(201);
+    const ruleId: string = created.body.id;
+    const page = await newPage();
+    await signIn(page, operator.token);
+    await page.goto(`${base}/console/rules?status=active`);
+    await page.getByRole('button', { name: `Pause rule ${ruleId}` }).click();
+    await page.getByRole('form', { name: `Pause rule ${ruleId}` }).waitFor();
+    await page.keyboard.type('customer asked to stop top-ups, ticket T-9');
+    await page.getByRole('button', { name: `Confirm: Pause rule ${ruleId}` }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Rule ${ruleId} is now paused.` })
+      .waitFor();
+    expect(await page.locator(`tr[data-rule-id="${ruleId}"]`).count()).toBe(0); // the list still shows active ones
+    const seen = await t.http.get(`/v1/rules/${ruleId}`).set('Authorization', `Bearer ${other.apiKey}`).expect(200);
+    expect(seen.body.status).toBe('paused');
+    const audit = await query<{ action: string; reason: string }>(
+      t.databaseUrl,
+      `SELECT action, reason FROM operator_actions WHERE target_type = 'rule' AND target_id = $1`,
+      [ruleId],
+    );
+    expect(audit).toEqual([{ action: 'pause_rule', reason: 'customer asked to stop top-ups, ticket T-9' }]);
+    // From the account page, the same rule is resumed.
+    await page.goto(`${base}/console/accounts/${ACCOUNT_B}`);
+    await page.getByRole('button', { name: `Resume rule ${ruleId}` }).click();
+    await page.keyboard.type('customer confirmed, top-ups back on');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Rule ${ruleId} is now active.` })
+      .waitFor();
+    expect(await page.locator(`tr[data-rule-id="${ruleId}"] td`).nth(1).textContent()).toBe('active');
   });
 
   it('every form control has a label', async () => {

@@ -34,6 +34,23 @@ describe('admin API /admin/v1 (operators, audit)', () => {
       )
     )[0].n;
 
+  /** The recharge's callbacks in the order they were queued, with the failure code each carries. */
+  const callbacksOf = (rechargeId: string) =>
+    query<{
+      id: string;
+      event_type: string;
+      status: string;
+      failure: string | null;
+      due: boolean | null;
+      superseded_by: string | null;
+    }>(
+      t.databaseUrl,
+      `SELECT id, event_type, status, payload #>> '{data,failure,code}' AS failure,
+         next_attempt_at <= now() AS due, superseded_by
+       FROM callback_deliveries WHERE recharge_id = $1 ORDER BY id`,
+      [rechargeId],
+    );
+
   beforeAll(async () => {
     sim = await createBssSimulator({ port: 0 });
     sim.setAccount(ACCOUNT, { quota: '1000.00', currency: 'CNY' });
@@ -194,6 +211,46 @@ describe('admin API /admin/v1 (operators, audit)', () => {
       expect(detail.events.at(-1)).toMatchObject({ from: 'FAILED', to: 'FAILED', source: 'operator' });
     });
 
+    it('FAILED/TIMEOUT → not_applied sends the client a new recharge.failed with NOT_APPLIED (the TIMEOUT one was delivered)', async () => {
+      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
+        callbackUrl: 'https://hooks.example.com/recharges',
+      });
+      await query(
+        t.databaseUrl,
+        `UPDATE callback_deliveries SET status = 'delivered', delivered_at = now(), next_attempt_at = NULL WHERE recharge_id = $1`,
+        [id],
+      );
+      await t.http
+        .post(`/admin/v1/recharges/${id}/resolve`)
+        .set('Authorization', op())
+        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
+        .expect(200);
+      const rows = await callbacksOf(id);
+      expect(rows.map((r) => [r.event_type, r.status, r.failure])).toEqual([
+        ['recharge.failed', 'delivered', 'TIMEOUT'],
+        ['recharge.failed', 'pending', 'NOT_APPLIED'],
+      ]);
+      expect(rows[1].due).toBe(true);
+      expect(rows[1].id).not.toBe(rows[0].id);
+    });
+
+    it('FAILED/TIMEOUT → not_applied while the TIMEOUT callback still waits: the new one supersedes it', async () => {
+      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
+        callbackUrl: 'https://hooks.example.com/recharges',
+      });
+      await t.http
+        .post(`/admin/v1/recharges/${id}/resolve`)
+        .set('Authorization', op())
+        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
+        .expect(200);
+      const rows = await callbacksOf(id);
+      expect(rows.map((r) => [r.status, r.failure])).toEqual([
+        ['superseded', 'TIMEOUT'],
+        ['pending', 'NOT_APPLIED'],
+      ]);
+      expect(rows[0].superseded_by).toBe(rows[1].id);
+    });
+
     it.each(['CREATED', 'SUBMITTED', 'SUCCEEDED', 'REJECTED', 'CANCELED'] as const)(
       'from %s → 409 INVALID_STATE, nothing recorded',
       async (situation) => {
@@ -290,6 +347,79 @@ describe('admin API /admin/v1 (operators, audit)', () => {
         .set('Authorization', op())
         .send({ reason: 'receiver fixed their endpoint' });
       expectProblem(refused, 409, 'INVALID_STATE');
+    });
+  });
+
+  describe('redeliver after an operator resolution', () => {
+    async function resolvedNotApplied(): Promise<string> {
+      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
+        callbackUrl: 'https://hooks.example.com/recharges',
+      });
+      await t.http
+        .post(`/admin/v1/recharges/${id}/resolve`)
+        .set('Authorization', op())
+        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
+        .expect(200);
+      return id;
+    }
+    const redeliver = (id: string) =>
+      t.http
+        .post(`/admin/v1/recharges/${id}/callbacks/redeliver`)
+        .set('Authorization', op())
+        .send({ reason: 'receiver asked for it again' });
+
+    it('re-queues the NOT_APPLIED callback, never the superseded TIMEOUT one, and never makes a second waiting one', async () => {
+      const id = await resolvedNotApplied();
+      const [, notApplied] = await callbacksOf(id);
+      // Still waiting: redeliver only makes it due now.
+      expect((await redeliver(id)).body).toMatchObject({ deliveryId: notApplied.id, eventType: 'recharge.failed' });
+      // Given up on: pending again, same id.
+      await query(
+        t.databaseUrl,
+        `UPDATE callback_deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = $1`,
+        [notApplied.id],
+      );
+      expect((await redeliver(id)).body).toMatchObject({ deliveryId: notApplied.id });
+      const rows = await callbacksOf(id);
+      expect(rows.map((r) => [r.status, r.failure])).toEqual([
+        ['superseded', 'TIMEOUT'],
+        ['pending', 'NOT_APPLIED'],
+      ]);
+      expect(await actionCount("action = 'redeliver_callback' AND target_id = $1", [id])).toBe(2);
+    });
+
+    it('picks the waiting callback even when a replica with a slow clock stamped it older than the one it replaced', async () => {
+      // The TIMEOUT callback was delivered; the NOT_APPLIED one, queued by a replica whose clock is an
+      // hour behind, carries an older created_at. "Latest by time" would pick the delivered one and
+      // make a second waiting callback (refused by the one-waiting index: a 500).
+      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
+        callbackUrl: 'https://hooks.example.com/recharges',
+      });
+      await query(
+        t.databaseUrl,
+        `UPDATE callback_deliveries SET status = 'delivered', delivered_at = now(), next_attempt_at = NULL WHERE recharge_id = $1`,
+        [id],
+      );
+      await t.http
+        .post(`/admin/v1/recharges/${id}/resolve`)
+        .set('Authorization', op())
+        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
+        .expect(200);
+      const [, notApplied] = await callbacksOf(id);
+      await query(
+        t.databaseUrl,
+        `UPDATE callback_deliveries SET created_at = created_at - interval '1 hour' WHERE id = $1`,
+        [notApplied.id],
+      );
+      const res = await redeliver(id);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ deliveryId: notApplied.id });
+      const rows = await query<{ id: string; status: string }>(
+        t.databaseUrl,
+        'SELECT id, status FROM callback_deliveries WHERE recharge_id = $1 ORDER BY id',
+        [id],
+      );
+      expect(rows.filter((r) => r.status === 'pending').map((r) => r.id)).toEqual([notApplied.id]);
     });
   });
 
@@ -481,6 +611,141 @@ describe('admin API /admin/v1 (operators, audit)', () => {
       } finally {
         await down.close();
       }
+    });
+  });
+
+  describe('auto-recharge rules', () => {
+    const RULE_ACCOUNT = '31337';
+    const createRule = async (apiKey: string, currency = 'CNY') =>
+      (
+        await t.http
+          .post('/v1/rules')
+          .set('Authorization', bearer(apiKey))
+          .send({
+            accountId: RULE_ACCOUNT,
+            currency,
+            trigger: { type: 'threshold', below: 50000 },
+            topUp: { type: 'target', amount: 200000 },
+          })
+          .expect(201)
+      ).body as { id: string };
+    const ruleAction = (
+      id: string,
+      verb: 'pause' | 'resume',
+      as = op(),
+      reason = 'customer asked us to stop top-ups',
+    ) => t.http.post(`/admin/v1/rules/${id}/${verb}`).set('Authorization', as).send({ reason });
+    const clientView = async (id: string) =>
+      (await t.http.get(`/v1/rules/${id}`).set('Authorization', bearer(client.apiKey)).expect(200)).body;
+
+    it("the account view and GET /admin/v1/rules show every client's rules, with clientId and filters", async () => {
+      const other = await t.createClient(['*']);
+      const mine = await createRule(client.apiKey);
+      const theirs = await createRule(other.apiKey);
+      const account = await t.http.get(`/admin/v1/accounts/${RULE_ACCOUNT}`).set('Authorization', view()).expect(200);
+      expect(account.body.rules.map((r: { id: string }) => r.id).sort()).toEqual([mine.id, theirs.id].sort());
+      expect(account.body.rules.find((r: { id: string }) => r.id === mine.id)).toEqual({
+        ...(await clientView(mine.id)),
+        clientId: client.clientId,
+      });
+
+      const byClient = await t.http
+        .get(`/admin/v1/rules?clientId=${other.clientId}`)
+        .set('Authorization', view())
+        .expect(200);
+      expect(byClient.body).toEqual({ data: [expect.objectContaining({ id: theirs.id })], nextCursor: null });
+      const first = await t.http
+        .get(`/admin/v1/rules?accountId=${RULE_ACCOUNT}&limit=1`)
+        .set('Authorization', view())
+        .expect(200);
+      expect(first.body.data).toHaveLength(1);
+      const second = await t.http
+        .get(`/admin/v1/rules?accountId=${RULE_ACCOUNT}&limit=1&cursor=${first.body.nextCursor}`)
+        .set('Authorization', view())
+        .expect(200);
+      expect([first.body.data[0].id, second.body.data[0].id].sort()).toEqual([mine.id, theirs.id].sort());
+      expectProblem(
+        await t.http.get('/admin/v1/rules?status=gone').set('Authorization', view()),
+        400,
+        'INVALID_ARGUMENT',
+      );
+      expectProblem(
+        await t.http.get('/admin/v1/rules').set('Authorization', bearer(client.apiKey)),
+        401,
+        'UNAUTHENTICATED',
+      );
+    });
+
+    it('an operator pauses and resumes a rule with a reason: audited in the same transaction, counted, seen by the client', async () => {
+      const rule = await createRule(client.apiKey, 'USD');
+      const metric = async (action: string) =>
+        metricValue((await t.http.get('/metrics')).text, 'operator_actions_total', { action });
+      const pausedBefore = await metric('pause_rule');
+      const paused = await ruleAction(rule.id, 'pause').expect(200);
+      expect(paused.body).toMatchObject({ id: rule.id, status: 'paused', clientId: client.clientId });
+      expect((await clientView(rule.id)).status).toBe('paused');
+      expect(await metric('pause_rule')).toBe(pausedBefore + 1);
+      // Nothing to change → 409, nothing recorded.
+      expectProblem(await ruleAction(rule.id, 'pause'), 409, 'INVALID_STATE');
+
+      // A disabled rule resumed by an operator starts its run of failures over and is due at once.
+      await query(
+        t.databaseUrl,
+        `UPDATE rules SET status = 'disabled', disabled_reason = '3 top-ups in a row did not succeed', consecutive_failures = 3, due_at = NULL WHERE id = $1`,
+        [rule.id],
+      );
+      const resumed = await ruleAction(rule.id, 'resume', op(), 'provider fixed the account, try again').expect(200);
+      expect(resumed.body).toMatchObject({ status: 'active', consecutiveFailures: 0, disabledReason: null });
+      const [row] = await query<{ due: boolean }>(
+        t.databaseUrl,
+        'SELECT due_at <= now() AS due FROM rules WHERE id = $1',
+        [rule.id],
+      );
+      expect(row.due).toBe(true);
+      expectProblem(await ruleAction(rule.id, 'resume'), 409, 'INVALID_STATE');
+
+      const audit = await query<{
+        operator_id: string;
+        action: string;
+        target_type: string;
+        recharge_id: null;
+        reason: string;
+      }>(
+        t.databaseUrl,
+        `SELECT operator_id, action, target_type, recharge_id, reason FROM operator_actions WHERE target_id = $1 ORDER BY id`,
+        [rule.id],
+      );
+      expect(audit).toEqual([
+        {
+          operator_id: operator.operatorId,
+          action: 'pause_rule',
+          target_type: 'rule',
+          recharge_id: null,
+          reason: 'customer asked us to stop top-ups',
+        },
+        {
+          operator_id: operator.operatorId,
+          action: 'resume_rule',
+          target_type: 'rule',
+          recharge_id: null,
+          reason: 'provider fixed the account, try again',
+        },
+      ]);
+    });
+
+    it('a viewer, a short reason, an unknown or deleted rule: refused, nothing changes, nothing recorded', async () => {
+      const rule = await createRule(client.apiKey, 'JPY');
+      const before = await actionCount('target_id = $1', [rule.id]);
+      expectProblem(await ruleAction(rule.id, 'pause', view()), 403, 'UNAUTHORIZED');
+      const short = await ruleAction(rule.id, 'pause', op(), 'because');
+      expectProblem(short, 400, 'INVALID_ARGUMENT');
+      expect(short.body.errors.map((e: { field: string }) => e.field)).toEqual(['reason']);
+      expect((await clientView(rule.id)).status).toBe('active');
+      expectProblem(await ruleAction('rul_0190e1d2a3b47c5d8e9f0a1b2c3d4e5f', 'pause'), 404, 'NOT_FOUND');
+      expectProblem(await ruleAction('not-a-rule', 'pause'), 404, 'NOT_FOUND');
+      await t.http.delete(`/v1/rules/${rule.id}`).set('Authorization', bearer(client.apiKey)).expect(204);
+      expectProblem(await ruleAction(rule.id, 'pause'), 404, 'NOT_FOUND');
+      expect(await actionCount('target_id = $1', [rule.id])).toBe(before);
     });
   });
 

@@ -2,7 +2,7 @@ import { BssSimulator, createBssSimulator } from '../../libs/bss-simulator';
 import { EvaluateRuleUseCase } from '../../src/rules/application/evaluate-rule.use-case';
 import { createTestDatabase, query } from '../support/database';
 import { dispatcherEnv, newAccountId } from '../support/dispatcher-harness';
-import { PROBLEM_JSON } from '../support/e2e-helpers';
+import { newKey, PROBLEM_JSON } from '../support/e2e-helpers';
 import { startTestAppOn, TestApp } from '../support/test-app';
 
 /** /v1/rules through HTTP on a real PostgreSQL; quota reads go to the simulator through pop-core. */
@@ -126,6 +126,10 @@ describe('rules API (issue 15)', () => {
     ['a target not above the threshold', { topUp: { type: 'target', amount: 50000 } }, 'topUp.amount'],
     ['a threshold without below', { trigger: { type: 'threshold' } }, 'trigger.below'],
     ['a callback host outside the allowlist', { callbackUrl: 'https://evil.example.org/x' }, 'callbackUrl'],
+    ['a callback URL with user info', { callbackUrl: 'https://user:pw@hooks.example.com/x' }, 'callbackUrl'],
+    ['a callback URL with a user name only', { callbackUrl: 'https://user@hooks.example.com/x' }, 'callbackUrl'],
+    ['the apex of a wildcard host', { callbackUrl: 'https://callbacks.test/x' }, 'callbackUrl'],
+    ['a look-alike of an allowed host', { callbackUrl: 'https://hooks.example.com.evil.org/x' }, 'callbackUrl'],
     ['a missing topUp', { topUp: undefined }, 'topUp'],
     ['a null trigger', { trigger: null }, 'trigger'],
   ])('%s → 400 naming the field, nothing stored', async (_name, overrides, field) => {
@@ -134,6 +138,43 @@ describe('rules API (issue 15)', () => {
     expect(res.body.code).toBe('INVALID_ARGUMENT');
     expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
     expect(await ruleCount()).toBe(before);
+  });
+
+  it("callbackUrl is checked exactly like a recharge's: the same answers on both paths, on POST and PATCH", async () => {
+    const urls = [
+      'https://user:s3cret-pw@hooks.example.com/x',
+      'https://user@hooks.example.com/x',
+      'https://callbacks.test/x',
+      'https://evil.example.org/x',
+    ];
+    for (const callbackUrl of urls) {
+      const rule = await post(body({ callbackUrl })).expect(400);
+      const recharge = await t.http
+        .post('/v1/recharges')
+        .set('Authorization', auth)
+        .set('Idempotency-Key', newKey())
+        .send({ accountId: newAccountId(), amount: 100, currency: 'CNY', callbackUrl })
+        .expect(400);
+      expect(rule.body.errors).toEqual(recharge.body.errors);
+      expect(JSON.stringify(rule.body)).not.toContain('s3cret-pw');
+    }
+    // A subdomain of a wildcard entry and an exact entry are accepted.
+    const ok = await post(body({ callbackUrl: 'https://a.callbacks.test/rules' })).expect(201);
+    await t.http
+      .patch(`/v1/rules/${ok.body.id}`)
+      .set('Authorization', auth)
+      .send({ callbackUrl: 'https://hooks.example.com/rules' })
+      .expect(200);
+    const refused = await t.http
+      .patch(`/v1/rules/${ok.body.id}`)
+      .set('Authorization', auth)
+      .send({ callbackUrl: 'https://user:s3cret-pw@hooks.example.com/rules' })
+      .expect(400);
+    expect(refused.body.errors).toEqual([
+      { field: 'callbackUrl', message: 'callbackUrl must not carry user info (user:password@)' },
+    ]);
+    const stored = await t.http.get(`/v1/rules/${ok.body.id}`).set('Authorization', auth).expect(200);
+    expect(stored.body.callbackUrl).toBe('https://hooks.example.com/rules');
   });
 
   it('one active rule per (client, account, currency): 409 INVALID_STATE, decided by the database', async () => {

@@ -7,6 +7,7 @@ import { RechargeNotifications } from '../../recharge/application/ports/recharge
 import { RechargeRepository } from '../../recharge/application/ports/recharge.repository';
 import { Recharge } from '../../recharge/domain/recharge';
 import { RechargeNotFoundError } from '../../recharge/domain/recharge.errors';
+import { AccountRules } from './ports/account-rules';
 import { AdminCommands, OperatorTelemetry } from './ports/admin-commands';
 
 export type Resolution = 'succeeded' | 'not_applied';
@@ -24,6 +25,7 @@ export class OperatorActionsUseCase {
     private readonly notifications: RechargeNotifications,
     private readonly telemetry: OperatorTelemetry,
     private readonly clock: Clock,
+    private readonly rules: AccountRules,
   ) {}
 
   /**
@@ -109,6 +111,32 @@ export class OperatorActionsUseCase {
     if (result === 'missing') throw new DomainError('NOT_FOUND', `discrepancy ${id} not found`);
     if (result === 'already') throw new DomainError('INVALID_STATE', `discrepancy ${id} is already acknowledged`);
     this.telemetry.action('acknowledge_discrepancy');
+  }
+
+  /**
+   * Pauses or resumes any client's auto-recharge rule (as the client's PATCH would: resuming a
+   * disabled rule starts its run of failures over and evaluates it at once), recorded with the reason.
+   */
+  async setRuleStatus(
+    operator: Operator,
+    ruleId: string,
+    status: 'active' | 'paused',
+    reason: string,
+  ): Promise<Record<string, unknown>> {
+    mayAct(operator);
+    const action = status === 'paused' ? 'pause_rule' : 'resume_rule';
+    const rule = await this.rules.setStatus(ruleId, status, {
+      operatorId: operator.id,
+      action,
+      targetType: 'rule',
+      targetId: ruleId,
+      rechargeId: null,
+      reason,
+      detail: {},
+      at: this.clock.now(),
+    });
+    this.telemetry.action(action);
+    return rule;
   }
 
   private record(

@@ -57,6 +57,25 @@ export class DiscrepanciesQuery extends PageQuery {
   status?: 'open' | 'acknowledged';
 }
 
+export class OperatorRulesQuery extends PageQuery {
+  @ApiPropertyOptional({ enum: ['active', 'paused', 'disabled'] })
+  @IsOptional()
+  @IsIn(['active', 'paused', 'disabled'], { message: 'status must be one of active, paused, disabled' })
+  status?: 'active' | 'paused' | 'disabled';
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @Matches(CLIENT_ID, { message: 'clientId must be a client id (cli_…)' })
+  clientId?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @Matches(ACCOUNT_ID, { message: 'accountId must be 1–20 digits without leading zeros' })
+  accountId?: string;
+}
+
 export class LedgerCsvQuery {
   @ApiPropertyOptional({ description: 'ISO 8601, inclusive; default 24 h before `to`' })
   @IsOptional()
@@ -98,6 +117,9 @@ export class ResolveDto extends ReasonBody {
   @Matches(PRINTABLE, { message: 'providerReference must not contain control characters' })
   providerReference?: string;
 }
+
+/** Pausing or resuming a rule: the reason is required, as for a resolution. */
+export class RuleActionDto extends ReasonBody {}
 
 /** Re-drive and redeliver: the API takes no body, so the reason is optional there (the console always sends one). */
 export class ActionDto {

@@ -7,14 +7,24 @@ import {
 } from '../../recharge/infrastructure/persistence/pg-recharge.repository';
 import { AdminCommands } from '../application/ports/admin-commands';
 
+/** The recharge's row lock: the same one under which its callbacks are queued and superseded. */
+const LOCK_RECHARGE: Statement = {
+  name: 'admin_lock_recharge_v1',
+  text: `SELECT id FROM recharges WHERE id = $1 FOR UPDATE`,
+};
+
 /**
  * The latest delivery of the recharge becomes due now. A delivered or abandoned one is pending
  * again; its id (the webhook-id) is kept, so a receiver that already has it can deduplicate.
+ * A superseded one is never the latest (a newer one replaced it). A waiting one, if any, is the
+ * latest by construction (any newer one would have superseded it): it is chosen first, whatever
+ * the timestamps say (replicas' clocks differ), so a second waiting callback is never made.
  */
 const REDELIVER_LATEST: Statement = {
-  name: 'admin_redeliver_latest_callback_v1',
+  name: 'admin_redeliver_latest_callback_v2',
   text: `UPDATE callback_deliveries SET status = 'pending', next_attempt_at = $2
-    WHERE id = (SELECT id FROM callback_deliveries WHERE recharge_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1)
+    WHERE id = (SELECT id FROM callback_deliveries WHERE recharge_id = $1 AND status <> 'superseded'
+                ORDER BY (status = 'pending') DESC, created_at DESC, id DESC LIMIT 1)
     RETURNING id, event_type`,
 };
 
@@ -41,6 +51,8 @@ export class PgAdminCommands extends AdminCommands {
     audit: Omit<OperatorActionRecord, 'targetId' | 'detail'>,
   ): Promise<{ deliveryId: string; eventType: string } | null> {
     return this.sql.transaction(async (tx) => {
+      // Under the recharge's lock no callback of it is queued meanwhile (no race with the one-waiting index).
+      await tx.query(LOCK_RECHARGE, [rechargeId]);
       const [row] = await tx.query<{ id: string; event_type: string }>(REDELIVER_LATEST, [rechargeId, audit.at]);
       if (!row) return null;
       await tx.query(

@@ -14,7 +14,7 @@ export class PrometheusOperatorTelemetry extends OperatorTelemetry {
       (prometheus.registry.getSingleMetric('operator_actions_total') as Counter<'action'> | undefined) ??
       new Counter({
         name: 'operator_actions_total',
-        help: 'Actions taken by operators (resolve, redrive, redeliver_callback, acknowledge_discrepancy)',
+        help: 'Actions taken by operators (resolve, redrive, redeliver_callback, acknowledge_discrepancy, pause_rule, resume_rule)',
         labelNames: ['action'],
         registers: [prometheus.registry],
       });

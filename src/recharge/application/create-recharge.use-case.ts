@@ -9,7 +9,7 @@ import { DuplicateRequestError } from '../domain/recharge.errors';
 import { requestFingerprint } from '../domain/request-fingerprint';
 import { RechargeNotifications } from './ports/recharge-notifications';
 import { RechargeRepository } from './ports/recharge.repository';
-import { isAllowedCallbackHost, RechargePolicy } from './recharge-policy';
+import { callbackUrlProblem, RechargePolicy } from './recharge-policy';
 
 export interface CreateRechargeCommand {
   client: Client;
@@ -87,13 +87,10 @@ export class CreateRechargeUseCase {
         message: `currency must be one of ${this.policy.supportedCurrencies.join(', ')}`,
       });
     }
-    const callbackUrl = cmd.callbackUrl ? new URL(cmd.callbackUrl) : null;
-    if (callbackUrl && (callbackUrl.username || callbackUrl.password)) {
-      // Credentials in a URL end up in logs and stored errors; receivers authenticate by signature.
-      errors.push({ field: 'callbackUrl', message: 'callbackUrl must not carry user info (user:password@)' });
-    } else if (callbackUrl && !isAllowedCallbackHost(callbackUrl.hostname, this.policy.callbackAllowedHosts)) {
-      errors.push({ field: 'callbackUrl', message: 'callbackUrl host is not in CALLBACK_ALLOWED_HOSTS' });
-    }
+    const callbackProblem = cmd.callbackUrl
+      ? callbackUrlProblem(cmd.callbackUrl, this.policy.callbackAllowedHosts)
+      : null;
+    if (callbackProblem) errors.push(callbackProblem);
     return errors.length > 0 ? new DomainError('INVALID_ARGUMENT', 'the request is invalid', errors) : null;
   }
 }

@@ -3,8 +3,9 @@ import { Clock } from '../../../libs/shared/clock';
 import { DomainError, FieldError } from '../../../libs/shared/domain-error';
 import { newId } from '../../../libs/shared/ids';
 import { Client } from '../../clients/domain/client';
+import { OperatorActionRecord } from '../../recharge/application/ports/operator-action';
 import { Page } from '../../recharge/application/ports/recharge.repository';
-import { isAllowedCallbackHost, RechargePolicy } from '../../recharge/application/recharge-policy';
+import { callbackUrlProblem, RechargePolicy } from '../../recharge/application/recharge-policy';
 import { isCurrency } from '../../recharge/domain/money';
 import { resolveSpec, Rule, RuleDraft, RuleSpec, RuleStatus } from '../domain/rule';
 import { EvaluationRecord, RuleRepository, RuleView } from './ports/rule.repository';
@@ -90,11 +91,22 @@ export class ManageRulesUseCase {
     return this.rules.list(q);
   }
 
-  /** Operators (CLI): pause or resume any client's rule, with the same effects as the client's PATCH. */
-  async setStatus(id: string, status: 'active' | 'paused'): Promise<RuleView> {
+  /**
+   * Operators (CLI, admin API): pause or resume any client's rule, with the same effects as the
+   * client's PATCH. With an audit record (the admin API) the action is recorded in the same
+   * transaction, and one that would change nothing is refused (INVALID_STATE) rather than recorded.
+   */
+  async setStatus(id: string, status: 'active' | 'paused', audit?: OperatorActionRecord): Promise<RuleView> {
     const current = await this.rules.find(id);
     if (!current) throw ruleNotFound(id);
-    const rule = await this.rules.update(id, (r) => r.change(r.spec, status, this.clock.now()));
+    const rule = await this.rules.update(
+      id,
+      (r) => {
+        if (audit && r.status === status) throw new DomainError('INVALID_STATE', `rule ${id} is already ${status}`);
+        r.change(r.spec, status, this.clock.now());
+      },
+      audit,
+    );
     if (!rule) throw ruleNotFound(id);
     return { rule, lastEvaluation: current.lastEvaluation };
   }
@@ -114,12 +126,11 @@ export class ManageRulesUseCase {
         message: `currency must be one of ${this.policy.supportedCurrencies.join(', ')}`,
       });
     }
-    if (
-      draft.callbackUrl &&
-      !isAllowedCallbackHost(new URL(draft.callbackUrl).hostname, this.policy.callbackAllowedHosts)
-    ) {
-      errors.push({ field: 'callbackUrl', message: 'callbackUrl host is not in CALLBACK_ALLOWED_HOSTS' });
-    }
+    // The same check as a recharge's: user info refused, the host in CALLBACK_ALLOWED_HOSTS.
+    const callbackProblem = draft.callbackUrl
+      ? callbackUrlProblem(draft.callbackUrl, this.policy.callbackAllowedHosts)
+      : null;
+    if (callbackProblem) errors.push(callbackProblem);
     if (errors.length > 0) throw new DomainError('INVALID_ARGUMENT', 'the rule is invalid', errors);
     return resolveSpec(draft, BigInt(this.policy.maxRechargeAmount));
   }

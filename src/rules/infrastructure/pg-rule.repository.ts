@@ -1,7 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError } from '../../../libs/shared/domain-error';
 import { PgStatements, StatementRunner } from '../../database/pg-statements';
+import { OperatorActionRecord } from '../../recharge/application/ports/operator-action';
 import { Page } from '../../recharge/application/ports/recharge.repository';
+import {
+  INSERT_OPERATOR_ACTION,
+  operatorActionParams,
+} from '../../recharge/infrastructure/persistence/pg-recharge.repository';
 import { Rule } from '../domain/rule';
 import { RuleState } from '../domain/rule-evaluation';
 import {
@@ -78,7 +83,7 @@ export class PgRuleRepository extends RuleRepository {
     return { data, nextCursor: rows.length > q.limit ? data[data.length - 1].rule.id : null };
   }
 
-  async update(id: string, change: (rule: Rule) => void): Promise<Rule | null> {
+  async update(id: string, change: (rule: Rule) => void, audit?: OperatorActionRecord): Promise<Rule | null> {
     return this.sql
       .transaction(async (tx) => {
         const [row] = await tx.query<RuleRow>(LOCK_RULE, [id]);
@@ -86,6 +91,7 @@ export class PgRuleRepository extends RuleRepository {
         const rule = ruleFromRow(row);
         change(rule);
         const [{ version }] = await tx.query<{ version: number }>(UPDATE_RULE, ruleColumns(rule));
+        if (audit) await tx.query(INSERT_OPERATOR_ACTION, operatorActionParams(audit));
         rule.version = version;
         return rule;
       })

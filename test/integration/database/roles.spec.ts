@@ -118,10 +118,11 @@ describe('database roles: a migrator with DDL, a service role without', () => {
         .set('Idempotency-Key', newKey())
         .send(rechargeBody({ accountId, amount: 4999 }));
       expect(res.status).toBe(202);
+      // The dispatcher's own path: claim what is due (a lease), then process the claim.
       const dispatch = t.app.get(DispatchRechargeUseCase);
-      const claim = await dispatch.claimOne(res.body.id);
-      expect(claim).not.toBeNull();
-      await dispatch.process(claim!);
+      const claims = await dispatch.claimDue(10);
+      expect(claims.map((c) => c.id)).toEqual([res.body.id]);
+      await dispatch.process(claims[0]);
       const got = await t.http.get(`/v1/recharges/${res.body.id}`).set('Authorization', bearer(client.apiKey));
       expect(got.body.state).toBe('SUCCEEDED');
       const ledger = await t.http.get(`/v1/accounts/${accountId}/ledger`).set('Authorization', bearer(client.apiKey));

@@ -39,7 +39,7 @@ describe('rules across replicas (issue 15)', () => {
       DISPATCHER_ENABLED: 'false',
       PROVIDER_MAX_RPS: '200',
       CALLBACK_ALLOWED_HOSTS: '127.0.0.1,hooks.example.com',
-      // The receiver listens on loopback, which callbacks refuse unless private networks are allowed.
+      // The receiver listens on loopback, which the sender refuses unless private networks are allowed.
       CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true',
     });
     a = await startTestAppOn(databaseUrl, env);

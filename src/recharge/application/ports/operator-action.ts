@@ -4,11 +4,11 @@
  */
 export interface OperatorActionRecord {
   operatorId: string;
-  /** resolve, redrive, redeliver_callback, acknowledge_discrepancy. */
+  /** resolve, redrive, redeliver_callback, acknowledge_discrepancy, pause_rule, resume_rule. */
   action: string;
-  targetType: 'recharge' | 'discrepancy';
+  targetType: 'recharge' | 'discrepancy' | 'rule';
   targetId: string;
-  /** The recharge whose timeline shows the action (null for an orphan discrepancy). */
+  /** The recharge whose timeline shows the action (null for an orphan discrepancy or a rule). */
   rechargeId: string | null;
   reason: string | null;
   detail: Record<string, unknown>;

@@ -1,3 +1,4 @@
+import { OperatorActionRecord } from '../../../recharge/application/ports/operator-action';
 import { Page } from '../../../recharge/application/ports/recharge.repository';
 import { Rule, RuleStatus } from '../../domain/rule';
 import { Decision, RuleState, Verdict } from '../../domain/rule-evaluation';
@@ -60,9 +61,10 @@ export abstract class RuleRepository {
   abstract list(query: RuleListQuery): Promise<Page<RuleView>>;
   /**
    * Locks the rule, lets `change` drive it and stores it (INVALID_STATE when that would make a
-   * second active rule). Null when it does not exist or is deleted.
+   * second active rule), with the operator's audit record when one acts. Null when it does not
+   * exist or is deleted.
    */
-  abstract update(id: string, change: (rule: Rule) => void): Promise<Rule | null>;
+  abstract update(id: string, change: (rule: Rule) => void, audit?: OperatorActionRecord): Promise<Rule | null>;
   /**
    * Claims active rules due at `now` (FOR UPDATE SKIP LOCKED) by pushing their due time to
    * `leaseUntil`: each is evaluated by one replica at a time, and one whose replica died is
