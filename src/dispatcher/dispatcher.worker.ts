@@ -83,11 +83,12 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
     }
   }
 
-  private track({ id, traceContext }: ClaimedRecharge): void {
+  private track(claim: ClaimedRecharge): void {
+    const { id, traceContext } = claim;
     // Continue the trace of the request that created the recharge: one tree from POST to provider.
     const parent = traceContext ? propagation.extract(ROOT_CONTEXT, { traceparent: traceContext }) : ROOT_CONTEXT;
     const work: Promise<void> = context
-      .with(parent, () => withSpan('recharge.dispatch', { 'recharge.id': id }, () => this.dispatch.process(id)))
+      .with(parent, () => withSpan('recharge.dispatch', { 'recharge.id': id }, () => this.dispatch.process(claim)))
       .catch((err) =>
         this.logger.error({ err, rechargeId: id }, `dispatching ${id} failed; it stays leased and will be retried`),
       )

@@ -57,8 +57,8 @@ export class PrometheusTelemetry extends RechargeTelemetry {
     registers: [this.registry],
   });
   readonly discrepancies = new Counter({
-    name: 'ledger_discrepancies_total',
-    help: 'Provider records that disagree with ours',
+    name: 'recharge_discrepancies_total',
+    help: 'Provider answers or notifications that contradict our books or cannot be settled automatically, by kind',
     labelNames: ['kind'],
     registers: [this.registry],
   });

@@ -22,10 +22,16 @@ import { RechargeNotifications } from './application/ports/recharge-notification
 import { RechargePolicy } from './application/recharge-policy';
 import { MikroOrmLedgerReader } from './infrastructure/persistence/mikro-orm-ledger.reader';
 import { PgRechargeRepository } from './infrastructure/persistence/pg-recharge.repository';
+import { DiscrepancyRepository } from './application/ports/discrepancy.repository';
+import { ProviderCallLog } from './application/ports/provider-call-log';
+import { MikroOrmDiscrepancyRepository } from './infrastructure/persistence/mikro-orm-discrepancy.repository';
+import { PgProviderCallLog } from './infrastructure/persistence/pg-provider-call.log';
 import { PgRechargeNotifications } from './infrastructure/persistence/pg-recharge.notifications';
 import { AlibabaCloudRechargeProvider } from './infrastructure/alibaba-cloud/alibaba-cloud-recharge.provider';
 import { PgProviderRateLimiter } from './infrastructure/provider/pg-provider-rate-limiter';
 import { ResilientRechargeProvider } from './infrastructure/provider/resilient-recharge.provider';
+import { LoggedRechargeProvider } from './infrastructure/provider/logged-recharge.provider';
+import { Clock } from '../../libs/shared/clock';
 
 /** Binds the recharge ports to their adapters. */
 @Module({
@@ -33,6 +39,8 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     PgStatements,
     { provide: RechargeRepository, useClass: PgRechargeRepository },
     { provide: LedgerReader, useClass: MikroOrmLedgerReader },
+    { provide: DiscrepancyRepository, useClass: MikroOrmDiscrepancyRepository },
+    { provide: ProviderCallLog, useClass: PgProviderCallLog },
     { provide: NotificationInbox, useClass: MikroOrmNotificationInbox },
     { provide: ReconciliationRunLog, useClass: MikroOrmReconciliationRunLog },
     { provide: CallbackOutbox, useClass: MikroOrmCallbackOutbox },
@@ -58,13 +66,19 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
     },
     {
       provide: RechargeProvider,
-      useFactory: (c: AppConfig, sql: PgStatements, telemetry: RechargeTelemetry) =>
+      useFactory: (
+        c: AppConfig,
+        sql: PgStatements,
+        telemetry: RechargeTelemetry,
+        calls: ProviderCallLog,
+        clock: Clock,
+      ) =>
         new ResilientRechargeProvider(
-          new AlibabaCloudRechargeProvider(c.alibabaCloud),
+          new LoggedRechargeProvider(new AlibabaCloudRechargeProvider(c.alibabaCloud), calls, clock),
           new PgProviderRateLimiter(sql, c.providerMaxRps),
           telemetry,
         ),
-      inject: [APP_CONFIG, PgStatements, RechargeTelemetry],
+      inject: [APP_CONFIG, PgStatements, RechargeTelemetry, ProviderCallLog, Clock],
     },
     {
       provide: DispatchSettings,
@@ -75,6 +89,7 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
         maxQuickRetries: 6,
         retryBaseMs: 250,
         retryMaxMs: 15_000,
+        creditDefaults: { businessType: c.alibabaCloud.businessType, source: c.alibabaCloud.source },
       }),
       inject: [APP_CONFIG],
     },
@@ -89,6 +104,8 @@ import { ResilientRechargeProvider } from './infrastructure/provider/resilient-r
   ],
   exports: [
     RechargeRepository,
+    DiscrepancyRepository,
+    ProviderCallLog,
     RechargeNotifications,
     RechargeProvider,
     DispatchRechargeUseCase,

@@ -228,7 +228,7 @@ describe('config/alerts/alicloud-recharge.rules.yml', () => {
       'webhook_events_total',
       'reconciliation_last_success_timestamp_seconds',
       'reconciliation_runs_total',
-      'ledger_discrepancies_total',
+      'recharge_discrepancies_total',
       'recharge_corrections_total',
       'callback_deliveries_total',
     ]) {

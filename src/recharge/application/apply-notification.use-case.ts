@@ -1,7 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../../../libs/shared/clock';
 import { ProviderReport } from '../domain/recharge';
-import { RechargeState } from '../domain/recharge-state';
 import {
   NotificationInbox,
   NotificationResult,
@@ -49,36 +48,45 @@ export class ApplyNotificationUseCase {
     return result;
   }
 
+  /**
+   * Everything the notification finds is decided under the recharge's row lock, and a discrepancy
+   * (mismatched owner, amount or currency; a success for a CANCELED or definitively FAILED
+   * recharge) is stored in the same transaction as that decision.
+   */
   private async decide(n: ProviderNotification): Promise<{ result: NotificationResult; detail: string | null }> {
-    const recharge = await this.recharges.findById(n.outBizId);
-    if (!recharge) return { result: 'orphan', detail: 'no recharge with this OutBizId yet' };
-    const mismatches = recharge.mismatchesWith(n);
-    if (mismatches.length > 0) {
-      await this.discrepancy('notification_mismatch', n, {
-        mismatches,
-        ours: {
-          accountId: recharge.accountId,
-          amountMinor: recharge.amountMinor.toString(),
-          currency: recharge.currency,
-        },
-      });
-      return { result: 'discrepancy', detail: `mismatched ${mismatches.join(', ')}` };
-    }
     const report: ProviderReport = {
       status: STATUS_OF[n.type],
       providerReference: n.transactionNumber,
       failureCode: n.failureCode,
     };
-    const mutation = await this.recharges.mutate(n.outBizId, (r) => ({
-      result: r.applyProviderReport(report, 'webhook', this.clock.now()),
-      state: r.state,
-    }));
-    const outcome = mutation!.result;
-    if (outcome.result === 'ignored') {
-      if (report.status === 'SUCCEEDED' && outcome.state === RechargeState.CANCELED) {
-        await this.discrepancy('succeeded_after_cancel', n, { state: outcome.state });
-        return { result: 'discrepancy', detail: 'provider reports success for a canceled recharge' };
+    const evidence = { webhookId: n.webhookId, notification: n };
+    const mutation = await this.recharges.mutate(n.outBizId, (r) => {
+      const now = this.clock.now();
+      const mismatches = r.mismatchesWith(n);
+      if (mismatches.length > 0) {
+        r.noteDiscrepancy(
+          'notification_mismatch',
+          {
+            ...evidence,
+            mismatches,
+            ours: { accountId: r.accountId, amountMinor: r.amountMinor.toString(), currency: r.currency },
+          },
+          now,
+        );
+        return { result: 'discrepancy' as const, detail: `mismatched ${mismatches.join(', ')}`, state: r.state };
       }
+      const result = r.applyProviderReport(report, 'webhook', now, evidence);
+      return { result, detail: null, state: r.state };
+    });
+    if (!mutation) return { result: 'orphan', detail: 'no recharge with this OutBizId yet' };
+    const outcome = mutation.result;
+    if (outcome.result === 'discrepancy') {
+      return {
+        result: 'discrepancy',
+        detail: outcome.detail ?? `provider reports success for a recharge that is ${outcome.state}`,
+      };
+    }
+    if (outcome.result === 'ignored') {
       this.logger.warn(
         { rechargeId: n.outBizId, webhookId: n.webhookId, type: n.type, state: outcome.state },
         `notification ${n.type} refused: recharge is ${outcome.state}`,
@@ -86,21 +94,5 @@ export class ApplyNotificationUseCase {
       return { result: 'ignored', detail: `refused: recharge is ${outcome.state}` };
     }
     return { result: outcome.result, detail: null };
-  }
-
-  private async discrepancy(kind: string, n: ProviderNotification, detail: object): Promise<void> {
-    const recorded = await this.inbox.recordDiscrepancy(
-      kind,
-      n.outBizId,
-      n.webhookId,
-      { ...detail, notification: n },
-      this.clock.now(),
-    );
-    if (!recorded) return;
-    this.telemetry.discrepancy(kind);
-    this.logger.warn(
-      { rechargeId: n.outBizId, webhookId: n.webhookId, kind, ...detail },
-      `discrepancy ${kind} on ${n.outBizId}: not applied`,
-    );
   }
 }

@@ -1,12 +1,15 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../../../libs/shared/clock';
-import { Recharge } from '../domain/recharge';
+import { CreditDefaults, CreditParameters, Recharge } from '../domain/recharge';
 import { RechargeState, TransitionSource } from '../domain/recharge-state';
 import { ClaimedRecharge, RechargeRepository } from './ports/recharge.repository';
 import { ProviderOutcome, RechargeProvider } from './ports/recharge-provider';
 
 export abstract class DispatchSettings {
-  /** How long a claimed recharge stays invisible to other replicas (must outlast one provider call). */
+  /**
+   * How long a claim stays invisible to other replicas without being renewed. While `process()`
+   * runs (waiting for a rate slot, then the call) the lease is renewed every third of this.
+   */
   abstract readonly leaseMs: number;
   /** Re-send an unconfirmed recharge (same OutBizId) after this long. */
   abstract readonly reconcileAfterMs: number;
@@ -15,13 +18,24 @@ export abstract class DispatchSettings {
   /** Quick retries of retryable errors before the recharge waits as PENDING_CONFIRMATION. */
   abstract readonly maxQuickRetries: number;
   abstract readonly retryBaseMs: number;
+  /** The retry ceiling: no backoff and no provider `Retry-After` hint waits longer than this. */
   abstract readonly retryMaxMs: number;
+  /** The configured BusinessType and Source, read once per recharge, at its first send. */
+  abstract readonly creditDefaults: CreditDefaults;
 }
+
+type Prepared = { send: true; parameters: CreditParameters; attempt: number } | { send: false };
 
 /**
  * Sends one recharge to the provider and applies what it answers. Safe to run on any replica at
- * any time for the same recharge: it is claimed by a lease, SUBMITTED is committed before the call,
- * and a re-send always carries the same OutBizId, which the provider applies at most once.
+ * any time for the same recharge: it is claimed by a lease that is renewed while the work runs,
+ * SUBMITTED is committed before the call, and a re-send always carries the same OutBizId and the
+ * same parameters, which the provider applies at most once.
+ *
+ * Unknown stays unknown: once any send may have reached the provider, no later answer is a
+ * definitive rejection (it stays PENDING_CONFIRMATION, and past the window FAILED/TIMEOUT, which a
+ * later proof of success still corrects). An answer saying the OutBizId exists or differs is never
+ * a failure: it is unknown and a discrepancy for an operator.
  */
 @Injectable()
 export class DispatchRechargeUseCase {
@@ -36,36 +50,106 @@ export class DispatchRechargeUseCase {
 
   claimDue(limit: number): Promise<ClaimedRecharge[]> {
     const now = this.clock.now();
-    return this.recharges.claimDue(limit, now, new Date(now.getTime() + this.settings.leaseMs));
+    return this.recharges.claimDue(limit, now, this.leaseEnd(now));
   }
 
-  async process(id: string, source: TransitionSource = 'dispatcher'): Promise<void> {
-    const prepared = await this.recharges.mutate(id, (r) => this.prepare(r, source));
-    if (!prepared || prepared.result !== 'send') return;
-    const r = prepared.recharge;
-    const outcome = await this.provider.submitCredit({ rechargeId: r.id, accountId: r.accountId, amount: r.money() });
-    await this.recharges.mutate(id, (current) => this.apply(current, outcome, source));
-  }
-
-  /** Before the call: expire if too old, otherwise commit SUBMITTED so a crash leaves a resumable state. */
-  private prepare(r: Recharge, source: TransitionSource): 'send' | 'skip' {
+  /** Claims one recharge now, due or not (an operator's re-drive); null when final or held by another claim. */
+  claimOne(id: string): Promise<ClaimedRecharge | null> {
     const now = this.clock.now();
-    if (r.isFinal()) return 'skip';
+    return this.recharges.claimOne(id, now, this.leaseEnd(now));
+  }
+
+  async process(claim: ClaimedRecharge, source: TransitionSource = 'dispatcher'): Promise<void> {
+    const stopRenewing = this.renewWhileRunning(claim);
+    try {
+      const prepared = await this.recharges.mutate(claim.id, (r) => this.prepare(r, claim, source));
+      if (!prepared || !prepared.result.send) return;
+      const { parameters, attempt } = prepared.result;
+      const outcome = await this.provider.submitCredit({ rechargeId: claim.id, attempt, parameters });
+      await this.recharges.mutate(claim.id, (current) => this.apply(current, outcome, claim, source));
+    } finally {
+      stopRenewing();
+    }
+  }
+
+  /**
+   * The lease must outlive the wait for a rate slot and the call, however long they take, without
+   * knowing how the rate limiter works: renew it on a timer until the work ends. A replica that
+   * dies stops renewing, and another one takes the recharge over once the lease lapses.
+   */
+  private renewWhileRunning(claim: ClaimedRecharge): () => void {
+    const every = Math.max(50, Math.floor(this.settings.leaseMs / 3));
+    const timer = setInterval(() => {
+      this.recharges
+        .renewLease(claim, this.leaseEnd(this.clock.now()))
+        .then((held) => {
+          if (!held) clearInterval(timer);
+        })
+        .catch((err: unknown) =>
+          this.logger.warn({ err, rechargeId: claim.id }, `renewing the lease of ${claim.id} failed; retrying`),
+        );
+    }, every);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private leaseEnd(now: Date): Date {
+    return new Date(now.getTime() + this.settings.leaseMs);
+  }
+
+  /** Before the call: expire if too old, otherwise commit SUBMITTED and the send, so a crash leaves a resumable state. */
+  private prepare(r: Recharge, claim: ClaimedRecharge, source: TransitionSource): Prepared {
+    const now = this.clock.now();
+    // Another replica took it over after our lease lapsed: it sends, not us.
+    if (r.leaseOwner !== claim.leaseOwner) return { send: false };
+    if (r.isFinal()) {
+      r.releaseLease(claim.leaseOwner);
+      return { send: false };
+    }
     if (r.confirmationOverdue(now, this.settings.confirmationWindowMs)) {
       r.expire(source, now);
-      return 'skip';
+      r.releaseLease(claim.leaseOwner);
+      return { send: false };
     }
     if (r.state === RechargeState.CREATED) r.submit(source, now);
-    return 'send';
+    const parameters = r.startSend(this.settings.creditDefaults, now);
+    return { send: true, parameters, attempt: r.sends };
   }
 
   /** After the call: the outcome goes through the aggregate, whatever happened meanwhile. */
-  private apply(r: Recharge, outcome: ProviderOutcome, source: TransitionSource): void {
+  private apply(r: Recharge, outcome: ProviderOutcome, claim: ClaimedRecharge, source: TransitionSource): void {
     const now = this.clock.now();
+    // Whether an earlier send may have landed, before this answer adds to it.
+    const earlierMayHaveLanded = r.mayHaveReachedProvider;
+    r.sendAnswered(mayHaveApplied(outcome));
+    r.releaseLease(claim.leaseOwner);
+    const evidence = {
+      source,
+      attempt: r.sends,
+      requestId: outcome.requestId ?? null,
+      httpStatus: outcome.httpStatus ?? null,
+    };
+    if (outcome.kind === 'conflict') {
+      r.noteDiscrepancy(
+        'out_biz_id_conflict',
+        { ...evidence, providerCode: outcome.providerCode, message: outcome.message, sent: r.creditParameters },
+        now,
+      );
+    }
     if (r.isFinal()) {
-      // A webhook or another replica concluded first. Only a late proof of success matters.
-      if (outcome.kind === 'succeeded' && r.state === RechargeState.FAILED && r.failureCode === 'TIMEOUT') {
-        r.succeed(outcome.providerReference, 'provider confirmed after the confirmation window', source, now);
+      // A webhook or another replica concluded first. Only a proof of success still matters: a
+      // correction after our TIMEOUT, or a discrepancy after CANCELED or a definitive failure.
+      if (outcome.kind === 'succeeded') {
+        r.providerSucceeded(
+          outcome.providerReference,
+          'provider confirmed after the confirmation window',
+          source,
+          now,
+          {
+            ...evidence,
+            providerReference: outcome.providerReference,
+          },
+        );
       }
       return;
     }
@@ -74,11 +158,22 @@ export class DispatchRechargeUseCase {
         r.succeed(outcome.providerReference, 'provider confirmed the credit', source, now);
         return;
       case 'rejected':
+        if (earlierMayHaveLanded) {
+          // The rejection is about this send (a rotated key, clock skew, changed settings); an
+          // earlier one may have been applied, so this proves nothing about the money.
+          this.awaitConfirmation(
+            r,
+            `re-send rejected (${outcome.providerCode}) after an earlier send may have reached the provider: outcome unknown`,
+            source,
+            now,
+          );
+          return;
+        }
         r.reject(outcome.providerCode, outcome.message, source, now);
         return;
       case 'retryable':
         if (r.attempts < this.settings.maxQuickRetries) {
-          const delay = outcome.retryAfterMs ?? this.backoff(r.attempts);
+          const delay = Math.min(this.settings.retryMaxMs, outcome.retryAfterMs ?? this.backoff(r.attempts));
           r.scheduleNextAttempt(new Date(now.getTime() + delay), now, `retrying: ${outcome.message}`);
           return;
         }
@@ -86,6 +181,14 @@ export class DispatchRechargeUseCase {
         return;
       case 'unknown':
         this.awaitConfirmation(r, `outcome unknown: ${outcome.message}`, source, now);
+        return;
+      case 'conflict':
+        this.awaitConfirmation(
+          r,
+          `provider says OutBizId ${r.id} exists or differs (${outcome.providerCode}): outcome unknown`,
+          source,
+          now,
+        );
         return;
     }
   }
@@ -100,5 +203,17 @@ export class DispatchRechargeUseCase {
   private backoff(attempt: number): number {
     const ceiling = Math.min(this.settings.retryMaxMs, this.settings.retryBaseMs * 2 ** attempt);
     return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  }
+}
+
+/** Whether this answer leaves open that the send was applied (a rejection proves it was not). */
+function mayHaveApplied(outcome: ProviderOutcome): boolean {
+  switch (outcome.kind) {
+    case 'rejected':
+      return false;
+    case 'retryable':
+      return outcome.notApplied !== true;
+    default:
+      return true;
   }
 }

@@ -73,11 +73,14 @@ export class ReconcileUseCase {
 
   private async expireOverdue(counts: ReconciliationCounts): Promise<void> {
     const now = this.clock.now();
-    const ids = await this.recharges.overdue(new Date(now.getTime() - this.settings.confirmationWindowMs), BATCH);
+    const ids = await this.recharges.overdue(new Date(now.getTime() - this.settings.confirmationWindowMs), now, BATCH);
     for (const id of ids) {
       const m = await this.recharges.mutate(id, (r) => {
-        if (!r.confirmationOverdue(this.clock.now(), this.settings.confirmationWindowMs)) return false;
-        r.expire('reconciliation', this.clock.now());
+        const at = this.clock.now();
+        // A replica holds it: its call may be in flight and may still prove success. It expires it
+        // itself, or this pass does once the lease has lapsed.
+        if (r.leaseLive(at) || !r.confirmationOverdue(at, this.settings.confirmationWindowMs)) return false;
+        r.expire('reconciliation', at);
         return true;
       });
       if (m?.result) counts.expired += 1;
@@ -90,7 +93,7 @@ export class ReconcileUseCase {
       const claimed = await this.dispatch.claimDue(REDRIVE_CHUNK);
       if (claimed.length === 0) return;
       counts.redriven += claimed.length;
-      await Promise.all(claimed.map((c) => this.dispatch.process(c.id, 'reconciliation')));
+      await Promise.all(claimed.map((c) => this.dispatch.process(c, 'reconciliation')));
     }
   }
 

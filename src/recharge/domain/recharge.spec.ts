@@ -196,7 +196,7 @@ describe('provider reports', () => {
     [S.PENDING_CONFIRMATION, ok, 'applied', S.SUCCEEDED],
     [S.SUCCEEDED, ok, 'duplicate', S.SUCCEEDED],
     [S.CREATED, ok, 'ignored', S.CREATED],
-    [S.CANCELED, ok, 'ignored', S.CANCELED],
+    [S.CANCELED, ok, 'discrepancy', S.CANCELED],
     [S.SUBMITTED, failed, 'applied', S.FAILED],
     [S.SUCCEEDED, failed, 'ignored', S.SUCCEEDED],
     [S.FAILED, failed, 'duplicate', S.FAILED],
@@ -213,8 +213,76 @@ describe('provider reports', () => {
     expect(timedOut.applyProviderReport(ok, 'webhook', now)).toBe('applied');
     expect(timedOut.pullTransitions()[0].correction).toBe(true);
     const rejected = inState(S.FAILED, 'PROVIDER_REJECTED');
-    expect(rejected.applyProviderReport(ok, 'webhook', now)).toBe('ignored');
+    expect(rejected.applyProviderReport(ok, 'webhook', now)).toBe('discrepancy');
     expect(rejected.state).toBe(S.FAILED);
+  });
+
+  it.each([
+    [S.CANCELED, 'PROVIDER_REJECTED', 'success_after_cancel'],
+    [S.FAILED, 'PROVIDER_REJECTED', 'success_after_failure'],
+  ] as const)(
+    'item 2 (domain): a success for a %s recharge changes nothing but is kept as %s',
+    (state, failure, kind) => {
+      const r = inState(state, failure);
+      expect(r.providerSucceeded('tx9', 'ok', 'dispatcher', now, { requestId: 'R9' })).toBe('discrepancy');
+      expect(r.state).toBe(state);
+      expect(r.pullTransitions()).toEqual([]);
+      expect(r.pullDiscrepancies()).toEqual([
+        expect.objectContaining({
+          rechargeId: r.id,
+          kind,
+          evidence: expect.objectContaining({ requestId: 'R9', providerReference: 'tx9', state }),
+          seenAt: now,
+          acknowledgedAt: null,
+        }),
+      ]);
+      expect(r.pullDiscrepancies()).toEqual([]);
+    },
+  );
+});
+
+describe('sends', () => {
+  const defaults = { businessType: 'quota_amount_adjust', source: 'alicloud-recharge' };
+
+  it('fixes the parameters at the first send and repeats them, whatever the defaults say later', () => {
+    const r = inState(S.SUBMITTED);
+    const first = r.startSend(defaults, now);
+    expect(first).toEqual({
+      ownerId: '1234567890123456',
+      amount: '49.99',
+      currency: 'CNY',
+      businessType: 'quota_amount_adjust',
+      source: 'alicloud-recharge',
+    });
+    r.sendAnswered(true);
+    expect(r.startSend({ businessType: 'other', source: 'other' }, now)).toEqual(first);
+    expect(r.sends).toBe(2);
+  });
+
+  it('a send that was never answered counts as one that may have reached the provider', () => {
+    const r = inState(S.SUBMITTED);
+    r.startSend(defaults, now);
+    expect(r.mayHaveReachedProvider).toBe(false);
+    r.startSend(defaults, now);
+    expect(r.mayHaveReachedProvider).toBe(true);
+  });
+
+  it('an answer proving nothing was applied leaves the flag as it was', () => {
+    const r = inState(S.SUBMITTED);
+    r.startSend(defaults, now);
+    r.sendAnswered(false);
+    expect(r).toMatchObject({ mayHaveReachedProvider: false, sendStartedAt: null });
+  });
+
+  it('a lease is live until it ends and is released only by its owner', () => {
+    const r = inState(S.SUBMITTED);
+    Object.assign(r, { leaseOwner: 'lse_a', leaseUntil: new Date(now.getTime() + 1000) });
+    expect(r.leaseLive(now)).toBe(true);
+    expect(r.leaseLive(new Date(now.getTime() + 1000))).toBe(false);
+    r.releaseLease('lse_b');
+    expect(r.leaseOwner).toBe('lse_a');
+    r.releaseLease('lse_a');
+    expect(r).toMatchObject({ leaseOwner: null, leaseUntil: null });
   });
 
   it('compares provider records by value in minor units', () => {

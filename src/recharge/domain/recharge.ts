@@ -1,4 +1,6 @@
 import { DomainError } from '../../../libs/shared/domain-error';
+import { newId } from '../../../libs/shared/ids';
+import { Discrepancy, DiscrepancyKind } from './discrepancy';
 import { Currency, Money } from './money';
 import { InvalidTransitionError } from './recharge.errors';
 import { ALLOWED_TRANSITIONS, FINAL_STATES, RechargeState, TransitionSource } from './recharge-state';
@@ -29,7 +31,28 @@ export interface ProviderReport {
   failureCode: string | null;
 }
 
-export type ReportResult = 'applied' | 'duplicate' | 'ignored';
+/** 'discrepancy': a success the state table refuses (CANCELED, FAILED not by TIMEOUT), kept for an operator. */
+export type ReportResult = 'applied' | 'duplicate' | 'ignored' | 'discrepancy';
+
+/**
+ * What a credit call carries besides the OutBizId, fixed at the first send and repeated exactly by
+ * every re-send: a provider that compares a repeated OutBizId's parameters must see the same ones
+ * even if the configuration changed in between.
+ */
+export interface CreditParameters {
+  ownerId: string;
+  /** Major units, exactly, as a decimal string ("49.99"; JPY "4999"). */
+  amount: string;
+  currency: Currency;
+  businessType: string;
+  source: string;
+}
+
+/** The configured parts of CreditParameters, read when a recharge is sent for the first time. */
+export interface CreditDefaults {
+  businessType: string;
+  source: string;
+}
 
 const REPORTED_STATE: Record<ProviderReport['status'], RechargeState> = {
   SUCCEEDED: RechargeState.SUCCEEDED,
@@ -78,12 +101,28 @@ export class Recharge {
   nextAttemptAt!: Date | null;
   /** First hand-over to the provider: the confirmation window counts from here. */
   submittedAt!: Date | null;
+  /** Fixed by the first send; null until then. */
+  creditParameters!: CreditParameters | null;
+  /** Sends started so far (the attempt number of the last one). */
+  sends!: number;
+  /** Set while a send is out and cleared by its answer: still set at the next send means it may have landed. */
+  sendStartedAt!: Date | null;
+  /**
+   * Some send may have reached the provider without a known outcome (timeout, reset, dropped
+   * answer, 5xx after sending, a send that never reported back). From then on no answer to a
+   * re-send is a definitive rejection: only a success or the window's end settles it.
+   */
+  mayHaveReachedProvider!: boolean;
+  /** The claim that holds this recharge (a replica is working on it) until `leaseUntil`. */
+  leaseOwner!: string | null;
+  leaseUntil!: Date | null;
   createdAt!: Date;
   updatedAt!: Date;
   completedAt!: Date | null;
   version!: number;
 
   private unsaved?: RechargeTransition[];
+  private unsavedDiscrepancies?: Discrepancy[];
 
   static create(input: NewRecharge, now: Date): Recharge {
     const r = new Recharge();
@@ -107,6 +146,12 @@ export class Recharge {
       attempts: 0,
       nextAttemptAt: now,
       submittedAt: null,
+      creditParameters: null,
+      sends: 0,
+      sendStartedAt: null,
+      mayHaveReachedProvider: false,
+      leaseOwner: null,
+      leaseUntil: null,
       createdAt: now,
       updatedAt: now,
       completedAt: null,
@@ -133,6 +178,44 @@ export class Recharge {
   submit(source: TransitionSource, now: Date): void {
     this.transition(RechargeState.SUBMITTED, 'sent to provider', source, now);
     this.submittedAt = now;
+  }
+
+  /** A replica holds this recharge (its call may be in flight): expiry and re-drive leave it alone. */
+  leaseLive(now: Date): boolean {
+    return this.leaseUntil !== null && this.leaseUntil.getTime() > now.getTime();
+  }
+
+  /** Ends the claim `owner` holds; a claim taken over by another replica is left alone. */
+  releaseLease(owner: string): void {
+    if (this.leaseOwner !== owner) return;
+    this.leaseOwner = null;
+    this.leaseUntil = null;
+  }
+
+  /**
+   * A send is about to leave: returns what it must carry. The first send fixes the parameters; a
+   * re-send repeats them. A previous send that never reported back may have been applied.
+   */
+  startSend(defaults: CreditDefaults, now: Date): CreditParameters {
+    if (this.isFinal())
+      throw new InvalidTransitionError(this.id, this.state, this.state, 'a final recharge is not sent');
+    if (this.sendStartedAt !== null) this.mayHaveReachedProvider = true;
+    this.creditParameters ??= {
+      ownerId: this.accountId,
+      amount: this.money().toMajorString(),
+      currency: this.currency,
+      businessType: defaults.businessType,
+      source: defaults.source,
+    };
+    this.sends += 1;
+    this.sendStartedAt = now;
+    return this.creditParameters;
+  }
+
+  /** The provider answered the send; `mayHaveApplied` when the answer does not prove it was not applied. */
+  sendAnswered(mayHaveApplied: boolean): void {
+    this.sendStartedAt = null;
+    if (mayHaveApplied) this.mayHaveReachedProvider = true;
   }
 
   /** True once an unconfirmed recharge has waited longer than the confirmation window. */
@@ -168,6 +251,57 @@ export class Recharge {
     return t;
   }
 
+  /**
+   * The provider says the credit was applied, whatever our state. Open → SUCCEEDED; FAILED by our
+   * TIMEOUT → SUCCEEDED as a correction; SUCCEEDED → nothing; CANCELED or FAILED otherwise → no
+   * state change and no credit, but a discrepancy an operator must see.
+   */
+  providerSucceeded(
+    providerReference: string | null,
+    reason: string,
+    source: TransitionSource,
+    now: Date,
+    evidence: Record<string, unknown> = {},
+  ): ReportResult {
+    if (this.state === RechargeState.SUCCEEDED) return 'duplicate';
+    if (
+      this.state === RechargeState.CANCELED ||
+      (this.state === RechargeState.FAILED && this.failureCode !== 'TIMEOUT')
+    ) {
+      this.noteDiscrepancy(
+        this.state === RechargeState.CANCELED ? 'success_after_cancel' : 'success_after_failure',
+        { ...evidence, source, state: this.state, failureCode: this.failureCode, providerReference },
+        now,
+      );
+      return 'discrepancy';
+    }
+    // CREATED was never sent: the state table refuses it, and the caller logs the refusal.
+    if (!this.canTransitionTo(RechargeState.SUCCEEDED)) return 'ignored';
+    this.succeed(providerReference, reason, source, now);
+    return 'applied';
+  }
+
+  /** Keeps a discrepancy, stored in the same transaction as this recharge's state. */
+  noteDiscrepancy(kind: DiscrepancyKind, evidence: Record<string, unknown>, now: Date): void {
+    (this.unsavedDiscrepancies ??= []).push({
+      id: newId('dsc'),
+      rechargeId: this.id,
+      kind,
+      evidence,
+      seenAt: now,
+      acknowledgedBy: null,
+      acknowledgedAt: null,
+      acknowledgementNote: null,
+    });
+  }
+
+  /** Discrepancies not yet written; the repository drains them when it saves the aggregate. */
+  pullDiscrepancies(): Discrepancy[] {
+    const out = this.unsavedDiscrepancies ?? [];
+    this.unsavedDiscrepancies = [];
+    return out;
+  }
+
   /** The provider definitively refused the credit. */
   reject(providerCode: string | null, message: string, source: TransitionSource, now: Date): void {
     this.transition(
@@ -196,14 +330,25 @@ export class Recharge {
    * the state table does not allow is refused and reported as 'ignored' — a late Failed never
    * undoes a success; a repeat of the current outcome is a 'duplicate' with no effect.
    */
-  applyProviderReport(report: ProviderReport, source: TransitionSource, now: Date): ReportResult {
+  applyProviderReport(
+    report: ProviderReport,
+    source: TransitionSource,
+    now: Date,
+    evidence: Record<string, unknown> = {},
+  ): ReportResult {
+    if (report.status === 'SUCCEEDED')
+      return this.providerSucceeded(
+        report.providerReference,
+        `provider reported success (${source})`,
+        source,
+        now,
+        evidence,
+      );
     const target = REPORTED_STATE[report.status];
     if (this.state === target) return 'duplicate';
     if (!this.canTransitionTo(target) || (this.state === RechargeState.FAILED && this.failureCode !== 'TIMEOUT'))
       return 'ignored';
-    if (report.status === 'SUCCEEDED')
-      this.succeed(report.providerReference, `provider reported success (${source})`, source, now);
-    else if (report.status === 'FAILED')
+    if (report.status === 'FAILED')
       this.reject(report.failureCode, `provider reported failure (${source})`, source, now);
     else this.cancel(`provider reported the recharge canceled (${source})`, source, now, report.failureCode);
     return 'applied';

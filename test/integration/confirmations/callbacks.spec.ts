@@ -115,13 +115,21 @@ describe('callbacks (issue 4)', () => {
     return new Webhook(webhookSecret).verify(cb.body, headers) as Record<string, any>;
   }
 
+  /** Claims the recharge now and sends it once, as the dispatcher would. */
+  async function dispatchNow(id: string): Promise<void> {
+    const dispatch = t.app.get(DispatchRechargeUseCase);
+    const claim = await dispatch.claimOne(id);
+    if (!claim) throw new Error(`recharge ${id} could not be claimed`);
+    await dispatch.process(claim);
+  }
+
   it('a recharge that succeeds → exactly one delivery: a signed CloudEvent recharge.succeeded carrying the representation', async () => {
     const id = await createWithCallback('/hooks/succeeded');
     // Nothing is due before the recharge is final.
     expect(await deliverDue()).toBe(0);
     expect(await deliveries(id)).toEqual([]);
 
-    await t.app.get(DispatchRechargeUseCase).process(id);
+    await dispatchNow(id);
     const [delivery] = await deliveries(id);
     expect(delivery).toMatchObject({
       event_type: 'recharge.succeeded',
@@ -172,7 +180,7 @@ describe('callbacks (issue 4)', () => {
     const metricsBefore = (await t.http.get('/metrics')).text;
     receiver.script(500, 500);
     const id = await createWithCallback('/hooks/flaky');
-    await t.app.get(DispatchRechargeUseCase).process(id);
+    await dispatchNow(id);
 
     await waitFor(
       async () => {
@@ -253,7 +261,7 @@ describe('callbacks (issue 4)', () => {
   it('a recharge the provider rejects → a recharge.failed callback', async () => {
     sim.addFaults([{ fault: 'notAuthorized', count: 1 }]);
     const id = await createWithCallback('/hooks/failed');
-    await t.app.get(DispatchRechargeUseCase).process(id);
+    await dispatchNow(id);
 
     expect(await deliverDue()).toBe(1);
 
@@ -268,7 +276,7 @@ describe('callbacks (issue 4)', () => {
 
   it('no callbackUrl → no delivery', async () => {
     const res = await create({ accountId: newAccountId(), amount: 100, currency: 'CNY' });
-    await t.app.get(DispatchRechargeUseCase).process(res.body.id);
+    await dispatchNow(res.body.id);
     expect((await representation(res.body.id)).state).toBe('SUCCEEDED');
     expect(await deliveries(res.body.id)).toEqual([]);
     expect(await deliverDue()).toBe(0);

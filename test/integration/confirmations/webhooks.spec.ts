@@ -464,15 +464,27 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       await expectLedgeredOnce(r);
     });
 
-    it('Succeeded for a FAILED(PROVIDER_REJECTED) recharge → ignored; stays FAILED, nothing ledgered', async () => {
+    it('item 2 (webhook): Succeeded for a FAILED(PROVIDER_REJECTED) recharge → discrepancy success_after_failure; stays FAILED, nothing ledgered', async () => {
       const r = await failedRecharge('PROVIDER_REJECTED');
       const before = metricValue(await metrics(), 'recharge_corrections_total');
-      const res = await deliver('Succeeded', dataFor(r));
+      const discrepanciesBefore = metricValue(await metrics(), 'recharge_discrepancies_total', {
+        kind: 'success_after_failure',
+      });
+      const webhookId = newWebhookId();
+      const res = await deliver('Succeeded', dataFor(r), { webhookId });
       expect(res.status).toBe(200);
-      expect(res.body).toEqual({ received: true, result: 'ignored' });
+      expect(res.body).toEqual({ received: true, result: 'discrepancy' });
       expect(await get(r.id)).toMatchObject({ state: 'FAILED', failure: { code: 'PROVIDER_REJECTED' } });
       expect(metricValue(await metrics(), 'recharge_corrections_total')).toBe(before);
       await expectNotLedgered(r);
+      expect(
+        await sql("SELECT kind, evidence->>'webhookId' AS webhook_id FROM discrepancies WHERE recharge_id = $1", [
+          r.id,
+        ]),
+      ).toEqual([{ kind: 'success_after_failure', webhook_id: webhookId }]);
+      expect(metricValue(await metrics(), 'recharge_discrepancies_total', { kind: 'success_after_failure' })).toBe(
+        discrepanciesBefore + 1,
+      );
     });
 
     it('amounts compare by value: "49.990" equals 4999 CNY', async () => {
@@ -498,7 +510,7 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       ['OwnerId', { OwnerId: '9999999999999999' }],
     ] as Array<[string, NotificationData]>)('a mismatched %s (%j) → 200 discrepancy', async (field, overrides) => {
       const r = await openRecharge();
-      const before = metricValue(await metrics(), 'ledger_discrepancies_total', { kind: 'notification_mismatch' });
+      const before = metricValue(await metrics(), 'recharge_discrepancies_total', { kind: 'notification_mismatch' });
       const webhookId = newWebhookId();
 
       const res = await deliver('Succeeded', dataFor(r, overrides), { webhookId });
@@ -510,15 +522,15 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       const rows = await sql<{
         kind: string;
         recharge_id: string;
-        webhook_id: string;
-        detail: { mismatches: string[] };
-      }>('SELECT kind, recharge_id, webhook_id, detail FROM discrepancies WHERE recharge_id = $1', [r.id]);
+        evidence: { mismatches: string[]; webhookId: string };
+        acknowledged_at: Date | null;
+      }>('SELECT kind, recharge_id, evidence, acknowledged_at FROM discrepancies WHERE recharge_id = $1', [r.id]);
       expect(rows).toEqual([
         {
           kind: 'notification_mismatch',
           recharge_id: r.id,
-          webhook_id: webhookId,
-          detail: expect.objectContaining({ mismatches: [field] }),
+          evidence: expect.objectContaining({ mismatches: [field], webhookId }),
+          acknowledged_at: null,
         },
       ]);
       expect(await inboxRows(r.id)).toEqual([
@@ -529,12 +541,12 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
           processed_at: expect.any(Date),
         },
       ]);
-      const after = metricValue(await metrics(), 'ledger_discrepancies_total', { kind: 'notification_mismatch' });
+      const after = metricValue(await metrics(), 'recharge_discrepancies_total', { kind: 'notification_mismatch' });
       expect(after).toBe(before + 1);
       expect(after).toBeGreaterThan(0);
     });
 
-    it('Succeeded for a recharge canceled before it was sent → discrepancy succeeded_after_cancel; stays CANCELED, nothing ledgered', async () => {
+    it('Succeeded for a recharge canceled before it was sent → discrepancy success_after_cancel; stays CANCELED, nothing ledgered', async () => {
       const accountId = newAccountId();
       const created = await t.http
         .post('/v1/recharges')
@@ -543,7 +555,7 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
         .send({ accountId, amount: 4999, currency: 'CNY' });
       const r: Open = { id: created.body.id, accountId, amount: 4999, currency: 'CNY' };
       await t.http.post(`/v1/recharges/${r.id}/cancel`).set('Authorization', auth).expect(200);
-      const before = metricValue(await metrics(), 'ledger_discrepancies_total', { kind: 'succeeded_after_cancel' });
+      const before = metricValue(await metrics(), 'recharge_discrepancies_total', { kind: 'success_after_cancel' });
 
       const res = await deliver('Succeeded', dataFor(r));
 
@@ -551,9 +563,9 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
       expect((await get(r.id)).state).toBe('CANCELED');
       await expectNotLedgered(r);
       expect(await sql('SELECT kind FROM discrepancies WHERE recharge_id = $1', [r.id])).toEqual([
-        { kind: 'succeeded_after_cancel' },
+        { kind: 'success_after_cancel' },
       ]);
-      expect(metricValue(await metrics(), 'ledger_discrepancies_total', { kind: 'succeeded_after_cancel' })).toBe(
+      expect(metricValue(await metrics(), 'recharge_discrepancies_total', { kind: 'success_after_cancel' })).toBe(
         before + 1,
       );
     });

@@ -22,12 +22,4 @@ export abstract class NotificationInbox {
   abstract pending(before: Date, limit: number): Promise<Array<ProviderNotification & { orphan: boolean }>>;
   /** Records the result once: a later, concurrent completion does not overwrite it (orphans excepted). */
   abstract complete(webhookId: string, result: NotificationResult, detail: string | null, at: Date): Promise<void>;
-  /** Records a disagreement for finance; false when this one was already recorded. */
-  abstract recordDiscrepancy(
-    kind: string,
-    rechargeId: string | null,
-    webhookId: string | null,
-    detail: object,
-    at: Date,
-  ): Promise<boolean>;
 }

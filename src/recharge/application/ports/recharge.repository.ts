@@ -19,6 +19,8 @@ export interface RechargeListQuery {
 
 export interface ClaimedRecharge {
   id: string;
+  /** The claim's token: only its holder may renew or release the lease. */
+  leaseOwner: string;
   /** The W3C traceparent of the request that created it, so its processing joins that trace. */
   traceContext: string | null;
 }
@@ -51,8 +53,18 @@ export abstract class RechargeRepository {
    * one re-sends the same OutBizId later.
    */
   abstract claimDue(limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRecharge[]>;
-  /** Unconfirmed recharges first sent before `submittedBefore` (past the confirmation window). */
-  abstract overdue(submittedBefore: Date, limit: number): Promise<string[]>;
+  /** Claims one open recharge now, due or not (an operator's re-drive); null when final, unknown or leased. */
+  abstract claimOne(id: string, now: Date, leaseUntil: Date): Promise<ClaimedRecharge | null>;
+  /**
+   * Pushes the claim's lease to `leaseUntil` while its holder still works on it (waiting for a rate
+   * slot, calling the provider); false when the claim is no longer held (taken over, or final).
+   */
+  abstract renewLease(claim: ClaimedRecharge, leaseUntil: Date): Promise<boolean>;
+  /**
+   * Unconfirmed recharges first sent before `submittedBefore` (past the confirmation window) and
+   * not leased at `now`: a recharge whose call is in flight is not expired under it.
+   */
+  abstract overdue(submittedBefore: Date, now: Date, limit: number): Promise<string[]>;
   /** Open recharges created before `createdBefore`: the "pending beyond SLA" figure. */
   abstract countOpenCreatedBefore(createdBefore: Date): Promise<number>;
 }

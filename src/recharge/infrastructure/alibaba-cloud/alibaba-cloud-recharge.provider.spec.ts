@@ -3,6 +3,7 @@ import { AddressInfo } from 'node:net';
 import { DomainError } from '../../../../libs/shared/domain-error';
 import { ProviderOutcome } from '../../application/ports/recharge-provider';
 import { Money } from '../../domain/money';
+import { CreditParameters } from '../../domain/recharge';
 import { AlibabaCloudRechargeProvider } from './alibaba-cloud-recharge.provider';
 import { AlibabaCloudConfig } from './alibaba-cloud.config';
 
@@ -52,11 +53,24 @@ const provider = (overrides: Partial<AlibabaCloudConfig> = {}) =>
     ...overrides,
   });
 
-const credit = async (amount = Money.of(4999, 'CNY'), overrides: Partial<AlibabaCloudConfig> = {}) => {
+const parametersOf = (amount: Money, overrides: Partial<CreditParameters> = {}): CreditParameters => ({
+  ownerId: '1234567890123456789',
+  amount: amount.toMajorString(),
+  currency: amount.currency,
+  businessType: 'quota_amount_adjust',
+  source: 'alicloud-recharge',
+  ...overrides,
+});
+
+const credit = async (
+  amount = Money.of(4999, 'CNY'),
+  overrides: Partial<AlibabaCloudConfig> = {},
+  parameters: Partial<CreditParameters> = {},
+) => {
   const outcome = await provider(overrides).submitCredit({
     rechargeId: 'rch_01JTEST',
-    accountId: '1234567890123456789',
-    amount,
+    attempt: 1,
+    parameters: parametersOf(amount, parameters),
   });
   outcomes.push(outcome);
   return outcome;
@@ -93,6 +107,8 @@ describe('AlibabaCloudRechargeProvider.submitCredit', () => {
     await expect(credit()).resolves.toEqual({
       kind: 'succeeded',
       providerReference: 'D6E068C3-25BC-455A-85FE-45F0B22ECB1F',
+      requestId: 'D6E068C3-25BC-455A-85FE-45F0B22ECB1F',
+      httpStatus: 200,
     });
 
     expect(received).toHaveLength(1);
@@ -121,8 +137,26 @@ describe('AlibabaCloudRechargeProvider.submitCredit', () => {
     expect(Object.values(params)).not.toContain('null');
   });
 
+  it('sends the stored parameters of the first send, never its own configuration', async () => {
+    await credit(
+      Money.of(4999, 'CNY'),
+      { businessType: 'changed_since', source: 'renamed-since' },
+      { businessType: 'quota_amount_adjust', source: 'first-source', amount: '49.99', ownerId: '42' },
+    );
+    expect(received[0].params).toEqual(
+      expect.objectContaining({
+        OwnerId: '42',
+        Amount: '49.99',
+        Currency: 'CNY',
+        BusinessType: 'quota_amount_adjust',
+        Source: 'first-source',
+        OutBizId: 'rch_01JTEST',
+      }),
+    );
+  });
+
   it('sends JPY in whole yen and never sends an absent parameter as "undefined"', async () => {
-    await credit(Money.of(4999, 'JPY'), { source: undefined as unknown as string });
+    await credit(Money.of(4999, 'JPY'), {}, { source: undefined as unknown as string });
     const { params } = received[0];
     expect(params).toEqual(expect.objectContaining({ Amount: '4999', Currency: 'JPY' }));
     expect(params).not.toHaveProperty('Source');
@@ -135,6 +169,8 @@ describe('AlibabaCloudRechargeProvider.submitCredit', () => {
       kind: 'retryable',
       providerCode: null,
       message: 'provider answered Success=false: not done',
+      requestId: 'R',
+      httpStatus: 200,
     });
   });
 
@@ -152,6 +188,9 @@ describe('AlibabaCloudRechargeProvider.submitCredit', () => {
       providerCode: 'Throttling.User',
       message: 'Request was denied due to user flow control.',
       retryAfterMs: 1000,
+      notApplied: true,
+      requestId: 'E1',
+      httpStatus: 400,
     });
   });
 
@@ -161,7 +200,30 @@ describe('AlibabaCloudRechargeProvider.submitCredit', () => {
       kind: 'rejected',
       providerCode: 'NotAuthorized',
       message: 'This API is not authorized for caller.',
+      requestId: 'E1',
+      httpStatus: 400,
     });
+  });
+
+  it.each(['IdempotentParameterMismatch', '-303'])(
+    'maps %s to conflict: the OutBizId exists, never a failure',
+    async (code) => {
+      handler = bssError(400, code, 'Record is exists already.');
+      await expect(credit()).resolves.toEqual({
+        kind: 'conflict',
+        providerCode: code,
+        message: 'Record is exists already.',
+        requestId: 'E1',
+        httpStatus: 400,
+      });
+    },
+  );
+
+  it.each(['-1101', 'InternalError'])('maps a 400 %s to retryable that may have been applied', async (code) => {
+    handler = bssError(400, code, 'The request processing has failed due to some unknown error.');
+    const outcome = await credit();
+    expect(outcome).toMatchObject({ kind: 'retryable', providerCode: code, httpStatus: 400 });
+    expect(outcome).not.toHaveProperty('notApplied');
   });
 
   it('scrubs the string to sign that SignatureDoesNotMatch echoes', async () => {
@@ -224,6 +286,8 @@ describe('AlibabaCloudRechargeProvider.availableQuota', () => {
     await expect(provider().availableQuota('1234567890123456789', 'CNY')).resolves.toEqual({
       accountId: '1234567890123456789',
       available: Money.of(30010, 'CNY'),
+      requestId: 'D6E068C3-25BC-455A-85FE-45F0B22ECB1F',
+      httpStatus: 200,
     });
     expect(received[0].params).toEqual(
       expect.objectContaining({ Action: 'QueryResellerAvailableQuota', OwnerId: '1234567890123456789' }),
@@ -236,7 +300,12 @@ describe('AlibabaCloudRechargeProvider.availableQuota', () => {
       .availableQuota('1', 'CNY')
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DomainError);
-    expect(error).toMatchObject({ code: 'PROVIDER_ERROR', message: '-304: Record is not exists.' });
+    expect(error).toMatchObject({
+      code: 'PROVIDER_ERROR',
+      message: '-304: Record is not exists.',
+      providerCode: '-304',
+      answer: { requestId: 'E1', httpStatus: 400 },
+    });
   });
 
   it('throws PROVIDER_ERROR on an amount the currency cannot hold', async () => {

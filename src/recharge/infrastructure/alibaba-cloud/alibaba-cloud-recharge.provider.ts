@@ -1,18 +1,27 @@
 import RPCClient = require('@alicloud/pop-core');
-import { DomainError } from '../../../../libs/shared/domain-error';
 import {
   AvailableQuota,
   CreditRequest,
+  ProviderAnswer,
   ProviderOutcome,
+  ProviderQueryError,
   RechargeProvider,
 } from '../../application/ports/recharge-provider';
 import { Currency, Money } from '../../domain/money';
 import { AlibabaCloudConfig } from './alibaba-cloud.config';
 import { classifyProviderCode, classifyProviderError, scrubProviderMessage } from './provider-error-classifier';
 
-/** The slice of pop-core's RPCClient this adapter uses; tests may pass their own. */
+/**
+ * The slice of pop-core's RPCClient this adapter uses; tests may pass their own. pop-core in
+ * verbose mode answers `[body, entry]` (entry carries the HTTP status); a plain body is accepted too.
+ */
 export interface PopRpcClient {
   request<T>(action: string, params: object, opts?: object): Promise<T>;
+}
+
+interface Answered {
+  body: BssEnvelope;
+  answer: ProviderAnswer;
 }
 
 interface BssEnvelope {
@@ -24,6 +33,8 @@ interface BssEnvelope {
 }
 
 const API_VERSION = '2017-12-14';
+// pop-core's constructor takes a second argument, `verbose`, that its type declarations omit.
+const VerboseRpcClient = RPCClient as unknown as new (config: RPCClient.Config, verbose: boolean) => PopRpcClient;
 // pop-core's default success set; BSS answers "200" for these operations, other BSS APIs "Success".
 const SUCCESS_CODES = new Set(['200', 'OK', 'Success', 'success']);
 const isSuccessCode = (code: unknown): boolean => code != null && SUCCESS_CODES.has(String(code));
@@ -38,54 +49,81 @@ export class AlibabaCloudRechargeProvider extends RechargeProvider {
     super();
     this.client =
       client ??
-      new RPCClient({
-        endpoint: config.endpoint,
-        apiVersion: API_VERSION,
-        accessKeyId: config.accessKeyId,
-        accessKeySecret: config.accessKeySecret,
-      });
+      new VerboseRpcClient(
+        {
+          endpoint: config.endpoint,
+          apiVersion: API_VERSION,
+          accessKeyId: config.accessKeyId,
+          accessKeySecret: config.accessKeySecret,
+        },
+        // verbose: also hand back the HTTP exchange, for the status kept in the provider call log.
+        true,
+      );
   }
 
   async submitCredit(request: CreditRequest): Promise<ProviderOutcome> {
-    let body: BssEnvelope;
+    const p = request.parameters;
+    let answered: Answered;
     try {
-      body = await this.call('ChangeResellerConsumeAmount', {
-        OwnerId: request.accountId,
+      // Every value comes from the parameters stored at the first send, none from today's config:
+      // a provider comparing a repeated OutBizId's parameters must see the same ones.
+      answered = await this.call('ChangeResellerConsumeAmount', {
+        OwnerId: p.ownerId,
         // "decrease" lowers the customer's consumed quota: BSS's word for a top-up.
         AdjustType: 'decrease',
-        Amount: request.amount.toMajorString(),
-        Currency: request.amount.currency,
-        BusinessType: this.config.businessType,
-        Source: this.config.source,
+        Amount: p.amount,
+        Currency: p.currency,
+        BusinessType: p.businessType,
+        Source: p.source,
         // The provider's idempotency key: a re-send after an unknown outcome must reuse it.
         OutBizId: request.rechargeId,
       });
     } catch (err) {
       return classifyProviderError(err);
     }
+    const { body, answer } = answered;
     if (body.Success === true && isSuccessCode(body.Code)) {
       // The documented response carries no transaction number (Data is the ledger's new consumed
       // amount), so the RequestId of the confirming call is the only reference Alibaba gives us.
-      return { kind: 'succeeded', providerReference: typeof body.RequestId === 'string' ? body.RequestId : null };
+      return { kind: 'succeeded', providerReference: answer.requestId ?? null, ...answer };
     }
     const message = scrubProviderMessage(typeof body.Message === 'string' ? body.Message : 'no message');
     if (body.Success === false) {
       // pop-core only throws for non-success codes, so this is a "200"-coded body that still says no.
-      if (body.Code != null && !isSuccessCode(body.Code)) return classifyProviderCode(String(body.Code), message);
-      return { kind: 'retryable', providerCode: null, message: `provider answered Success=false: ${message}` };
+      if (body.Code != null && !isSuccessCode(body.Code))
+        return classifyProviderCode(String(body.Code), message, undefined, answer);
+      return {
+        kind: 'retryable',
+        providerCode: null,
+        message: `provider answered Success=false: ${message}`,
+        ...answer,
+      };
     }
     // No BSS envelope (a proxy's JSON?): we cannot tell whether the credit reached BSS.
-    return { kind: 'unknown', providerCode: null, message: `provider answered without a Success flag: ${message}` };
+    return {
+      kind: 'unknown',
+      providerCode: null,
+      message: `provider answered without a Success flag: ${message}`,
+      ...answer,
+    };
   }
 
   async availableQuota(accountId: string, currency: Currency): Promise<AvailableQuota> {
-    let body: BssEnvelope;
+    let answered: Answered;
     try {
-      body = await this.call('QueryResellerAvailableQuota', { OwnerId: accountId });
+      answered = await this.call('QueryResellerAvailableQuota', { OwnerId: accountId });
     } catch (err) {
       const failure = classifyProviderError(err);
-      throw new DomainError('PROVIDER_ERROR', `${failure.providerCode ?? failure.kind}: ${failure.message}`);
+      throw new ProviderQueryError(
+        `${failure.providerCode ?? failure.kind}: ${failure.message}`,
+        failure.providerCode,
+        {
+          requestId: failure.requestId ?? null,
+          httpStatus: failure.httpStatus ?? null,
+        },
+      );
     }
+    const { body, answer } = answered;
     const data = body.Data;
     // json-bigint hands back a number or a BigNumber if Data ever arrives unquoted.
     const text =
@@ -95,23 +133,25 @@ export class AlibabaCloudRechargeProvider extends RechargeProvider {
         ? String(data)
         : null;
     if (body.Success !== true || !isSuccessCode(body.Code) || text === null) {
-      throw new DomainError(
-        'PROVIDER_ERROR',
+      throw new ProviderQueryError(
         `unexpected QueryResellerAvailableQuota answer (Code ${String(body.Code)})`,
+        body.Code == null ? null : String(body.Code),
+        answer,
       );
     }
     try {
       // The quota ledger has a single currency that the answer does not name: the caller's is trusted.
-      return { accountId, available: Money.fromMajorString(text, currency) };
+      return { accountId, available: Money.fromMajorString(text, currency), ...answer };
     } catch {
-      throw new DomainError(
-        'PROVIDER_ERROR',
+      throw new ProviderQueryError(
         `QueryResellerAvailableQuota answered an unreadable amount for ${currency}`,
+        null,
+        answer,
       );
     }
   }
 
-  private async call(action: string, params: Record<string, string | undefined | null>): Promise<BssEnvelope> {
+  private async call(action: string, params: Record<string, string | undefined | null>): Promise<Answered> {
     // pop-core would send undefined/null as the strings "undefined"/"null".
     const defined = Object.fromEntries(Object.entries(params).filter(([, value]) => value != null));
     const body = await this.client.request<unknown>(action, defined, {
@@ -122,6 +162,15 @@ export class AlibabaCloudRechargeProvider extends RechargeProvider {
       // pop-core would otherwise capitalise our keys; they are already the wire names.
       formatParams: false,
     });
-    return typeof body === 'object' && body !== null ? (body as BssEnvelope) : {};
+    const [json, entry] = Array.isArray(body) && body.length === 2 ? body : [body, null];
+    const envelope: BssEnvelope = typeof json === 'object' && json !== null ? (json as BssEnvelope) : {};
+    const status = (entry as { response?: { statusCode?: unknown } } | null)?.response?.statusCode;
+    return {
+      body: envelope,
+      answer: {
+        requestId: typeof envelope.RequestId === 'string' ? envelope.RequestId : null,
+        httpStatus: typeof status === 'number' ? status : null,
+      },
+    };
   }
 }

@@ -47,19 +47,42 @@ describe('classifyProviderError', () => {
     ['ParameterError', 'rejected'],
     ['InvalidParameter', 'rejected'],
     ['MissingParameter', 'rejected'],
-    ['IdempotentParameterMismatch', 'rejected'],
     ['InvalidAction.NotFound', 'rejected'],
     ['InvalidApi.NotFound', 'rejected'],
-    ['-303', 'rejected'],
     ['-304', 'rejected'],
+    // The OutBizId exists or was used with other parameters: never a failure.
+    ['IdempotentParameterMismatch', 'conflict'],
+    ['IdempotentRequestAlreadyProcessed', 'conflict'],
+    ['OutBizIdAlreadyExists', 'conflict'],
+    ['DuplicateOutBizId', 'conflict'],
+    ['-303', 'conflict'],
   ])('provider code %s → %s, code kept', (code, kind) => {
     const outcome = classifyProviderError(popError(code));
-    expect(outcome).toEqual(expect.objectContaining({ kind, providerCode: code, message: 'boom' }));
+    expect(outcome).toEqual(
+      expect.objectContaining({ kind, providerCode: code, message: 'boom', requestId: 'R-1', httpStatus: 400 }),
+    );
   });
+
+  it.each(['Throttling.User', 'SignatureNonceUsed'])('%s was refused before BSS: retryable and not applied', (code) => {
+    expect(classifyProviderError(popError(code))).toMatchObject({ kind: 'retryable', notApplied: true });
+  });
+
+  it.each(['InternalError', '-1101', 'CreditInnerError', 'UndefinedError', 'ServiceUnavailable'])(
+    '%s is retryable but may have been applied (no notApplied mark)',
+    (code) => {
+      expect(classifyProviderError(popError(code))).not.toHaveProperty('notApplied');
+    },
+  );
 
   it('keeps a numeric Code as a string', () => {
     const err = Object.assign(new Error('x'), { data: { Code: -304 } });
-    expect(classifyProviderError(err)).toEqual({ kind: 'rejected', providerCode: '-304', message: 'x' });
+    expect(classifyProviderError(err)).toEqual({
+      kind: 'rejected',
+      providerCode: '-304',
+      message: 'x',
+      requestId: null,
+      httpStatus: null,
+    });
   });
 
   it('reads x-acs-retry-after from the response headers pop-core attaches', () => {
@@ -69,6 +92,9 @@ describe('classifyProviderError', () => {
         providerCode: 'Throttling.User',
         message: 'flow control',
         retryAfterMs: 1500,
+        notApplied: true,
+        requestId: 'R-1',
+        httpStatus: 400,
       },
     );
     expect(classifyProviderError(popError('Throttling', 'x', { 'x-acs-retry-after': 'soon' }))).not.toHaveProperty(

@@ -82,19 +82,4 @@ export class MikroOrmNotificationInbox extends NotificationInbox {
       [result, detail, at, webhookId],
     );
   }
-
-  async recordDiscrepancy(
-    kind: string,
-    rechargeId: string | null,
-    webhookId: string | null,
-    detail: object,
-    at: Date,
-  ): Promise<boolean> {
-    const rows = await this.em.getConnection().execute(
-      `INSERT INTO discrepancies (kind, recharge_id, webhook_id, detail, detected_at) VALUES (?, ?, ?, ?::jsonb, ?)
-       ON CONFLICT (webhook_id, kind) DO NOTHING RETURNING id`,
-      [kind, rechargeId, webhookId, JSON.stringify(detail), at],
-    );
-    return rows.length === 1;
-  }
 }

@@ -5,7 +5,8 @@ import { newId } from '../../../../libs/shared/ids';
 import { PgStatements, Statement, StatementRunner } from '../../../database/pg-statements';
 import { journalForSucceededRecharge, signedAmount } from '../../domain/ledger';
 import { Currency } from '../../domain/money';
-import { FailureCode, Recharge, RechargeTransition } from '../../domain/recharge';
+import { Discrepancy } from '../../domain/discrepancy';
+import { CreditParameters, FailureCode, Recharge, RechargeTransition } from '../../domain/recharge';
 import { FINAL_STATES, RechargeState } from '../../domain/recharge-state';
 import { presentRecharge } from '../../application/recharge.representation';
 import {
@@ -31,7 +32,8 @@ export const CALLBACK_QUEUED = 'callback';
 
 const RECHARGE_COLUMNS = `id, client_id, idempotency_key, request_fingerprint, account_id, amount, currency, order_reference,
   metadata, callback_url, state, provider_reference, message, failure_code, failure_message, failure_provider_code, attempts,
-  next_attempt_at, submitted_at, created_at, updated_at, completed_at, version`;
+  next_attempt_at, submitted_at, created_at, updated_at, completed_at, version, credit_parameters, sends, send_started_at,
+  may_have_reached_provider, lease_owner, lease_until`;
 
 /** A `recharges` row as node-postgres returns it on MikroORM's pool (bigint and timestamps as text). */
 interface RechargeRow {
@@ -58,6 +60,12 @@ interface RechargeRow {
   updated_at: string;
   completed_at: string | null;
   version: number;
+  credit_parameters: CreditParameters | null;
+  sends: number;
+  send_started_at: string | null;
+  may_have_reached_provider: boolean;
+  lease_owner: string | null;
+  lease_until: string | null;
 }
 
 const date = (text: string | null): Date | null => (text === null ? null : new Date(text));
@@ -88,6 +96,12 @@ function rechargeFromRow(row: RechargeRow): Recharge {
     updatedAt: new Date(row.updated_at),
     completedAt: date(row.completed_at),
     version: row.version,
+    creditParameters: row.credit_parameters,
+    sends: row.sends,
+    sendStartedAt: date(row.send_started_at),
+    mayHaveReachedProvider: row.may_have_reached_provider,
+    leaseOwner: row.lease_owner,
+    leaseUntil: date(row.lease_until),
   });
 }
 
@@ -105,6 +119,12 @@ function mutableColumns(r: Recharge): unknown[] {
     r.submittedAt,
     r.updatedAt,
     r.completedAt,
+    r.creditParameters === null ? null : JSON.stringify(r.creditParameters),
+    r.sends,
+    r.sendStartedAt,
+    r.mayHaveReachedProvider,
+    r.leaseOwner,
+    r.leaseUntil,
   ];
 }
 
@@ -140,11 +160,22 @@ const LOCK_BY_ID: Statement = {
 };
 
 const UPDATE_RECHARGE: Statement = {
-  name: 'recharge_update_v1',
+  name: 'recharge_update_v2',
   text: `UPDATE recharges SET state = $2, provider_reference = $3, message = $4, failure_code = $5, failure_message = $6,
       failure_provider_code = $7, attempts = $8, next_attempt_at = $9, submitted_at = $10, updated_at = $11, completed_at = $12,
-      version = version + 1
+      credit_parameters = $13::jsonb, sends = $14, send_started_at = $15, may_have_reached_provider = $16,
+      lease_owner = $17, lease_until = $18, version = version + 1
     WHERE id = $1 RETURNING version`,
+};
+
+/**
+ * Discrepancies found while the recharge row is locked, in the same transaction. The partial
+ * unique indexes keep one per notification and kind, or one open per recharge and kind.
+ */
+const INSERT_DISCREPANCY: Statement = {
+  name: 'discrepancies_insert_v1',
+  text: `INSERT INTO discrepancies (id, recharge_id, kind, evidence, seen_at) VALUES ($1, $2, $3, $4::jsonb, $5)
+    ON CONFLICT DO NOTHING RETURNING id`,
 };
 
 /** Rows go in as parallel arrays, so one statement text serves any number of transitions. */
@@ -189,16 +220,35 @@ const ANNOUNCE_FINISHED: Statement = {
   text: `SELECT pg_notify('${RECHARGE_FINISHED_CHANNEL}', $1)`,
 };
 
+/**
+ * The lease is explicit (owner, until); next_attempt_at moves with it so the due-time index keeps
+ * leased rows out of the next scan.
+ */
 const CLAIM_DUE: Statement = {
-  name: 'recharge_claim_due_v1',
-  text: `UPDATE recharges SET next_attempt_at = $1, version = version + 1
+  name: 'recharge_claim_due_v2',
+  text: `UPDATE recharges SET next_attempt_at = $1, lease_until = $1, lease_owner = $4, version = version + 1
     WHERE id IN (
       SELECT id FROM recharges
       WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND next_attempt_at <= $2
+        AND (lease_until IS NULL OR lease_until <= $2)
       ORDER BY next_attempt_at
       LIMIT $3
       FOR UPDATE SKIP LOCKED)
     RETURNING id, trace_context`,
+};
+
+const CLAIM_ONE: Statement = {
+  name: 'recharge_claim_one_v1',
+  text: `UPDATE recharges SET next_attempt_at = $2, lease_until = $2, lease_owner = $4, version = version + 1
+    WHERE id = $1 AND state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND (lease_until IS NULL OR lease_until <= $3)
+    RETURNING id, trace_context`,
+};
+
+const RENEW_LEASE: Statement = {
+  name: 'recharge_renew_lease_v1',
+  text: `UPDATE recharges SET lease_until = $3, next_attempt_at = GREATEST(next_attempt_at, $3)
+    WHERE id = $1 AND lease_owner = $2 AND state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+    RETURNING id`,
 };
 
 /**
@@ -285,42 +335,74 @@ export class PgRechargeRepository extends RechargeRepository {
   }
 
   async mutate<T>(id: string, change: (recharge: Recharge) => T): Promise<Mutation<T> | null> {
-    const mutation = await this.sql.transaction(async (tx): Promise<Mutation<T> | null> => {
-      const [row] = await tx.query<RechargeRow>(LOCK_BY_ID, [id]);
-      if (!row) return null;
-      const recharge = rechargeFromRow(row);
-      const before = mutableColumns(recharge);
-      const result = change(recharge);
-      const transitions = recharge.pullTransitions();
-      const after = mutableColumns(recharge);
-      if (after.some((value, i) => !sameValue(value, before[i]))) {
-        const [{ version }] = await tx.query<{ version: number }>(UPDATE_RECHARGE, [id, ...after]);
-        recharge.version = version;
-      }
-      if (transitions.length > 0) {
-        await tx.query(INSERT_EVENTS, [
-          id,
-          transitions.map((t) => t.from),
-          transitions.map((t) => t.to),
-          transitions.map((t) => t.reason),
-          transitions.map((t) => t.source),
-          transitions.map((t) => t.correction),
-          transitions.map((t) => t.at),
-        ]);
-      }
-      for (const t of transitions) if (t.to === RechargeState.SUCCEEDED) await this.postJournal(tx, recharge, t.at);
-      const finals = transitions.filter((t) => FINAL_STATES.includes(t.to));
-      if (finals.length > 0) {
-        for (const t of finals) await this.enqueueCallback(tx, recharge, t);
-        // Only final states are announced (nobody waits for the others, and every NOTIFY serialises
-        // its commit on PostgreSQL's notification lock); the payload says whether a callback was
-        // queued, so callback workers wake only then.
-        await tx.query(ANNOUNCE_FINISHED, [recharge.callbackUrl ? `${id} ${CALLBACK_QUEUED}` : id]);
-      }
-      return { recharge, transitions, result };
-    });
-    if (mutation) this.committed(mutation.recharge, mutation.transitions);
-    return mutation;
+    const mutation = await this.sql.transaction(
+      async (tx): Promise<(Mutation<T> & { discrepancies: Discrepancy[] }) | null> => {
+        const [row] = await tx.query<RechargeRow>(LOCK_BY_ID, [id]);
+        if (!row) return null;
+        const recharge = rechargeFromRow(row);
+        const before = mutableColumns(recharge);
+        const result = change(recharge);
+        const transitions = recharge.pullTransitions();
+        const after = mutableColumns(recharge);
+        if (after.some((value, i) => !sameValue(value, before[i]))) {
+          const [{ version }] = await tx.query<{ version: number }>(UPDATE_RECHARGE, [id, ...after]);
+          recharge.version = version;
+        }
+        if (transitions.length > 0) {
+          await tx.query(INSERT_EVENTS, [
+            id,
+            transitions.map((t) => t.from),
+            transitions.map((t) => t.to),
+            transitions.map((t) => t.reason),
+            transitions.map((t) => t.source),
+            transitions.map((t) => t.correction),
+            transitions.map((t) => t.at),
+          ]);
+        }
+        for (const t of transitions) if (t.to === RechargeState.SUCCEEDED) await this.postJournal(tx, recharge, t.at);
+        const discrepancies: Discrepancy[] = [];
+        for (const d of recharge.pullDiscrepancies()) {
+          const inserted = await tx.query(INSERT_DISCREPANCY, [
+            d.id,
+            d.rechargeId,
+            d.kind,
+            JSON.stringify(d.evidence),
+            d.seenAt,
+          ]);
+          if (inserted.length === 1) discrepancies.push(d);
+        }
+        const finals = transitions.filter((t) => FINAL_STATES.includes(t.to));
+        if (finals.length > 0) {
+          for (const t of finals) await this.enqueueCallback(tx, recharge, t);
+          // Only final states are announced (nobody waits for the others, and every NOTIFY serialises
+          // its commit on PostgreSQL's notification lock); the payload says whether a callback was
+          // queued, so callback workers wake only then.
+          await tx.query(ANNOUNCE_FINISHED, [recharge.callbackUrl ? `${id} ${CALLBACK_QUEUED}` : id]);
+        }
+        return { recharge, transitions, result, discrepancies };
+      },
+    );
+    if (!mutation) return null;
+    this.committed(mutation.recharge, mutation.transitions);
+    this.discrepanciesCommitted(mutation.recharge, mutation.discrepancies);
+    return { recharge: mutation.recharge, transitions: mutation.transitions, result: mutation.result };
+  }
+
+  /** Counted and logged after the commit; a repeat the unique indexes refused is neither. */
+  private discrepanciesCommitted(recharge: Recharge, discrepancies: Discrepancy[]): void {
+    for (const d of discrepancies) {
+      this.telemetry.discrepancy(d.kind);
+      this.logger.warn(
+        {
+          rechargeId: recharge.id,
+          clientId: recharge.clientId,
+          discrepancyId: d.id,
+          kind: d.kind,
+          evidence: d.evidence,
+        },
+        `discrepancy ${d.kind} on recharge ${recharge.id} (state ${recharge.state}): kept for an operator`,
+      );
+    }
   }
 
   /** Every stored transition is counted and logged here, after its commit, whoever caused it. */
@@ -348,21 +430,38 @@ export class PgRechargeRepository extends RechargeRepository {
   }
 
   async claimDue(limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRecharge[]> {
+    const leaseOwner = newId('lse');
     const rows = await this.sql.query<{ id: string; trace_context: string | null }>(CLAIM_DUE, [
       leaseUntil,
       now,
       limit,
+      leaseOwner,
     ]);
-    return rows.map((r) => ({ id: r.id, traceContext: r.trace_context }));
+    return rows.map((r) => ({ id: r.id, leaseOwner, traceContext: r.trace_context }));
   }
 
-  async overdue(submittedBefore: Date, limit: number): Promise<string[]> {
-    const rows: Array<{ id: string }> = await this.em
-      .getConnection()
-      .execute(
-        `SELECT id FROM recharges WHERE state IN ('SUBMITTED', 'PENDING_CONFIRMATION') AND submitted_at < ? ORDER BY submitted_at LIMIT ?`,
-        [submittedBefore, limit],
-      );
+  async claimOne(id: string, now: Date, leaseUntil: Date): Promise<ClaimedRecharge | null> {
+    const leaseOwner = newId('lse');
+    const [row] = await this.sql.query<{ id: string; trace_context: string | null }>(CLAIM_ONE, [
+      id,
+      leaseUntil,
+      now,
+      leaseOwner,
+    ]);
+    return row ? { id: row.id, leaseOwner, traceContext: row.trace_context } : null;
+  }
+
+  async renewLease(claim: ClaimedRecharge, leaseUntil: Date): Promise<boolean> {
+    const rows = await this.sql.query(RENEW_LEASE, [claim.id, claim.leaseOwner, leaseUntil]);
+    return rows.length === 1;
+  }
+
+  async overdue(submittedBefore: Date, now: Date, limit: number): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.em.getConnection().execute(
+      `SELECT id FROM recharges WHERE state IN ('SUBMITTED', 'PENDING_CONFIRMATION') AND submitted_at < ?
+           AND (lease_until IS NULL OR lease_until <= ?) ORDER BY submitted_at LIMIT ?`,
+      [submittedBefore, now, limit],
+    );
     return rows.map((r) => r.id);
   }
 
