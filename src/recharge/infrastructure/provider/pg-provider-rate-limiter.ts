@@ -18,12 +18,26 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
-/** A reserved send slot, measured on the local clock: it begins no earlier than `earliest` and no later than `latest`. */
+/** A reserved send slot on the local clock (epoch ms): it begins no earlier than `earliest` and no later than `latest`. */
 interface Slot {
   earliest: number;
   latest: number;
   slotAt: number;
 }
+
+/**
+ * The local clock: epoch milliseconds that never step (a monotonic clock from a fixed origin), and
+ * a sleep until such an instant. Tests pass a virtual one.
+ */
+export interface LocalClock {
+  now(): number;
+  sleepUntil(at: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const MONOTONIC_CLOCK: LocalClock = {
+  now: () => performance.timeOrigin + performance.now(),
+  sleepUntil,
+};
 
 /** The whole provider shares one row: one budget for every action and every replica. */
 export const PROVIDER_BUDGET_ROW = 'provider';
@@ -36,9 +50,9 @@ const RESERVE_CREDIT_SLOTS: Statement = {
   name: 'provider_rate_budget_credits_v2',
   text: `INSERT INTO provider_rate_limits AS l (name, next_slot_at) VALUES ($1, clock_timestamp() + make_interval(secs => $2))
     ON CONFLICT (name) DO UPDATE SET next_slot_at = GREATEST(l.next_slot_at, clock_timestamp()) + make_interval(secs => $2)
-    RETURNING (EXTRACT(EPOCH FROM (l.next_slot_at - clock_timestamp())) - $2) * 1000 AS wait_ms,
-              EXTRACT(EPOCH FROM (clock_timestamp() - statement_timestamp())) * 1000 AS queued_ms,
-              (EXTRACT(EPOCH FROM l.next_slot_at) - $2) * 1000 AS slot_at`,
+    RETURNING (EXTRACT(EPOCH FROM l.next_slot_at) - $2) * 1000 AS slot_at,
+              EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS db_started,
+              EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS db_now`,
 };
 
 /**
@@ -57,9 +71,9 @@ const RESERVE_QUERY_SLOT: Statement = {
         WHERE l.next_slot_at <= clock_timestamp()
       RETURNING l.next_slot_at
     )
-    SELECT (EXTRACT(EPOCH FROM (t.next_slot_at - clock_timestamp())) - $2) * 1000 AS wait_ms,
-           EXTRACT(EPOCH FROM (clock_timestamp() - statement_timestamp())) * 1000 AS queued_ms,
-           (EXTRACT(EPOCH FROM t.next_slot_at) - $2) * 1000 AS slot_at,
+    SELECT (EXTRACT(EPOCH FROM t.next_slot_at) - $2) * 1000 AS slot_at,
+           EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS db_started,
+           EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS db_now,
            NULL::float8 AS busy_ms
       FROM taken t
     UNION ALL
@@ -112,6 +126,7 @@ export class PgProviderRateLimiter {
   static readonly MAX_QUERY_POLL_MS = 1000;
   private readonly logger = new Logger('ProviderRateLimiter');
   private readonly intervalMs: number;
+  private readonly clock = new ClockOffset();
   private readonly credits: Waiter[] = [];
   private readonly queries: Waiter[] = [];
   private pumping = false;
@@ -120,6 +135,7 @@ export class PgProviderRateLimiter {
   constructor(
     private readonly sql: StatementRunner,
     ratePerSecond: number,
+    private readonly local: LocalClock = MONOTONIC_CLOCK,
   ) {
     this.intervalMs = (PgProviderRateLimiter.SAFETY_FACTOR * 1000) / ratePerSecond;
   }
@@ -129,10 +145,11 @@ export class PgProviderRateLimiter {
     for (let reservation = 1; ; reservation += 1) {
       options.signal?.throwIfAborted();
       const slot = await this.reserve(priority, options.signal);
-      // The slot's true start on the local clock is somewhere in [earliest, latest]: waiting for
-      // `latest` never sends early, and lateness counted from `earliest` is an upper bound.
-      await sleepUntil(slot.latest, options.signal);
-      const lateMs = performance.now() - slot.earliest;
+      // The slot's true start on the local clock is somewhere in [earliest, latest] (the database's
+      // clock is known to within a round trip): waiting for `latest` never sends early, and
+      // lateness counted from `earliest` is an upper bound.
+      await this.local.sleepUntil(slot.latest, options.signal);
+      const lateMs = this.local.now() - slot.earliest;
       if (lateMs <= PgProviderRateLimiter.MAX_LATENESS_MS)
         return { priority, slotAt: slot.slotAt, reservations: reservation };
       if (reservation % PgProviderRateLimiter.WARN_EVERY_MISSED === 0) {
@@ -190,21 +207,12 @@ export class PgProviderRateLimiter {
 
   private async serveCredits(batch: Waiter[]): Promise<void> {
     try {
-      const asked = performance.now();
+      const asked = this.local.now();
       const span = (batch.length * this.intervalMs) / 1000;
       const [row] = await this.sql.query<ReservationRow>(RESERVE_CREDIT_SLOTS, [PROVIDER_BUDGET_ROW, span]);
-      const answered = performance.now();
-      const { waitMs, queuedMs, slotAt } = parseReservation(row!);
-      // The slots were computed at least queuedMs after `asked` (time spent queued on the row
-      // lock, behind other replicas) and at most at `answered`: durations on one clock, no skew.
-      batch.forEach((w, i) => {
-        const offset = waitMs + i * this.intervalMs;
-        settle(w, {
-          earliest: asked + queuedMs + offset,
-          latest: answered + offset,
-          slotAt: slotAt + i * this.intervalMs,
-        });
-      });
+      const answered = this.local.now();
+      const slotAt = this.observe(row!, asked, answered);
+      batch.forEach((w, i) => settle(w, this.slot(slotAt + i * this.intervalMs)));
     } catch (err) {
       for (const w of batch) fail(w, err);
     }
@@ -213,19 +221,19 @@ export class PgProviderRateLimiter {
   /** Takes a slot for the first waiting query if the budget is idle; else answers how long it is busy. */
   private async serveQuery(waiter: Waiter): Promise<number | null> {
     try {
-      const asked = performance.now();
+      const asked = this.local.now();
       const [row] = await this.sql.query<ReservationRow>(RESERVE_QUERY_SLOT, [
         PROVIDER_BUDGET_ROW,
         this.intervalMs / 1000,
       ]);
-      const answered = performance.now();
+      const answered = this.local.now();
       if (row && row.slot_at === null) return Number(row.busy_ms) || 0;
       // No row at all cannot happen (the insert or the update answers); treat it as busy.
       if (!row) return 0;
-      const { waitMs, queuedMs, slotAt } = parseReservation(row);
+      const slotAt = this.observe(row, asked, answered);
       const at = this.queries.indexOf(waiter);
       if (at >= 0) this.queries.splice(at, 1);
-      settle(waiter, { earliest: asked + queuedMs + waitMs, latest: answered + waitMs, slotAt });
+      settle(waiter, this.slot(slotAt));
       return null;
     } catch (err) {
       const at = this.queries.indexOf(waiter);
@@ -233,6 +241,22 @@ export class PgProviderRateLimiter {
       fail(waiter, err);
       return null;
     }
+  }
+
+  /**
+   * Learns from a reservation's round trip where the database's clock stands against ours: it read
+   * `db_started` no earlier than we asked and `db_now` no later than the answer came back. Answers
+   * the first reserved slot's start on the database clock.
+   */
+  private observe(row: ReservationRow, asked: number, answered: number): number {
+    this.clock.observe(Number(row.db_now) - answered, Number(row.db_started) - asked, answered);
+    return Number(row.slot_at);
+  }
+
+  /** A slot that begins at `slotAt` on the database clock, on the local clock. */
+  private slot(slotAt: number): Slot {
+    const { lo, hi } = this.clock.bounds();
+    return { earliest: slotAt - hi, latest: slotAt - lo, slotAt };
   }
 
   private idle(ms: number): Promise<void> {
@@ -253,18 +277,40 @@ export class PgProviderRateLimiter {
 }
 
 interface ReservationRow {
-  wait_ms: string | null;
-  queued_ms: string | null;
   slot_at: string | null;
+  db_started: string | null;
+  db_now: string | null;
   busy_ms?: string | null;
 }
 
-function parseReservation(row: ReservationRow): { waitMs: number; queuedMs: number; slotAt: number } {
-  return {
-    waitMs: Math.max(0, Number(row.wait_ms) || 0),
-    queuedMs: Math.max(0, Number(row.queued_ms) || 0),
-    slotAt: Number(row.slot_at),
-  };
+/**
+ * What the database's clock reads minus ours (epoch ms), bounded by round trips: each reservation
+ * says the offset lies in [db_now − answered, db_started − asked]. The bounds of recent round trips
+ * are intersected, so one slow answer (a busy database, a stalled event loop) does not blur where
+ * a slot begins: the fastest recent round trip decides. Only the last WINDOW_MS count, which keeps
+ * the drift between two NTP-disciplined clocks negligible; bounds that no longer overlap mean a
+ * clock was stepped, and only the newest round trip is kept.
+ */
+class ClockOffset {
+  static readonly WINDOW_MS = 10_000;
+  private samples: Array<{ lo: number; hi: number; at: number }> = [];
+
+  observe(lo: number, hi: number, at: number): void {
+    this.samples = this.samples.filter((s) => s.at > at - ClockOffset.WINDOW_MS);
+    this.samples.push({ lo, hi, at });
+    const bounds = this.bounds();
+    if (bounds.lo > bounds.hi) this.samples = [{ lo, hi, at }];
+  }
+
+  bounds(): { lo: number; hi: number } {
+    let lo = -Infinity;
+    let hi = Infinity;
+    for (const s of this.samples) {
+      lo = Math.max(lo, s.lo);
+      hi = Math.min(hi, s.hi);
+    }
+    return { lo, hi };
+  }
 }
 
 function settle(waiter: Waiter, slot: Slot): void {
@@ -279,7 +325,8 @@ function fail(waiter: Waiter, err: unknown): void {
 
 /** setTimeout may fire a little early (millisecond rounding); a slot must never be used before it begins. */
 async function sleepUntil(deadline: number, signal?: AbortSignal): Promise<void> {
-  for (let left = deadline - performance.now(); left > 0; left = deadline - performance.now()) {
+  const now = () => performance.timeOrigin + performance.now();
+  for (let left = deadline - now(); left > 0; left = deadline - now()) {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort);
