@@ -83,7 +83,9 @@ import { Clock } from '../../libs/shared/clock';
     {
       provide: DispatchSettings,
       useFactory: (c: AppConfig): DispatchSettings => ({
-        leaseMs: c.alibabaCloud.timeoutMs + 30_000,
+        // Renewed every third of its length while the work runs, so it need not cover a rate-slot
+        // wait or a call; short, so a dead replica's recharges are taken over soon.
+        leaseMs: Math.max(10_000, 2 * c.alibabaCloud.timeoutMs),
         reconcileAfterMs: c.reconcileAfterMs,
         confirmationWindowMs: c.confirmationWindowMs,
         maxQuickRetries: 6,

@@ -57,7 +57,10 @@ const REJECTIONS_AFTER_LOST_ANSWER = [
 interface Account {
   id: string;
   currency: Currency;
-  /** The simulator answers NotAuthorized for every credit to it: its recharges end FAILED. */
+  /**
+   * The simulator answers NotAuthorized for every credit to it: its recharges end FAILED
+   * (PROVIDER_REJECTED, or TIMEOUT when an earlier send of it may have reached the provider).
+   */
   blocked: boolean;
 }
 
@@ -220,10 +223,11 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       PROVIDER_WEBHOOK_SECRETS: webhookSecret,
       RECONCILE_INTERVAL_MS: '1000',
       RECONCILE_AFTER_MS: '1500',
-      // Long enough that a recharge the provider applied is confirmed before it (re-sends every
-      // 1.5 s until one is answered with a success); short enough that a recharge whose send was
-      // cut by the SIGKILL and then refused ends FAILED/TIMEOUT within the run (a refusal after a
-      // send whose fate is unknown proves nothing: unknown stays unknown until the window ends).
+      // Longer than a dead replica's lease (10 s) plus a few re-sends (every 1.5 s until one is
+      // answered with a success), so every recharge the provider applied ends SUCCEEDED; short
+      // enough that a blocked account's recharge whose earlier send may have landed (a send cut by
+      // the SIGKILL, then re-sends answered NotAuthorized: unknown stays unknown) ends
+      // FAILED/TIMEOUT within the run.
       CONFIRMATION_WINDOW_MS: String(CONFIRMATION_WINDOW_MS),
       CLIENT_RATE_LIMIT_RPS: '10000',
       SHUTDOWN_DRAIN_DELAY_MS: '0',
@@ -596,7 +600,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
             !expected.includes(row.state) ||
             (row.state === 'FAILED' &&
               !(row.failure_code === 'PROVIDER_REJECTED' && row.failure_provider_code === 'NotAuthorized') &&
-              // Refused, but after a send whose answer was lost with the killed process.
+              // Unknown stays unknown: a NotAuthorized after a send that may have landed is not final.
               row.failure_code !== 'TIMEOUT'),
         );
       expect(wrong).toEqual([]);

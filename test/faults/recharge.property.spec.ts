@@ -42,7 +42,9 @@ type Expected =
   | { kind: 'applied'; to: S; failureCode: FailureCode | null; correction: boolean }
   | { kind: 'unchanged-state' } // scheduleNextAttempt on an open recharge: bookkeeping only
   | { kind: 'refused' } // the method throws INVALID_STATE
-  | { kind: 'duplicate' | 'ignored' }; // applyProviderReport answers without effect
+  | { kind: 'duplicate' | 'ignored' } // applyProviderReport answers without effect
+  // A success for a CANCELED or definitively FAILED recharge: no state change, a discrepancy kept.
+  | { kind: 'discrepancy'; discrepancy: 'success_after_cancel' | 'success_after_failure' };
 
 interface Model {
   state: S;
@@ -91,8 +93,11 @@ function decide(m: Model, op: Op): Expected {
     case 'report': {
       const target = { SUCCEEDED: S.SUCCEEDED, FAILED: S.FAILED, CANCELED: S.CANCELED }[op.report.status];
       if (s === target) return { kind: 'duplicate' };
-      if (op.report.status === 'SUCCEEDED')
+      if (op.report.status === 'SUCCEEDED') {
+        if (s === S.CANCELED) return { kind: 'discrepancy', discrepancy: 'success_after_cancel' };
+        if (s === S.FAILED && !timedOut) return { kind: 'discrepancy', discrepancy: 'success_after_failure' };
         return sent ? apply(S.SUCCEEDED, null) : timedOut ? apply(S.SUCCEEDED, null, true) : { kind: 'ignored' };
+      }
       if (op.report.status === 'FAILED') return sent ? apply(S.FAILED, 'PROVIDER_REJECTED') : { kind: 'ignored' };
       return OPEN.includes(s) ? apply(S.CANCELED, 'CANCELED') : { kind: 'ignored' };
     }
@@ -127,7 +132,7 @@ function execute(r: Recharge, op: Op, now: Date): ReportResult | undefined {
 
 /** Every field of the aggregate (not its buffer of unsaved transitions). */
 function snapshot(r: Recharge): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'unsaved'));
+  return Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'unsaved' && k !== 'unsavedDiscrepancies'));
 }
 
 const describeOp = (op: Op): string =>
@@ -164,6 +169,7 @@ function step(m: Model, real: Real, op: Op, advanceMs: number): void {
     refused = true;
   }
   const pulled = r.pullTransitions();
+  const discrepancies = r.pullDiscrepancies().map((d) => d.kind);
   const where = `${describeOp(op)} from ${m.state}${m.failureCode ? `(${m.failureCode})` : ''}`;
 
   // 1. The aggregate does what the contract's table says, no more and no less.
@@ -173,6 +179,7 @@ function step(m: Model, real: Real, op: Op, advanceMs: number): void {
       break;
     case 'duplicate':
     case 'ignored':
+    case 'discrepancy':
       if (refused || result !== expected.kind)
         throw new Error(`${where}: expected '${expected.kind}', got ${refused ? 'a refusal' : result}`);
       break;
@@ -182,8 +189,20 @@ function step(m: Model, real: Real, op: Op, advanceMs: number): void {
       if (op.kind === 'report' && result !== 'applied') throw new Error(`${where}: expected 'applied', got ${result}`);
   }
 
+  // A provider success is never dropped: exactly the expected discrepancy, and none otherwise.
+  same(
+    discrepancies,
+    expected.kind === 'discrepancy' ? [expected.discrepancy] : [],
+    () => `${where}: discrepancies kept`,
+  );
+
   // 2. Refused commands and no-effect reports change nothing at all.
-  if (expected.kind === 'refused' || expected.kind === 'duplicate' || expected.kind === 'ignored') {
+  if (
+    expected.kind === 'refused' ||
+    expected.kind === 'duplicate' ||
+    expected.kind === 'ignored' ||
+    expected.kind === 'discrepancy'
+  ) {
     same(pulled, [], () => `${where}: recorded a transition although it had no effect`);
     same(snapshot(r), before, () => `${where}: changed the aggregate although it had no effect`);
   }

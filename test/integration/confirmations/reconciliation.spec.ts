@@ -229,6 +229,33 @@ describe('reconciliation (issue 4)', () => {
     ]);
   });
 
+  it('item 2 (reconciliation): a never-applied Succeeded notification for a CANCELED recharge → stays CANCELED, discrepancy success_after_cancel, counted in the run', async () => {
+    const accountId = newAccountId();
+    const id = await createRecharge(accountId, 4999);
+    await a.http.post(`/v1/recharges/${id}/cancel`).set('Authorization', auth).expect(200);
+    const webhookId = newId('msg');
+    await sql(
+      `INSERT INTO provider_notifications (webhook_id, event_id, type, out_biz_id, owner_id, amount, currency, transaction_number, failure_code, payload, received_at)
+       VALUES ($1, $1, 'bss:Recharge:Succeeded', $2, $3, '49.99', 'CNY', 'tx-late', NULL, '{}'::jsonb, now() - interval '11 seconds')`,
+      [webhookId, id, accountId],
+    );
+
+    const report = await runOnce(a);
+
+    expect(report).toMatchObject({ outcome: 'succeeded', discrepancies: 1 });
+    expect(await stateOf(id)).toEqual({ state: 'CANCELED', failure_code: 'CANCELED' });
+    expect(await ledgerRowsOf(id)).toEqual([]);
+    expect(
+      await sql(
+        `SELECT kind, evidence->>'webhookId' AS webhook_id, acknowledged_at FROM discrepancies WHERE recharge_id = $1`,
+        [id],
+      ),
+    ).toEqual([{ kind: 'success_after_cancel', webhook_id: webhookId, acknowledged_at: null }]);
+    // A second pass finds nothing new: the notification is settled and the discrepancy kept once.
+    expect(await runOnce(b)).toMatchObject({ discrepancies: 0 });
+    expect(await sql('SELECT id FROM discrepancies WHERE recharge_id = $1', [id])).toHaveLength(1);
+  });
+
   it('many unmatched orphans do not starve never-applied notifications, and every orphan keeps being retried', async () => {
     const accountId = newAccountId();
     const id = await createRecharge(accountId, 4999);
