@@ -39,7 +39,9 @@ import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
  * inside `npm test`.
  */
 const ROOT = resolve(__dirname, '../..');
-const SEED = faultSeed(20261203);
+/** The plan `npm test` runs. */
+const FIXED_SEED = 20261203;
+const SEED = faultSeed(FIXED_SEED);
 const RECHARGES = sized('FAULT_RECHARGES', 300, 80);
 const PROVIDER_MAX_RPS = 20;
 const PROVIDER_TIMEOUT_MS = 1000;
@@ -559,15 +561,27 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       // Injected webhooks were all accepted or (signed and valid) answered 2xx.
       expect(Object.keys(injected.byStatus).filter((s) => !s.startsWith('2'))).toEqual([]);
 
-      // The re-send faults really happened, so their invariants were not vacuous: a re-send of an
-      // applied OutBizId was answered by a rejection, by each "exists" code and by a fresh Data.
+      // Which answers re-sends of an applied OutBizId got. A re-send happens only when no
+      // notification confirmed the credit first, so how many a random plan gets varies; the fixed
+      // plan of `npm test` must meet each one, or its invariants about them would be vacuous.
       const answered = stats.outcomesByAction.ChangeResellerConsumeAmount ?? {};
-      expect({
+      const repeatsAnswered = {
         rejectedAfterLostAnswer: REJECTIONS_AFTER_LOST_ANSWER.some((code) => (answered[code] ?? 0) > 0),
         '-303': (answered['-303'] ?? 0) > 0,
         IdempotentParameterMismatch: (answered.IdempotentParameterMismatch ?? 0) > 0,
         fresh: (answered.replayed_fresh ?? 0) > 0,
-      }).toEqual({ rejectedAfterLostAnswer: true, '-303': true, IdempotentParameterMismatch: true, fresh: true });
+        first: (answered.replayed ?? 0) > 0,
+      };
+      console.log(`chaos (seed ${SEED}): re-sends of applied OutBizIds answered ${JSON.stringify(repeatsAnswered)}`);
+      if (SEED === FIXED_SEED) {
+        expect(repeatsAnswered).toEqual({
+          rejectedAfterLostAnswer: true,
+          '-303': true,
+          IdempotentParameterMismatch: true,
+          fresh: true,
+          first: true,
+        });
+      }
 
       // Both processes (B restarted after its SIGKILL) still shut down cleanly.
       const codes = await Promise.all(procs.map((proc) => proc.svc!.stop()));
