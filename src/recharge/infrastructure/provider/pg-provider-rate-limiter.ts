@@ -51,7 +51,6 @@ const RESERVE_CREDIT_SLOTS: Statement = {
   text: `INSERT INTO provider_rate_limits AS l (name, next_slot_at) VALUES ($1, clock_timestamp() + make_interval(secs => $2))
     ON CONFLICT (name) DO UPDATE SET next_slot_at = GREATEST(l.next_slot_at, clock_timestamp()) + make_interval(secs => $2)
     RETURNING (EXTRACT(EPOCH FROM l.next_slot_at) - $2) * 1000 AS slot_at,
-              EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS db_started,
               EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS db_now`,
 };
 
@@ -72,12 +71,11 @@ const RESERVE_QUERY_SLOT: Statement = {
       RETURNING l.next_slot_at
     )
     SELECT (EXTRACT(EPOCH FROM t.next_slot_at) - $2) * 1000 AS slot_at,
-           EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS db_started,
            EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS db_now,
            NULL::float8 AS busy_ms
       FROM taken t
     UNION ALL
-    SELECT NULL, NULL, NULL, EXTRACT(EPOCH FROM (l.next_slot_at - clock_timestamp())) * 1000
+    SELECT NULL, NULL, EXTRACT(EPOCH FROM (l.next_slot_at - clock_timestamp())) * 1000
       FROM provider_rate_limits l
      WHERE l.name = $1 AND NOT EXISTS (SELECT 1 FROM taken)`,
 };
@@ -249,11 +247,12 @@ export class PgProviderRateLimiter {
 
   /**
    * Learns from a reservation's round trip where the database's clock stands against ours: it read
-   * `db_started` no earlier than we asked and `db_now` no later than the answer came back. Answers
-   * the first reserved slot's start on the database clock.
+   * `db_now` after we asked and before the answer came back. (Not statement_timestamp(): when the
+   * server stamps it for a prepared statement is not something to build a bound on.) Answers the
+   * first reserved slot's start on the database clock.
    */
   private observe(row: ReservationRow, asked: number, answered: number): number {
-    this.clock.observe(Number(row.db_now) - answered, Number(row.db_started) - asked, answered);
+    this.clock.observe(Number(row.db_now) - answered, Number(row.db_now) - asked, answered);
     return Number(row.slot_at);
   }
 
@@ -282,14 +281,13 @@ export class PgProviderRateLimiter {
 
 interface ReservationRow {
   slot_at: string | null;
-  db_started: string | null;
   db_now: string | null;
   busy_ms?: string | null;
 }
 
 /**
  * What the database's clock reads minus ours (epoch ms), bounded by round trips: each reservation
- * says the offset lies in [db_now − answered, db_started − asked]. The bounds of recent round trips
+ * says the offset lies in [db_now − answered, db_now − asked]. The bounds of recent round trips
  * are intersected, so one slow answer (a busy database, a stalled event loop) does not blur where
  * a slot begins: the fastest recent round trip decides. Only the last WINDOW_MS count, which keeps
  * the drift between two NTP-disciplined clocks negligible; bounds that no longer overlap mean a
