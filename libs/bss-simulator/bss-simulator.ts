@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { BssError, bssErrors, injectedError } from './bss-errors';
 import { AccountInput, AccountView, AppliedCredit, BssLedger, RepeatAnswer, Site } from './bss-ledger';
 import { createSeededRandom, FaultInjector, FaultRule, parseFaultRules } from './fault-injector';
@@ -129,6 +130,11 @@ class SimulatorServer implements BssSimulator {
   private random: () => number;
   private injector: FaultInjector;
   private requestStats = new RequestStats();
+  /**
+   * How late this process's event loop ran (GC, or the machine not scheduling it): arrival times
+   * are taken on it, so a stall bunches arrivals that were apart. Reported with the statistics.
+   */
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   private readonly nonces = new Map<string, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -175,6 +181,7 @@ class SimulatorServer implements BssSimulator {
       });
     });
     this.port = (this.server.address() as AddressInfo).port;
+    this.loopDelay.enable();
     this.url = `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
@@ -191,7 +198,7 @@ class SimulatorServer implements BssSimulator {
   }
 
   stats(): SimulatorStats {
-    return this.requestStats.snapshot();
+    return { ...this.requestStats.snapshot(), eventLoopDelayMaxMs: Math.round(this.loopDelay.max / 1e4) / 100 };
   }
 
   credits(): AppliedCredit[] {
@@ -219,6 +226,7 @@ class SimulatorServer implements BssSimulator {
     this.flowControl.reset();
     this.nonces.clear();
     this.requestStats = new RequestStats();
+    this.loopDelay.reset();
     this.random = createSeededRandom(this.options.seed ?? 1);
     this.injector = new FaultInjector(() => this.random());
     this.injector.add(this.options.faults ?? []);
@@ -227,6 +235,7 @@ class SimulatorServer implements BssSimulator {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.loopDelay.disable();
     // Calls parked in a delay are abandoned rather than answered after close.
     for (const timer of this.timers) clearTimeout(timer);
     this.notifier?.close();

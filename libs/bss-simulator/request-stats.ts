@@ -17,6 +17,11 @@ export interface SimulatorStats {
   maxRequestsPerSecondAllActions: number;
   maxRequestsPerCalendarSecondAllActions: number;
   notifications: { delivered: number; failed: number };
+  /**
+   * The longest this simulator's event loop ran late since start or reset (ms): arrival times
+   * are taken on it, so a stall of this size can bunch arrivals that were this far apart.
+   */
+  eventLoopDelayMaxMs?: number;
 }
 
 const RATE_TRACKED_ACTION = 'ChangeResellerConsumeAmount';

@@ -538,7 +538,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
         `  states ${JSON.stringify(states)}; at kill ${JSON.stringify(atKill)}`,
         `  clients: ${counters.accepted} accepted, ${counters.networkRetries} retried after a lost connection (${counters.replayed} of them replays), cancels ${counters.canceled} accepted / ${counters.cancelRefused} refused`,
         `  provider: ${stats.requests.ChangeResellerConsumeAmount} ChangeResellerConsumeAmount calls, outcomes ${JSON.stringify(stats.outcomesByAction.ChangeResellerConsumeAmount)}`,
-        `  provider: ${finalCredits.length} credits applied, max ${stats.maxRequestsPerSecond} ChangeResellerConsumeAmount calls and ${stats.maxRequestsPerSecondAllActions} calls of any action in any 1 s window (limit ${PROVIDER_MAX_RPS}), notifications ${JSON.stringify(stats.notifications)}`,
+        `  provider: ${finalCredits.length} credits applied, max ${stats.maxRequestsPerSecond} ChangeResellerConsumeAmount calls and ${stats.maxRequestsPerSecondAllActions} calls of any action in any 1 s window (limit ${PROVIDER_MAX_RPS}; the simulator's event loop ran up to ${stats.eventLoopDelayMaxMs} ms late, which bunches arrivals), notifications ${JSON.stringify(stats.notifications)}`,
         `  service-side provider outcomes (/metrics): ${perProcess.join('; ')}`,
         `  injected webhooks: ${injected.sent} answered ${JSON.stringify(injected.byStatus)}, ${injected.networkErrors} lost to the kill`,
       ];
