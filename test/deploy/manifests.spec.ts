@@ -239,7 +239,7 @@ describe('config/k8s', () => {
 
     it('does not migrate at start: its database role has no DDL rights (the Job migrates)', () => {
       expect(loadConfig(effectiveEnv(base, app)).migrateOnStart).toBe(false);
-      expect(source('src/main.ts')).toMatch(/if \(config\.migrateOnStart\) await runMigrations/);
+      expect(source('src/main.ts')).toMatch(/if \(config\.migrateOnStart\) \{\s*const applied = await runMigrations/);
     });
 
     it('spreads replicas over zones and nodes, counting only its own pods', () => {
