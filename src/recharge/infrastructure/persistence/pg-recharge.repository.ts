@@ -220,21 +220,79 @@ const ANNOUNCE_FINISHED: Statement = {
   text: `SELECT pg_notify('${RECHARGE_FINISHED_CHANNEL}', $1)`,
 };
 
+/** Claims take turns: the one holding the clock's row lock computes and moves the virtual times. */
+const LOCK_DISPATCH_CLOCK: Statement = {
+  name: 'dispatch_clock_lock_v1',
+  text: `SELECT virtual_time FROM dispatch_clock FOR UPDATE`,
+};
+
 /**
- * The lease is explicit (owner, until); next_attempt_at moves with it so the due-time index keeps
- * leased rows out of the next scan.
+ * The fair claim: weighted fair queuing over (client, account) queues, in one statement.
+ *
+ * 1. `queues`: the distinct (client, account) pairs with open work, by a skip scan over
+ *    recharges_queue_idx (one index descent per pair, however many rows each pair holds).
+ * 2. `due`: those with a recharge due now, each with its virtual start: its stored virtual time,
+ *    but never behind the shared clock (an idle or new queue starts at the clock, so idleness
+ *    earns no burst and a heavy queue's lead is never owed back).
+ * 3. Each claim from a queue moves it by its stride, 1,000,000 × (the client's queues with due
+ *    work) / (the client's weight): clients share by weight, a client's accounts share equally.
+ * 4. `heads`: up to `limit` due, unleased rows per queue, oldest first (FOR UPDATE SKIP LOCKED),
+ *    each tagged with the virtual time at which its turn comes; `chosen` is the `limit` lowest
+ *    tags, so the oldest work of every queue moves and no queue waits behind another's backlog.
+ *
+ * Leased rows carry next_attempt_at = lease_until, so the due range of the index never holds them
+ * and a live lease is never taken. The cost is a few index descents per queue with work: flat in
+ * the number of queued rows.
  */
 const CLAIM_DUE: Statement = {
-  name: 'recharge_claim_due_v2',
-  text: `UPDATE recharges SET next_attempt_at = $1, lease_until = $1, lease_owner = $4, version = version + 1
-    WHERE id IN (
-      SELECT id FROM recharges
-      WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND next_attempt_at <= $2
-        AND (lease_until IS NULL OR lease_until <= $2)
-      ORDER BY next_attempt_at
-      LIMIT $3
-      FOR UPDATE SKIP LOCKED)
-    RETURNING id, trace_context`,
+  name: 'recharge_claim_fair_v1',
+  text: `WITH RECURSIVE queues AS (
+      (SELECT r.client_id, r.account_id FROM recharges r
+        WHERE r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+        ORDER BY r.client_id, r.account_id LIMIT 1)
+      UNION ALL
+      SELECT n.client_id, n.account_id FROM queues q CROSS JOIN LATERAL (
+        SELECT r.client_id, r.account_id FROM recharges r
+        WHERE r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND (r.client_id, r.account_id) > (q.client_id, q.account_id)
+        ORDER BY r.client_id, r.account_id LIMIT 1) n
+    ),
+    clock AS (SELECT virtual_time FROM dispatch_clock),
+    due AS (
+      SELECT q.client_id, q.account_id, c.weight, GREATEST(dq.pass, clock.virtual_time) AS start
+      FROM queues q
+      JOIN clients c ON c.id = q.client_id
+      CROSS JOIN clock
+      LEFT JOIN dispatch_queues dq ON dq.client_id = q.client_id AND dq.account_id = q.account_id
+      WHERE EXISTS (SELECT 1 FROM recharges r WHERE r.client_id = q.client_id AND r.account_id = q.account_id
+        AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND r.next_attempt_at <= $1)
+    ),
+    shares AS (SELECT d.*, 1000000 * count(*) OVER (PARTITION BY d.client_id) / d.weight AS stride FROM due d),
+    heads AS (
+      SELECT s.client_id, s.account_id, s.stride, s.start + (h.n - 1) * s.stride AS tag, h.id, h.next_attempt_at
+      FROM shares s CROSS JOIN LATERAL (
+        SELECT x.id, x.next_attempt_at, row_number() OVER (ORDER BY x.next_attempt_at) AS n FROM (
+          SELECT r.id, r.next_attempt_at FROM recharges r
+          WHERE r.client_id = s.client_id AND r.account_id = s.account_id
+            AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+            AND r.next_attempt_at <= $1 AND (r.lease_until IS NULL OR r.lease_until <= $1)
+          ORDER BY r.next_attempt_at LIMIT $3
+          FOR UPDATE SKIP LOCKED) x) h
+    ),
+    chosen AS (SELECT * FROM heads ORDER BY tag, next_attempt_at LIMIT $3),
+    claimed AS (
+      UPDATE recharges r SET next_attempt_at = $2, lease_until = $2, lease_owner = $4, version = r.version + 1
+      WHERE r.id = ANY (ARRAY(SELECT id FROM chosen))
+      RETURNING r.id, r.trace_context
+    ),
+    passes AS (
+      INSERT INTO dispatch_queues (client_id, account_id, pass)
+      SELECT client_id, account_id, max(tag) + min(stride) FROM chosen GROUP BY client_id, account_id
+      ON CONFLICT (client_id, account_id) DO UPDATE SET pass = EXCLUDED.pass
+    ),
+    tick AS (
+      UPDATE dispatch_clock SET virtual_time = (SELECT max(tag) FROM chosen) WHERE EXISTS (SELECT 1 FROM chosen)
+    )
+    SELECT claimed.id, claimed.trace_context FROM claimed JOIN chosen USING (id) ORDER BY chosen.tag, chosen.next_attempt_at`,
 };
 
 const CLAIM_ONE: Statement = {
@@ -431,12 +489,10 @@ export class PgRechargeRepository extends RechargeRepository {
 
   async claimDue(limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRecharge[]> {
     const leaseOwner = newId('lse');
-    const rows = await this.sql.query<{ id: string; trace_context: string | null }>(CLAIM_DUE, [
-      leaseUntil,
-      now,
-      limit,
-      leaseOwner,
-    ]);
+    const rows = await this.sql.transaction(async (tx) => {
+      await tx.query(LOCK_DISPATCH_CLOCK, []);
+      return tx.query<{ id: string; trace_context: string | null }>(CLAIM_DUE, [now, leaseUntil, limit, leaseOwner]);
+    });
     return rows.map((r) => ({ id: r.id, leaseOwner, traceContext: r.trace_context }));
   }
 
