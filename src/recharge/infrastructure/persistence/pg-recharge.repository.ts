@@ -244,7 +244,7 @@ const LOCK_DISPATCH_CLOCK: Statement = {
  * and a live lease is never taken. The cost is a few index descents per queue with work: flat in
  * the number of queued rows.
  */
-const CLAIM_DUE: Statement = {
+export const FAIR_CLAIM: Statement = {
   name: 'recharge_claim_fair_v1',
   text: `WITH RECURSIVE queues AS (
       (SELECT r.client_id, r.account_id FROM recharges r
@@ -491,7 +491,7 @@ export class PgRechargeRepository extends RechargeRepository {
     const leaseOwner = newId('lse');
     const rows = await this.sql.transaction(async (tx) => {
       await tx.query(LOCK_DISPATCH_CLOCK, []);
-      return tx.query<{ id: string; trace_context: string | null }>(CLAIM_DUE, [now, leaseUntil, limit, leaseOwner]);
+      return tx.query<{ id: string; trace_context: string | null }>(FAIR_CLAIM, [now, leaseUntil, limit, leaseOwner]);
     });
     return rows.map((r) => ({ id: r.id, leaseOwner, traceContext: r.trace_context }));
   }
