@@ -1,4 +1,4 @@
-import { bssErrors } from './bss-errors';
+import { bssErrors, injectedError } from './bss-errors';
 import { Currency, formatMinorAmount, isCurrency, parseMajorAmount } from './money';
 
 /**
@@ -15,6 +15,8 @@ export interface AccountView {
   available: string;
   currency: Currency;
   site: Site;
+  /** What the customer spends per minute while quota is available (major units); "0" for none. */
+  spendPerMinute: string;
 }
 
 /** Amounts are major-unit decimal strings, as on the wire. */
@@ -23,7 +25,19 @@ export interface AccountInput {
   consumed?: string;
   currency?: Currency;
   site?: Site;
+  /** The customer's spend: consumption rises by this much per minute, until nothing is available. */
+  spendPerMinute?: string;
 }
+
+/**
+ * What a ChangeResellerConsumeAmount with an OutBizId that was already applied gets (same
+ * parameters; other parameters always get IdempotentParameterMismatch). Alibaba documents the
+ * OutBizId as the idempotency key but not the answer to a repeat, so each plausible one can be
+ * chosen: the first result again (default), an error code, or a success whose Data is the ledger's
+ * consumption now. None of them moves money again.
+ */
+export type RepeatAnswer =
+  { answer: 'first' } | { answer: 'fresh' } | { answer: 'error'; code: string; status?: number };
 
 export interface AppliedCredit {
   outBizId: string;
@@ -41,11 +55,14 @@ export interface LedgerOptions {
   autoCreateAccounts: boolean;
   idempotency: boolean;
   site: Site;
+  /** Wall clock (ms) for the accounts' spending; Date.now by default. */
+  now?: () => number;
 }
 
 export interface ChangeResult {
   data: string;
-  replayed: boolean;
+  /** 'applied' moved money; the others answered a repeated OutBizId without moving it. */
+  outcome: 'applied' | 'replayed' | 'replayed_fresh';
 }
 
 type Params = Record<string, string | undefined>;
@@ -55,6 +72,11 @@ interface Account {
   consumed: bigint;
   currency: Currency;
   site: Site;
+  /** Minor units per minute. */
+  spendPerMinute: bigint;
+  /** Spending is settled up to this instant (ms); the fraction of a minor unit not yet spent, in minor·ms/min. */
+  settledAt: number;
+  carry: bigint;
 }
 
 interface ChangeRecord {
@@ -70,10 +92,19 @@ export class BssLedger {
   private readonly changes = new Map<string, ChangeRecord>();
   private transactionSeq = 0;
 
+  private readonly now: () => number;
+
   constructor(
     private readonly options: LedgerOptions,
     private readonly onApplied: (credit: AppliedCredit) => void,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Whether a ChangeResellerConsumeAmount with this OutBizId was applied (a send now would be a repeat). */
+  hasApplied(outBizId: string | undefined): boolean {
+    return outBizId !== undefined && this.changes.has(outBizId);
+  }
 
   createResellerUserQuota(p: Params): boolean {
     requireParams(p, ['OwnerId', 'Amount', 'Currency']);
@@ -81,7 +112,7 @@ export class BssLedger {
     const currency = parseCurrency(p.Currency!);
     const quota = parseAmount(p.Amount!, currency, false);
     if (this.accounts.has(ownerId)) throw bssErrors.recordExists();
-    this.accounts.set(ownerId, { quota, consumed: 0n, currency, site: this.options.site });
+    this.accounts.set(ownerId, this.newAccount(quota, currency));
     return true;
   }
 
@@ -94,14 +125,14 @@ export class BssLedger {
   }
 
   /**
-   * Idempotent on OutBizId: a replay with the same parameters answers the first result without moving
-   * money again. Amounts compare by value, so "49.99" replays "49.990".
+   * Idempotent on OutBizId: a repeat with the same parameters never moves money again and gets
+   * `repeat` (by default the first result). Amounts compare by value, so "49.99" repeats "49.990".
    */
-  changeResellerConsumeAmount(p: Params): ChangeResult {
+  changeResellerConsumeAmount(p: Params, repeat: RepeatAnswer = { answer: 'first' }): ChangeResult {
     requireParams(p, CHANGE_PARAMS);
     const ownerId = parseOwnerId(p.OwnerId!);
     const adjustType = p.AdjustType;
-    if (adjustType !== 'increase' && adjustType !== 'decrease') throw bssErrors.invalidParameter('AdjustType');
+    if (adjustType !== 'increase' && adjustType !== 'decrease') throw bssErrors.invalidValue('AdjustType');
     const currency = parseCurrency(p.Currency!);
     const amount = parseAmount(p.Amount!, currency, true);
     const outBizId = p.OutBizId!;
@@ -109,7 +140,12 @@ export class BssLedger {
 
     const previous = this.changes.get(outBizId);
     if (previous && previous.fingerprint !== fingerprint) throw bssErrors.idempotentMismatch();
-    if (previous && this.options.idempotency) return { data: previous.data, replayed: true };
+    if (previous && this.options.idempotency) {
+      if (repeat.answer === 'error') throw injectedError(repeat.code, repeat.status);
+      if (repeat.answer === 'first') return { data: previous.data, outcome: 'replayed' };
+      const now = this.usableAccount(ownerId, currency);
+      return { data: formatMinorAmount(now.consumed, currency), outcome: 'replayed_fresh' };
+    }
 
     const account = this.usableAccount(ownerId, currency);
     account.consumed += adjustType === 'increase' ? amount : -amount;
@@ -134,17 +170,19 @@ export class BssLedger {
       this.changes.set(outBizId, { fingerprint, data, credit });
       this.onApplied({ ...credit });
     }
-    return { data, replayed: false };
+    return { data, outcome: 'applied' };
   }
 
+  /** A ledger that was never opened is -304 here even when credits open ledgers on first use. */
   queryResellerAvailableQuota(p: Params): string {
     requireParams(p, ['OwnerId']);
-    const account = this.usableAccount(parseOwnerId(p.OwnerId!), undefined);
+    const account = this.usableAccount(parseOwnerId(p.OwnerId!), undefined, false);
     return formatMinorAmount(account.quota - account.consumed, account.currency);
   }
 
   account(ownerId: string): AccountView | undefined {
     const account = this.accounts.get(normalizeOwnerId(ownerId) ?? ownerId);
+    if (account) this.settle(account);
     return account && view(account);
   }
 
@@ -163,11 +201,13 @@ export class BssLedger {
     };
     const site = input.site ?? existing?.site ?? this.options.site;
     if (site !== 'china' && site !== 'intl') throw new Error(`site must be "china" or "intl"`);
+    if (existing) this.settle(existing);
     const account: Account = {
-      quota: amount(input.quota, existing?.quota ?? 0n),
+      ...this.newAccount(amount(input.quota, existing?.quota ?? 0n), currency),
       consumed: amount(input.consumed, existing?.consumed ?? 0n),
-      currency,
       site,
+      spendPerMinute: amount(input.spendPerMinute, existing?.spendPerMinute ?? 0n),
+      carry: existing?.carry ?? 0n,
     };
     this.accounts.set(id, account);
     return view(account);
@@ -183,19 +223,52 @@ export class BssLedger {
     this.transactionSeq = 0;
   }
 
-  /** Finds (or, with autoCreateAccounts, opens) the ledger and applies the site and currency rules. */
-  private usableAccount(ownerId: string, requestCurrency: string | undefined): Account {
+  /**
+   * Finds (or, with autoCreateAccounts and `open`, opens) the ledger, brings its spending up to
+   * now, and applies the site and currency rules.
+   */
+  private usableAccount(ownerId: string, requestCurrency: string | undefined, open = true): Account {
     let account = this.accounts.get(ownerId);
     if (!account) {
-      if (!this.options.autoCreateAccounts) throw bssErrors.recordNotExists();
+      if (!open || !this.options.autoCreateAccounts) throw bssErrors.recordNotExists();
       const currency = requestCurrency === undefined ? 'CNY' : parseCurrency(requestCurrency);
-      account = { quota: 0n, consumed: 0n, currency, site: this.options.site };
+      account = this.newAccount(0n, currency);
       this.accounts.set(ownerId, account);
     }
+    this.settle(account);
     if (account.site !== this.options.site) throw bssErrors.notApplicable();
-    if (requestCurrency !== undefined && requestCurrency !== account.currency)
-      throw bssErrors.invalidParameter('Currency');
+    if (requestCurrency !== undefined && requestCurrency !== account.currency) throw bssErrors.invalidValue('Currency');
     return account;
+  }
+
+  private newAccount(quota: bigint, currency: Currency): Account {
+    return {
+      quota,
+      consumed: 0n,
+      currency,
+      site: this.options.site,
+      spendPerMinute: 0n,
+      settledAt: this.now(),
+      carry: 0n,
+    };
+  }
+
+  /**
+   * The customer's spending since the last look, in whole minor units (the fraction carried), and
+   * never below nothing available: a customer cannot spend quota they do not have.
+   */
+  private settle(account: Account): void {
+    const now = this.now();
+    const elapsed = BigInt(Math.max(0, Math.floor(now - account.settledAt)));
+    account.settledAt = now;
+    if (account.spendPerMinute === 0n) return;
+    const accrued = account.spendPerMinute * elapsed + account.carry;
+    const whole = accrued / 60_000n;
+    account.carry = accrued % 60_000n;
+    const available = account.quota - account.consumed;
+    const spent = whole < available ? whole : available > 0n ? available : 0n;
+    if (spent < whole) account.carry = 0n;
+    account.consumed += spent;
   }
 
   private nextTransactionNumber(): string {
@@ -213,6 +286,7 @@ function view(account: Account): AccountView {
     available: format(account.quota - account.consumed),
     currency: account.currency,
     site: account.site,
+    spendPerMinute: format(account.spendPerMinute),
   };
 }
 
@@ -227,17 +301,17 @@ function normalizeOwnerId(text: string): string | undefined {
 
 function parseOwnerId(text: string): string {
   const ownerId = normalizeOwnerId(text);
-  if (ownerId === undefined) throw bssErrors.invalidParameter('OwnerId');
+  if (ownerId === undefined) throw bssErrors.invalidValue('OwnerId');
   return ownerId;
 }
 
 function parseCurrency(text: string): Currency {
-  if (!isCurrency(text)) throw bssErrors.invalidParameter('Currency');
+  if (!isCurrency(text)) throw bssErrors.invalidValue('Currency');
   return text;
 }
 
 function parseAmount(text: string, currency: Currency, mustBePositive: boolean): bigint {
   const amount = parseMajorAmount(text, currency);
-  if (amount === undefined || (mustBePositive && amount === 0n)) throw bssErrors.invalidParameter('Amount');
+  if (amount === undefined || (mustBePositive && amount === 0n)) throw bssErrors.invalidValue('Amount');
   return amount;
 }

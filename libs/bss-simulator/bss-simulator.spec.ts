@@ -207,7 +207,7 @@ describe('BSS simulator with the real pop-core client', () => {
 
   describe('flow control', () => {
     it('answers Throttling.User (HTTP 400 by default) beyond 10 calls per second per Action', async () => {
-      await withSimulator({}, async (limited) => {
+      await withSimulator({ accounts: [{ ownerId: OWNER, quota: '1' }] }, async (limited) => {
         const pop = popClient(limited);
         const results = await Promise.allSettled(
           Array.from({ length: 12 }, () => pop.request('QueryAccountBalance', {}, POST)),
@@ -308,28 +308,34 @@ describe('BSS simulator with the real pop-core client', () => {
     });
 
     it.each([
-      ['Amount', '-1.00', 'InvalidParameter'],
-      ['Amount', '0', 'InvalidParameter'],
-      ['Amount', '1e3', 'InvalidParameter'],
-      ['Amount', '49.991', 'InvalidParameter'],
-      ['Currency', 'EUR', 'InvalidParameter'],
-      ['AdjustType', 'sideways', 'InvalidParameter'],
-      ['OwnerId', '12ab', 'InvalidParameter'],
-      ['Source', '', 'ParameterError'],
-      ['OutBizId', '', 'ParameterError'],
-    ])('rejects %s=%p with %s', async (name, value, code) => {
-      const params = topUp({ OwnerId: '5000000000000005' });
-      if (value === '') delete params[name];
-      else params[name] = value;
-      const err = await failureOf(call('ChangeResellerConsumeAmount', params));
-      expect(err.code).toBe(code);
-      if (code === 'ParameterError') expect(err.data.Message).toBe('Missing the must parameter.');
-    });
+      ['Amount', '-1.00', 'The parameter "Amount" is not valid.'],
+      ['Amount', '0', 'The parameter "Amount" is not valid.'],
+      ['Amount', '1e3', 'The parameter "Amount" is not valid.'],
+      ['Amount', '49.991', 'The parameter "Amount" is not valid.'],
+      ['Currency', 'EUR', 'The parameter "Currency" is not valid.'],
+      ['AdjustType', 'sideways', 'The parameter "AdjustType" is not valid.'],
+      ['OwnerId', '12ab', 'The parameter "OwnerId" is not valid.'],
+      ['Source', '', 'Missing the must parameter.'],
+      ['OutBizId', '', 'Missing the must parameter.'],
+    ])(
+      'rejects %s=%p with ParameterError (the documented code; InvalidParameter is not one): %s',
+      async (name, value, message) => {
+        const params = topUp({ OwnerId: '5000000000000005' });
+        if (value === '') delete params[name];
+        else params[name] = value;
+        const err = await failureOf(call('ChangeResellerConsumeAmount', params));
+        expect({ code: err.code, status: err.entry.response.statusCode, message: err.data.Message }).toEqual({
+          code: 'ParameterError',
+          status: 400,
+          message,
+        });
+      },
+    );
 
     it('refuses a currency that differs from the ledger', async () => {
       sim.setAccount('5000000000000006', { currency: 'USD' });
       const err = await failureOf(call('ChangeResellerConsumeAmount', topUp({ OwnerId: '5000000000000006' })));
-      expect(err.code).toBe('InvalidParameter');
+      expect(err.code).toBe('ParameterError');
     });
 
     it('answers NotApplicable for an intl account on the China site', async () => {
@@ -361,6 +367,18 @@ describe('BSS simulator with the real pop-core client', () => {
         Currency: 'CNY',
         QuotaLimit: '0.00',
       });
+    });
+
+    it('answers QueryResellerAvailableQuota with 400 -304 for a ledger that was never opened, even when credits open ledgers', async () => {
+      const err = await failureOf(call('QueryResellerAvailableQuota', { OwnerId: '5000000000000012' }));
+      expect({ code: err.code, status: err.entry.response.statusCode, message: err.data.Message }).toEqual({
+        code: '-304',
+        status: 400,
+        message: 'Record is not exists.',
+      });
+      expect(sim.account('5000000000000012')).toBeUndefined();
+      await call('ChangeResellerConsumeAmount', topUp({ OwnerId: '5000000000000012', Amount: '5.00' }));
+      expect((await call('QueryResellerAvailableQuota', { OwnerId: '5000000000000012' })).Data).toBe('5.00');
     });
 
     it('answers -304 for an unknown owner when autoCreateAccounts is off', async () => {
@@ -470,6 +488,148 @@ describe('BSS simulator with the real pop-core client', () => {
       expect(first).toMatch(/x/);
       expect(first).toMatch(/\./);
       expect(await pattern()).toBe(first);
+    });
+  });
+
+  describe('a repeated OutBizId', () => {
+    it('gets the first result by default, an error code or a fresh Data when configured; money moves once in every mode', async () => {
+      const answers: Record<string, unknown> = {};
+      for (const repeatOutBizId of [
+        undefined,
+        { answer: 'error', code: '-303' } as const,
+        { answer: 'error', code: 'IdempotentParameterMismatch' } as const,
+        { answer: 'fresh' } as const,
+      ]) {
+        await withSimulator({ repeatOutBizId, rateLimitPerSecond: 0 }, async (s) => {
+          const pop = popClient(s);
+          const params = topUp({ Amount: '10.00' });
+          const first = await pop.request<BssResponse>('ChangeResellerConsumeAmount', params, POST);
+          // Another change in between, so a fresh Data differs from the first one.
+          await pop.request('ChangeResellerConsumeAmount', topUp({ Amount: '1.00' }), POST);
+          const again = await pop.request<BssResponse>('ChangeResellerConsumeAmount', params, POST).then(
+            (r) => ({ Success: r.Success, Data: r.Data, first: first.Data }),
+            (err) => ({ code: err.code, status: err.entry.response.statusCode }),
+          );
+          answers[repeatOutBizId ? JSON.stringify(repeatOutBizId) : 'default'] = again;
+          expect(s.credits().filter((c) => c.outBizId === params.OutBizId)).toMatchObject([{ timesApplied: 1 }]);
+          expect(s.account(OWNER)?.available).toBe('11.00');
+        });
+      }
+      expect(answers).toEqual({
+        default: { Success: true, Data: '-10.00', first: '-10.00' },
+        '{"answer":"error","code":"-303"}': { code: '-303', status: 400 },
+        '{"answer":"error","code":"IdempotentParameterMismatch"}': { code: 'IdempotentParameterMismatch', status: 400 },
+        '{"answer":"fresh"}': { Success: true, Data: '-11.00', first: '-10.00' },
+      });
+    });
+
+    it('can be set per call by a repeatOutBizId fault rule over the admin API, which first sends never use up', async () => {
+      await withSimulator({ rateLimitPerSecond: 0 }, async (s) => {
+        await request(s.url)
+          .post('/__admin/faults')
+          .send({ fault: 'repeatOutBizId', answer: 'error', code: '-303', count: 1 })
+          .expect(200);
+        const pop = popClient(s);
+        const params = topUp();
+        await pop.request('ChangeResellerConsumeAmount', params, POST);
+        await pop.request('ChangeResellerConsumeAmount', topUp(), POST);
+        expect((await failureOf(pop.request('ChangeResellerConsumeAmount', params, POST))).code).toBe('-303');
+        // Used up: the next repeat gets the first result again.
+        expect((await pop.request<BssResponse>('ChangeResellerConsumeAmount', params, POST)).Data).toBe('-49.99');
+        expect(s.stats().outcomesByAction.ChangeResellerConsumeAmount).toEqual({ success: 2, '-303': 1, replayed: 1 });
+      });
+    });
+
+    it('a rejection of the re-send after a lost answer (applyThenDrop, then NotAuthorized for repeats): applied once all the same', async () => {
+      await withSimulator(
+        {
+          rateLimitPerSecond: 0,
+          faults: [
+            { fault: 'applyThenDrop', repeat: false, count: 1 },
+            { fault: 'notAuthorized', repeat: true },
+          ],
+        },
+        async (s) => {
+          const pop = popClient(s);
+          const params = topUp();
+          expect((await failureOf(pop.request('ChangeResellerConsumeAmount', params, POST))).code).toBe('ECONNRESET');
+          expect((await failureOf(pop.request('ChangeResellerConsumeAmount', params, POST))).code).toBe(
+            'NotAuthorized',
+          );
+          expect(s.credits()).toMatchObject([{ outBizId: params.OutBizId, timesApplied: 1 }]);
+          // A first send is not a repeat: the NotAuthorized rule leaves it alone.
+          await pop.request('ChangeResellerConsumeAmount', topUp(), POST);
+          expect(s.credits()).toHaveLength(2);
+        },
+      );
+    });
+  });
+
+  describe('documented business errors as faults', () => {
+    it.each([
+      ['-1101', undefined, 400, 'The request processing has failed due to some unknown error.'],
+      [
+        'InternalError',
+        undefined,
+        400,
+        'The request processing has failed due to some unknown error, exception or failure.',
+      ],
+      ['CreditInnerError', undefined, 500, 'This interface has some error. Please try again.'],
+      ['CreditInnerError', 400, 400, 'This interface has some error. Please try again.'],
+      ['UndefinedError', undefined, 500, 'The request processing has failed due to some unknown error.'],
+      ['NotApplicable', undefined, 400, 'This API is not applicable for caller.'],
+      ['ParameterError', undefined, 400, 'Missing the must parameter.'],
+    ])(
+      'reject %s (status %p) answers HTTP %d with the documented message and applies nothing',
+      async (code, status, httpStatus, message) => {
+        const owner = '5000000000000040';
+        sim.addFaults([{ fault: 'reject', code, status, count: 1 }]);
+        const err = await failureOf(call('ChangeResellerConsumeAmount', topUp({ OwnerId: owner })));
+        expect({ code: err.code, status: err.entry.response.statusCode, message: err.data.Message }).toEqual({
+          code,
+          status: httpStatus,
+          message,
+        });
+        expect(sim.account(owner)).toBeUndefined();
+      },
+    );
+  });
+
+  describe('accounts that spend their quota', () => {
+    it('consume spendPerMinute as time passes, in whole minor units, never below nothing available', async () => {
+      let now = Date.parse('2026-12-03T10:00:00Z');
+      const owner = '5000000000000050';
+      await withSimulator(
+        { clock: () => now, accounts: [{ ownerId: owner, quota: '100.00', spendPerMinute: '60.00' }] },
+        async (s) => {
+          const pop = popClient(s);
+          const available = async () =>
+            (await pop.request<BssResponse>('QueryResellerAvailableQuota', { OwnerId: owner }, POST)).Data;
+          expect(await available()).toBe('100.00');
+          now += 30_000;
+          expect(await available()).toBe('70.00');
+          now += 15; // 1.5 cents: one whole cent now, the half carried
+          expect(await available()).toBe('69.99');
+          now += 5;
+          expect(await available()).toBe('69.98');
+          // A top-up raises what there is to spend; spending goes on from there.
+          await pop.request('ChangeResellerConsumeAmount', topUp({ OwnerId: owner, Amount: '30.02' }), POST);
+          now += 60_000;
+          expect(await available()).toBe('40.00');
+          now += 10 * 60_000;
+          expect(await available()).toBe('0.00');
+          expect(s.account(owner)).toMatchObject({ available: '0.00', spendPerMinute: '60.00' });
+          // Changed over the admin API; reset opens the configured ledger again.
+          await request(s.url)
+            .post('/__admin/accounts')
+            .send({ ownerId: owner, quota: '10', consumed: '0', spendPerMinute: '0' })
+            .expect(200);
+          now += 60_000;
+          expect(await available()).toBe('10.00');
+          s.reset();
+          expect(s.account(owner)).toMatchObject({ available: '100.00', spendPerMinute: '60.00' });
+        },
+      );
     });
   });
 

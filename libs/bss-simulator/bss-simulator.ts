@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { BssError, bssErrors } from './bss-errors';
-import { AccountInput, AccountView, AppliedCredit, BssLedger, Site } from './bss-ledger';
+import { BssError, bssErrors, injectedError } from './bss-errors';
+import { AccountInput, AccountView, AppliedCredit, BssLedger, RepeatAnswer, Site } from './bss-ledger';
 import { createSeededRandom, FaultInjector, FaultRule, parseFaultRules } from './fault-injector';
 import { FlowControl } from './flow-control';
 import { Currency, formatMinorAmount, isCurrency, parseMajorAmount } from './money';
@@ -44,6 +44,12 @@ export interface BssSimulatorOptions {
   autoCreateAccounts?: boolean;
   /** Dedupe ChangeResellerConsumeAmount on OutBizId. Default true; false models a provider that does not. */
   idempotency?: boolean;
+  /** What a repeated OutBizId (same parameters) gets unless a repeatOutBizId fault rule says otherwise. Default: the first result. */
+  repeatOutBizId?: RepeatAnswer;
+  /** Ledgers opened at start (and again by reset), e.g. with a spendPerMinute for a demo. */
+  accounts?: Array<AccountInput & { ownerId: string }>;
+  /** Wall clock (ms) for the accounts' spending; Date.now by default. */
+  clock?: () => number;
   /** The endpoint this simulator plays: 'china' (business.aliyuncs.com, default) or 'intl'. */
   site?: Site;
   /** Seed for probabilistic faults and notification shuffling. Default 1. */
@@ -143,9 +149,11 @@ class SimulatorServer implements BssSimulator {
         autoCreateAccounts: options.autoCreateAccounts ?? true,
         idempotency: options.idempotency ?? true,
         site: this.site,
+        now: options.clock,
       },
       (credit) => this.onCreditApplied(credit),
     );
+    this.openAccounts();
     if (options.notify) {
       this.notifier = new WebhookNotifier(
         options.notify,
@@ -207,6 +215,7 @@ class SimulatorServer implements BssSimulator {
 
   reset(): void {
     this.ledger.reset();
+    this.openAccounts();
     this.flowControl.reset();
     this.nonces.clear();
     this.requestStats = new RequestStats();
@@ -227,23 +236,36 @@ class SimulatorServer implements BssSimulator {
     });
   }
 
+  private openAccounts(): void {
+    for (const { ownerId, ...account } of this.options.accounts ?? []) this.ledger.setAccount(ownerId, account);
+  }
+
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The arrival time for the rate statistics, taken before anything else: reading the body
+    // takes another turn of the event loop, and a stall there would bunch arrivals that were apart.
+    const arrivedAt = { monotonic: performance.now(), wall: Date.now() };
     try {
       const url = new URL(req.url ?? '/', 'http://simulator');
       const body = await readBody(req);
       if (url.pathname.startsWith('/__admin/')) this.handleAdmin(req.method ?? '', url.pathname, body, res);
-      else await this.handleApi(req, res, url, body);
+      else await this.handleApi(req, res, url, body, arrivedAt);
     } catch (err) {
       this.log(`simulator: ${(err as Error).stack ?? String(err)}`);
       if (!res.headersSent && !res.destroyed) sendJson(res, 400, { error: (err as Error).message });
     }
   }
 
-  private async handleApi(req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
+  private async handleApi(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    body: string,
+    arrivedAt: { monotonic: number; wall: number },
+  ): Promise<void> {
     const params = collectParams(url, body, req.headers['content-type']);
     const action = params.Action || '(none)';
     const requestId = randomUUID().toUpperCase();
-    this.requestStats.arrived(action);
+    this.requestStats.arrived(action, arrivedAt);
     const reply = await this.process(req.method ?? '', url.pathname, params, requestId).catch((err: unknown) =>
       this.errorReply(err, requestId),
     );
@@ -264,13 +286,16 @@ class SimulatorServer implements BssSimulator {
     const retryAfterMs = this.flowControl.tryAdmit(caller.accessKeyId, action, performance.now());
     if (retryAfterMs !== undefined) throw this.throttled(retryAfterMs);
 
-    const fault = this.injector.take(action, params.OwnerId);
+    const repeat = action === 'ChangeResellerConsumeAmount' && this.ledger.hasApplied(params.OutBizId);
+    const fault = this.injector.take({ action, ownerId: params.OwnerId, repeat });
     if (fault) this.log(`simulator: fault ${fault.fault} on ${action} ${params.OutBizId ?? ''}`);
     switch (fault?.fault) {
       case 'throttle':
         throw this.throttled(1000);
       case 'notAuthorized':
         throw bssErrors.notAuthorized();
+      case 'reject':
+        throw injectedError(fault.code!, fault.status);
       case 'error5xx': {
         // Nothing is applied: a 5xx here means the request never reached the ledger.
         const status = fault.status ?? 503;
@@ -283,13 +308,19 @@ class SimulatorServer implements BssSimulator {
         break;
     }
 
-    const { data, replayed } = this.runAction(action, params, caller);
+    const repeatAnswer: RepeatAnswer | undefined =
+      fault?.fault !== 'repeatOutBizId'
+        ? undefined
+        : fault.answer === 'error'
+          ? { answer: 'error', code: fault.code ?? '-303', status: fault.status }
+          : { answer: fault.answer ?? 'first' };
+    const { data, outcome } = this.runAction(action, params, caller, repeatAnswer);
     if (fault?.fault === 'applyThenDrop') return { kind: 'drop', outcome: 'dropped' };
     return {
       kind: 'json',
       status: 200,
       headers: {},
-      outcome: replayed ? 'replayed' : 'success',
+      outcome: outcome === 'applied' ? 'success' : outcome,
       body: { Code: '200', Message: 'Successful!', RequestId: requestId, Success: true, Data: data },
     };
   }
@@ -337,18 +368,22 @@ class SimulatorServer implements BssSimulator {
     action: string,
     params: RpcParams,
     caller: SimulatorCredential,
-  ): { data: unknown; replayed: boolean } {
+    repeatAnswer: RepeatAnswer | undefined,
+  ): { data: unknown; outcome: string } {
     switch (action) {
       case 'CreateResellerUserQuota':
-        return { data: this.ledger.createResellerUserQuota(params), replayed: false };
+        return { data: this.ledger.createResellerUserQuota(params), outcome: 'applied' };
       case 'SetResellerUserQuota':
-        return { data: this.ledger.setResellerUserQuota(params), replayed: false };
+        return { data: this.ledger.setResellerUserQuota(params), outcome: 'applied' };
       case 'ChangeResellerConsumeAmount':
-        return this.ledger.changeResellerConsumeAmount(params);
+        return this.ledger.changeResellerConsumeAmount(
+          params,
+          repeatAnswer ?? this.options.repeatOutBizId ?? { answer: 'first' },
+        );
       case 'QueryResellerAvailableQuota':
-        return { data: this.ledger.queryResellerAvailableQuota(params), replayed: false };
+        return { data: this.ledger.queryResellerAvailableQuota(params), outcome: 'applied' };
       case 'QueryAccountBalance':
-        return { data: balanceOf(caller), replayed: false };
+        return { data: balanceOf(caller), outcome: 'applied' };
       default:
         throw bssErrors.apiNotFound();
     }

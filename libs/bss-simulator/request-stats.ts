@@ -54,11 +54,12 @@ export class RequestStats {
 
   constructor(private readonly clock = { monotonic: () => performance.now(), wall: () => Date.now() }) {}
 
-  arrived(action: string): void {
+  /** `at`: when the request arrived, if taken earlier than now (before its body was read). */
+  arrived(action: string, at?: { monotonic: number; wall: number }): void {
     this.total += 1;
     this.requests[action] = (this.requests[action] ?? 0) + 1;
-    const monotonic = this.clock.monotonic();
-    const wall = this.clock.wall();
+    const monotonic = at?.monotonic ?? this.clock.monotonic();
+    const wall = at?.wall ?? this.clock.wall();
     this.allRate.record(monotonic, wall);
     if (action === RATE_TRACKED_ACTION) this.trackedRate.record(monotonic, wall);
   }

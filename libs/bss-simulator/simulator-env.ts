@@ -1,3 +1,5 @@
+import { INJECTABLE_ERRORS } from './bss-errors';
+import { AccountInput, RepeatAnswer } from './bss-ledger';
 import { BssSimulatorOptions } from './bss-simulator';
 import { parseFaultRules } from './fault-injector';
 
@@ -21,6 +23,9 @@ export function simulatorOptionsFromEnv(env: NodeJS.ProcessEnv): BssSimulatorOpt
     seed: integer(env, 'SIMULATOR_SEED', 1),
     faults: env.SIMULATOR_FAULTS ? parseFaultRules(json('SIMULATOR_FAULTS', env.SIMULATOR_FAULTS)) : [],
   };
+  const repeat = env.SIMULATOR_REPEAT_OUT_BIZ_ID;
+  if (repeat !== undefined && repeat !== '') options.repeatOutBizId = repeatAnswer(repeat);
+  if (env.SIMULATOR_ACCOUNTS) options.accounts = accounts(json('SIMULATOR_ACCOUNTS', env.SIMULATOR_ACCOUNTS));
   const site = env.SIMULATOR_SITE;
   if (site !== undefined && site !== '') {
     if (site !== 'china' && site !== 'intl') throw new Error('SIMULATOR_SITE must be "china" or "intl"');
@@ -59,6 +64,38 @@ function rateLimit(text: string | undefined): number | Record<string, number> {
     Object.values(parsed).every((v) => Number.isInteger(v) && (v as number) >= 0);
   if (!valid) throw new Error('SIMULATOR_RATE_LIMIT_RPS must be an integer or a JSON object of integers per Action');
   return parsed as Record<string, number>;
+}
+
+/** "first" (default), "fresh", "error" (-303) or "error:<code>", e.g. "error:IdempotentParameterMismatch". */
+function repeatAnswer(text: string): RepeatAnswer {
+  if (text === 'first' || text === 'fresh') return { answer: text };
+  const error = /^error(?::(.+))?$/.exec(text);
+  if (error) {
+    const code = error[1] ?? '-303';
+    if (code in INJECTABLE_ERRORS) return { answer: 'error', code };
+  }
+  throw new Error(
+    `SIMULATOR_REPEAT_OUT_BIZ_ID must be "first", "fresh", "error" or "error:<code>" with a code of ${Object.keys(INJECTABLE_ERRORS).join(', ')}; got "${text}"`,
+  );
+}
+
+/** '[{"ownerId":"1234567890123456","quota":"500.00","spendPerMinute":"30.00"}]': checked again when the simulator opens them. */
+function accounts(parsed: unknown): Array<AccountInput & { ownerId: string }> {
+  const valid =
+    Array.isArray(parsed) &&
+    parsed.every(
+      (a) =>
+        typeof a === 'object' &&
+        a !== null &&
+        typeof (a as { ownerId?: unknown }).ownerId === 'string' &&
+        Object.entries(a as object).every(([, v]) => typeof v === 'string'),
+    );
+  if (!valid) {
+    throw new Error(
+      'SIMULATOR_ACCOUNTS must be a JSON array of {"ownerId", "quota", "consumed", "currency", "site", "spendPerMinute"} strings',
+    );
+  }
+  return parsed as Array<AccountInput & { ownerId: string }>;
 }
 
 function json(name: string, text: string): unknown {

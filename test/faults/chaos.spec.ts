@@ -22,7 +22,11 @@ import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
  * Chaos run (issue item 2b): hundreds of recharges through TWO compiled service processes on one
  * database, against the BSS simulator (its own process) injecting seeded random faults — throttling,
  * 5xx (JSON and load-balancer HTML), answers delayed past PROVIDER_TIMEOUT_MS (applied anyway),
- * applied-then-dropped connections, and NotAuthorized for one account — with its signed
+ * applied-then-dropped connections, and NotAuthorized for one account; re-sends of an OutBizId the
+ * provider already applied answered with a definitive-looking rejection (NotAuthorized, a key or
+ * clock error: the answer to the first send was lost, then the re-send is refused), with an
+ * "exists" error (-303, IdempotentParameterMismatch), with a success carrying a fresh Data, or with
+ * the first result — with its signed
  * notifications duplicated and reordered, extra duplicated/reordered/late webhooks of our own to
  * both processes, client retries and idempotent replays, cancellations racing the dispatcher, and
  * a SIGKILL of one process mid-run (restarted later). Afterwards everything must be final and the
@@ -30,16 +34,25 @@ import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
  *
  * Everything planned (accounts, amounts, faults, kill point, injections) comes from one seed,
  * printed first: `FAULT_SEED=<seed> npm run test:faults` replays the plan (process timing is not
- * replayable, so the interleaving still varies). Size: FAULT_RECHARGES, else 300 under
- * `npm run test:faults` and 80 inside `npm test`.
+ * replayable, so the interleaving still varies). Seed: fixed inside `npm test`, random under
+ * `npm run test:faults`. Size: FAULT_RECHARGES, else 300 under `npm run test:faults` and 80
+ * inside `npm test`.
  */
 const ROOT = resolve(__dirname, '../..');
-const SEED = faultSeed();
+const SEED = faultSeed(20261203);
 const RECHARGES = sized('FAULT_RECHARGES', 300, 80);
 const PROVIDER_MAX_RPS = 20;
 const PROVIDER_TIMEOUT_MS = 1000;
+const CONFIRMATION_WINDOW_MS = 45_000;
 const CREATE_CONCURRENCY = 10;
 const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELED'];
+/** Definitive-looking answers to a re-send after a lost answer: a key rotation, clock skew. */
+const REJECTIONS_AFTER_LOST_ANSWER = [
+  'NotAuthorized',
+  'InvalidAccessKeyId.NotFound',
+  'InvalidTimeStamp.Expired',
+  'SignatureDoesNotMatch',
+];
 
 interface Account {
   id: string;
@@ -105,14 +118,35 @@ function plan(rng: Rng) {
     replay: rng.chance(0.1),
   }));
   const p = () => Math.round(rng.int(3, 9)) / 100;
+  // Re-sends of an OutBizId the provider already applied (after a dropped or late answer): each
+  // plausible answer at least once (the counted rules come first), then at random.
+  const rejectionAfterLostAnswer = () => ({
+    fault: 'reject',
+    code: rng.pick(REJECTIONS_AFTER_LOST_ANSWER),
+    repeat: true,
+  });
+  const repeatModes = [
+    { fault: 'repeatOutBizId', answer: 'error', code: '-303' },
+    { fault: 'repeatOutBizId', answer: 'error', code: 'IdempotentParameterMismatch' },
+    { fault: 'repeatOutBizId', answer: 'fresh' },
+    { fault: 'repeatOutBizId', answer: 'first' },
+  ];
+  const onRepeats = [
+    { ...rejectionAfterLostAnswer(), count: 2 },
+    ...repeatModes.map((rule) => ({ ...rule, count: 1 })),
+    ...rng.shuffle([
+      { ...rejectionAfterLostAnswer(), probability: p() * 3 },
+      ...repeatModes.map((rule) => ({ ...rule, probability: p() * 2 })),
+    ]),
+  ];
   const probabilistic = rng.shuffle([
     { fault: 'throttle', probability: p() },
     { fault: 'error5xx', html: true, probability: p() },
     { fault: 'error5xx', status: rng.pick([500, 502, 503, 504]), probability: p() },
     { fault: 'delay', delayMs: PROVIDER_TIMEOUT_MS + rng.int(100, 1500), probability: p() },
-    { fault: 'applyThenDrop', probability: p() + 0.03 },
+    { fault: 'applyThenDrop', probability: p() + 0.05 },
   ]);
-  const faults = [{ fault: 'notAuthorized', ownerId: accounts[5]!.id }, ...probabilistic];
+  const faults = [{ fault: 'notAuthorized', ownerId: accounts[5]!.id }, ...onRepeats, ...probabilistic];
   return {
     accounts,
     recharges,
@@ -189,10 +223,12 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       PROVIDER_WEBHOOK_SECRETS: webhookSecret,
       RECONCILE_INTERVAL_MS: '1000',
       RECONCILE_AFTER_MS: '1500',
-      // Longer than a dead replica's lease (10 s) plus a few re-sends, so every recharge the provider
-      // applied ends SUCCEEDED; short enough that a blocked account's recharge whose earlier send
-      // may have landed (its re-sends answered NotAuthorized stay unknown) ends FAILED/TIMEOUT in the run.
-      CONFIRMATION_WINDOW_MS: '30000',
+      // Longer than a dead replica's lease (10 s) plus a few re-sends (every 1.5 s until one is
+      // answered with a success), so every recharge the provider applied ends SUCCEEDED; short
+      // enough that a blocked account's recharge whose earlier send may have landed (a send cut by
+      // the SIGKILL, then re-sends answered NotAuthorized: unknown stays unknown) ends
+      // FAILED/TIMEOUT within the run.
+      CONFIRMATION_WINDOW_MS: String(CONFIRMATION_WINDOW_MS),
       CLIENT_RATE_LIMIT_RPS: '10000',
       SHUTDOWN_DRAIN_DELAY_MS: '0',
       SHUTDOWN_GRACE_MS: '3000',
@@ -455,9 +491,13 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
                 `SELECT count(*)::int AS n FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
               )
             )[0]!.n === 0,
-          fullRun() ? 240_000 : 120_000,
+          CONFIRMATION_WINDOW_MS + (fullRun() ? 240_000 : 120_000),
           'every recharge to be final',
-        );
+        ).catch(async (err: Error) => {
+          throw new Error(
+            `${err.message} (replay with FAULT_SEED=${SEED})\n${await whyNotFinal(sql)}\n${procs.map((proc) => `--- process ${proc.name} ---\n${proc.svc?.output().slice(-3000)}`).join('\n')}`,
+          );
+        });
         allFinalAt = Date.now();
         await restart;
       } finally {
@@ -493,7 +533,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
         `  states ${JSON.stringify(states)}; at kill ${JSON.stringify(atKill)}`,
         `  clients: ${counters.accepted} accepted, ${counters.networkRetries} retried after a lost connection (${counters.replayed} of them replays), cancels ${counters.canceled} accepted / ${counters.cancelRefused} refused`,
         `  provider: ${stats.requests.ChangeResellerConsumeAmount} ChangeResellerConsumeAmount calls, outcomes ${JSON.stringify(stats.outcomesByAction.ChangeResellerConsumeAmount)}`,
-        `  provider: ${finalCredits.length} credits applied, max ${stats.maxRequestsPerSecond} calls in any 1 s window (limit ${PROVIDER_MAX_RPS}), notifications ${JSON.stringify(stats.notifications)}`,
+        `  provider: ${finalCredits.length} credits applied, max ${stats.maxRequestsPerSecond} ChangeResellerConsumeAmount calls and ${stats.maxRequestsPerSecondAllActions} calls of any action in any 1 s window (limit ${PROVIDER_MAX_RPS}), notifications ${JSON.stringify(stats.notifications)}`,
         `  service-side provider outcomes (/metrics): ${perProcess.join('; ')}`,
         `  injected webhooks: ${injected.sent} answered ${JSON.stringify(injected.byStatus)}, ${injected.networkErrors} lost to the kill`,
       ];
@@ -505,6 +545,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
         outcomes,
         credits: finalCredits,
         maxPerSecond: stats.maxRequestsPerSecond,
+        maxPerSecondAllActions: stats.maxRequestsPerSecondAllActions,
       });
       console.log(
         `chaos invariants (seed ${SEED}):\n${results.map((r) => `  ${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.ok ? '' : `: ${r.detail}`}`).join('\n')}`,
@@ -517,6 +558,16 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       }
       // Injected webhooks were all accepted or (signed and valid) answered 2xx.
       expect(Object.keys(injected.byStatus).filter((s) => !s.startsWith('2'))).toEqual([]);
+
+      // The re-send faults really happened, so their invariants were not vacuous: a re-send of an
+      // applied OutBizId was answered by a rejection, by each "exists" code and by a fresh Data.
+      const answered = stats.outcomesByAction.ChangeResellerConsumeAmount ?? {};
+      expect({
+        rejectedAfterLostAnswer: REJECTIONS_AFTER_LOST_ANSWER.some((code) => (answered[code] ?? 0) > 0),
+        '-303': (answered['-303'] ?? 0) > 0,
+        IdempotentParameterMismatch: (answered.IdempotentParameterMismatch ?? 0) > 0,
+        fresh: (answered.replayed_fresh ?? 0) > 0,
+      }).toEqual({ rejectedAfterLostAnswer: true, '-303': true, IdempotentParameterMismatch: true, fresh: true });
 
       // Both processes (B restarted after its SIGKILL) still shut down cleanly.
       const codes = await Promise.all(procs.map((proc) => proc.svc!.stop()));
@@ -554,7 +605,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
         );
       expect(wrong).toEqual([]);
     },
-    fullRun() ? 420_000 : 180_000,
+    CONFIRMATION_WINDOW_MS + (fullRun() ? 420_000 : 180_000),
   );
 
   interface InvariantInput {
@@ -563,6 +614,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
     outcomes: Outcome[];
     credits: AppliedCredit[];
     maxPerSecond: number;
+    maxPerSecondAllActions: number;
   }
 
   /** Every invariant of the issue, each reported by name (all evaluated, so one failure shows the whole picture). */
@@ -571,6 +623,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
     ids,
     credits,
     maxPerSecond,
+    maxPerSecondAllActions,
   }: InvariantInput): Promise<Array<{ name: string; ok: boolean; detail: string }>> {
     const out: Array<{ name: string; ok: boolean; detail: string }> = [];
     const check = (name: string, bad: unknown[] | string | null) => {
@@ -593,7 +646,11 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       currency: Currency;
       completed_at: Date | null;
       next_attempt_at: Date | null;
-    }>('SELECT id, state, account_id, amount::text AS amount, currency, completed_at, next_attempt_at FROM recharges');
+      failure_code: string | null;
+      failure_provider_code: string | null;
+    }>(
+      'SELECT id, state, account_id, amount::text AS amount, currency, completed_at, next_attempt_at, failure_code, failure_provider_code FROM recharges',
+    );
     const byId = new Map(rows.map((r) => [r.id, r]));
     const succeeded = new Set(rows.filter((r) => r.state === 'SUCCEEDED').map((r) => r.id));
 
@@ -625,6 +682,14 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
         .filter((id) => !credits.some((c) => c.outBizId === id))
         .map((id) => `SUCCEEDED without a credit: ${id}`),
     ]);
+    check(
+      'no recharge is FAILED/PROVIDER_REJECTED while the provider applied its OutBizId',
+      credits
+        .filter(
+          (c) => byId.get(c.outBizId)?.state === 'FAILED' && byId.get(c.outBizId)?.failure_code === 'PROVIDER_REJECTED',
+        )
+        .map((c) => `${c.outBizId}: rejected with ${byId.get(c.outBizId)?.failure_provider_code}`),
+    );
     check(
       'provider credits match owner, amount and currency',
       credits
@@ -734,18 +799,46 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
     check('SUCCEEDED and CANCELED are never left', leftFinal);
     check('exactly one transition to SUCCEEDED per SUCCEEDED recharge, none for the others', successCount);
     check('FAILED→SUCCEEDED only as a marked correction', badCorrection);
+    // "The OutBizId exists" answers (-303, IdempotentParameterMismatch) are discrepancies for an
+    // operator, and only for a recharge the provider did apply; nothing else may be one.
+    const applied = new Set(credits.map((c) => c.outBizId));
     const discrepancies = await q<{ kind: string; recharge_id: string }>('SELECT kind, recharge_id FROM discrepancies');
     check(
-      'no discrepancies (every notification matched its recharge)',
-      discrepancies.map((d) => `${d.kind}:${d.recharge_id}`),
+      'no discrepancies but out_biz_id_conflict for applied OutBizIds (every notification matched its recharge)',
+      discrepancies
+        .filter((d) => d.kind !== 'out_biz_id_conflict' || !applied.has(d.recharge_id))
+        .map((d) => `${d.kind}:${d.recharge_id}`),
     );
     check(
-      `provider rate never above PROVIDER_MAX_RPS=${PROVIDER_MAX_RPS} in any 1 s window`,
-      maxPerSecond <= PROVIDER_MAX_RPS ? null : `max ${maxPerSecond}`,
+      `provider rate never above PROVIDER_MAX_RPS=${PROVIDER_MAX_RPS} in any 1 s window (ChangeResellerConsumeAmount, and all actions together)`,
+      maxPerSecond <= PROVIDER_MAX_RPS && maxPerSecondAllActions <= PROVIDER_MAX_RPS
+        ? null
+        : `max ${maxPerSecond} ChangeResellerConsumeAmount, ${maxPerSecondAllActions} all actions`,
     );
     return out;
   }
 });
+
+/** What the recharges that are not final went through: their rows, their provider calls, their events. */
+async function whyNotFinal(q: Sql): Promise<string> {
+  const open = await q<Record<string, unknown>>(
+    `SELECT id, state, attempts, next_attempt_at, updated_at FROM recharges
+      WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED') ORDER BY id LIMIT 10`,
+  );
+  const lines = [`states ${JSON.stringify(await countsByState(q))}`];
+  for (const row of open) {
+    const calls = await q<Record<string, unknown>>(
+      'SELECT attempt, at, outcome, provider_code, http_status FROM provider_calls WHERE recharge_id = $1 ORDER BY id',
+      [row.id],
+    ).catch((err: unknown) => [{ error: String(err) }]);
+    const events = await q<Record<string, unknown>>(
+      'SELECT from_state, to_state, at FROM recharge_events WHERE recharge_id = $1 ORDER BY id',
+      [row.id],
+    );
+    lines.push(`${JSON.stringify(row)}\n  calls ${JSON.stringify(calls)}\n  events ${JSON.stringify(events)}`);
+  }
+  return lines.join('\n');
+}
 
 async function countsByState(q: Sql): Promise<Record<string, number>> {
   const rows = await q<{ state: string; n: number }>(

@@ -4,13 +4,17 @@ import { randomInt } from 'node:crypto';
  * Sizes and seeds of the randomized fault suite. One seed drives everything random in a run, so a
  * failure replays with `FAULT_SEED=<seed> npm run test:faults` (the seed is printed at the start).
  *
+ * Seeds: FAULT_SEED when set; otherwise a fresh random seed under `npm run test:faults` (npm sets
+ * npm_lifecycle_event) or FAULT_FULL=1, which explores, and the suite's own fixed seed inside
+ * `npm test` / `npx jest`, so CI runs the same plan every time.
+ *
  * Sizes: FAULT_RECHARGES / FAULT_RUNS when set; otherwise the full size under
- * `npm run test:faults` (npm sets npm_lifecycle_event) or FAULT_FULL=1, and the short size that
- * keeps the suite under a minute inside `npm test` / `npx jest`.
+ * `npm run test:faults` or FAULT_FULL=1, and the short size that keeps the suite under a minute
+ * inside `npm test` / `npx jest`.
  */
-export function faultSeed(): number {
+export function faultSeed(fixed: number): number {
   const raw = process.env.FAULT_SEED;
-  if (raw === undefined || raw === '') return randomInt(1, 2 ** 31 - 1);
+  if (raw === undefined || raw === '') return fullRun() ? randomInt(1, 2 ** 31 - 1) : fixed;
   if (!/^-?\d+$/.test(raw.trim())) throw new Error(`FAULT_SEED must be an integer, got "${raw}"`);
   return Number(raw.trim()) | 0;
 }

@@ -28,9 +28,10 @@ import { faultSeed, sized } from './fault-settings';
  * journal, posted once per SUCCEEDED transition, credits at most once), a refused command changes
  * nothing, completedAt is set exactly when the recharge is final.
  *
- * Replay: `FAULT_SEED=<seed> npx jest test/faults/recharge.property` (the seed is printed).
+ * Replay: `FAULT_SEED=<seed> npx jest test/faults/recharge.property` (the seed is printed; fixed
+ * inside `npm test`, random under `npm run test:faults`).
  */
-const SEED = faultSeed();
+const SEED = faultSeed(20261203);
 const RUNS = sized('FAULT_RUNS', 20_000, 2_000);
 const MAX_COMMANDS = 60;
 const OPEN = [S.CREATED, S.SUBMITTED, S.PENDING_CONFIRMATION];

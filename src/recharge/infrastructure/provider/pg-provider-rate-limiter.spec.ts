@@ -1,73 +1,155 @@
 import { Logger } from '@nestjs/common';
 import { StatementRunner } from '../../../database/pg-statements';
-import { PgProviderRateLimiter } from './pg-provider-rate-limiter';
+import { LocalClock, MONOTONIC_CLOCK, PgProviderRateLimiter } from './pg-provider-rate-limiter';
 
-/** A database whose reservation answers after `answerAfterMs`, of which `queuedMs` spent on the row lock. */
-function fakeDatabase(answers: Array<{ answerAfterMs: number; waitMs: number; queuedMs?: number }>) {
+/**
+ * Virtual time, so what is asserted does not depend on how busy the machine is: sleepers wake in
+ * the order of their deadlines, each when nothing else is left to run, and time jumps to it.
+ */
+class VirtualClock implements LocalClock {
+  t = 1_800_000_000_000;
+  private timers: Array<{ at: number; wake: () => void }> = [];
+  private ticking = false;
+
+  now = (): number => this.t;
+
+  sleepUntil = (at: number): Promise<void> =>
+    new Promise<void>((wake) => {
+      this.timers.push({ at, wake });
+      this.tick();
+    });
+
+  /** Lets `ms` pass (a database answering later), after everything runnable now has run. */
+  async pass(ms: number): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    this.t += ms;
+  }
+
+  private tick(): void {
+    if (this.ticking) return;
+    this.ticking = true;
+    setImmediate(() => {
+      this.ticking = false;
+      this.timers.sort((a, b) => a.at - b.at);
+      const next = this.timers.shift();
+      if (!next) return;
+      this.t = Math.max(this.t, next.at);
+      next.wake();
+      if (this.timers.length > 0) this.tick();
+    });
+  }
+}
+
+/**
+ * A database whose clock is ours: it reads its clock when the statement arrives, computes the
+ * slot `queuedMs` later (time spent queued on the row lock), the first slot beginning `waitMs`
+ * after that, and answers `answerAfterMs` after the statement arrived.
+ */
+function fakeDatabase(
+  clock: VirtualClock,
+  answers: Array<{ answerAfterMs: number; waitMs: number; queuedMs?: number }>,
+) {
   const calls: unknown[][] = [];
   const sql = {
     query: async (_statement: unknown, params: unknown[]) => {
       calls.push(params);
       const answer = answers[Math.min(calls.length - 1, answers.length - 1)]!;
-      await new Promise((resolve) => setTimeout(resolve, answer.answerAfterMs));
-      return [{ wait_ms: String(answer.waitMs), queued_ms: String(answer.queuedMs ?? 0) }];
+      const started = clock.now();
+      const computed = started + (answer.queuedMs ?? 0);
+      await clock.pass(answer.answerAfterMs);
+      return [{ slot_at: String(computed + answer.waitMs), db_started: String(started), db_now: String(computed) }];
     },
   } as unknown as StatementRunner;
   return { sql, calls };
 }
 
 describe('PgProviderRateLimiter', () => {
+  let clock: VirtualClock;
   beforeAll(() => Logger.overrideLogger(false));
   afterAll(() => Logger.overrideLogger(['error', 'warn', 'log']));
+  beforeEach(() => (clock = new VirtualClock()));
 
-  it('reserves one slot spaced 1.03/rate and waits until it begins, never earlier', async () => {
-    const { sql, calls } = fakeDatabase([{ answerAfterMs: 0, waitMs: 60 }]);
-    const started = performance.now();
-    await new PgProviderRateLimiter(sql, 20).acquire('ChangeResellerConsumeAmount');
-    expect(performance.now() - started).toBeGreaterThanOrEqual(60);
+  it('reserves one slot spaced 1.03/rate on the one row of the whole provider, and waits until it begins, never earlier', async () => {
+    const { sql, calls } = fakeDatabase(clock, [{ answerAfterMs: 0, waitMs: 60 }]);
+    const started = clock.now();
+    const grant = await new PgProviderRateLimiter(sql, 20, clock).acquire('credit');
+    expect(clock.now() - started).toBeGreaterThanOrEqual(60);
+    expect(grant).toEqual({ priority: 'credit', slotAt: started + 60, reservations: 1 });
     expect(calls).toHaveLength(1);
-    const [action, ...intervals] = calls[0] as [string, number];
-    expect(action).toBe('ChangeResellerConsumeAmount');
-    for (const seconds of intervals) expect(seconds).toBeCloseTo(0.0515, 9);
+    const [row, seconds] = calls[0] as [string, number];
+    // One row for the whole provider, whatever the action: one budget.
+    expect(row).toBe('provider');
+    expect(seconds).toBeCloseTo(0.0515, 9);
   });
 
   it('serves callers who ask while a reservation is on its way with one statement for all of them, one interval apart', async () => {
-    const { sql, calls } = fakeDatabase([
+    const { sql, calls } = fakeDatabase(clock, [
       { answerAfterMs: 5, waitMs: 0 },
       { answerAfterMs: 5, waitMs: 40 },
     ]);
-    const limiter = new PgProviderRateLimiter(sql, 20);
-    const started = performance.now();
+    const limiter = new PgProviderRateLimiter(sql, 20, clock);
+    const started = clock.now();
     const sentAt = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        limiter.acquire('ChangeResellerConsumeAmount').then(() => performance.now() - started),
-      ),
+      Array.from({ length: 5 }, () => limiter.acquire('credit').then(() => clock.now() - started)),
     );
     // The first caller's statement was already on its way; the four others share the next one.
     expect(calls.map((params) => params[1])).toEqual([expect.closeTo(0.0515, 9), expect.closeTo(4 * 0.0515, 9)]);
     const later = sentAt.slice(1).sort((a, b) => a - b);
-    for (let i = 0; i < later.length; i += 1) expect(later[i]).toBeGreaterThanOrEqual(10 + 40 + i * 51.5 - 1);
+    for (let i = 0; i < later.length; i += 1) expect(later[i]).toBeGreaterThanOrEqual(5 + 40 + i * 51.5);
   });
 
   it('gives up a slot it would use too late (its answer arrived late) and reserves a new one', async () => {
     // The first answer comes 60 ms after the question: the slot may have begun 60 ms ago.
-    const { sql, calls } = fakeDatabase([
+    const { sql, calls } = fakeDatabase(clock, [
       { answerAfterMs: 60, waitMs: 0 },
       { answerAfterMs: 0, waitMs: 10 },
     ]);
-    await new PgProviderRateLimiter(sql, 20).acquire('ChangeResellerConsumeAmount');
+    const grant = await new PgProviderRateLimiter(sql, 20, clock).acquire('credit');
     expect(calls).toHaveLength(2);
+    expect(grant.reservations).toBe(2);
   });
 
   it('does not count time queued on the row lock before the slot was computed as lateness', async () => {
-    const { sql, calls } = fakeDatabase([{ answerAfterMs: 60, waitMs: 0, queuedMs: 55 }]);
-    await new PgProviderRateLimiter(sql, 20).acquire('ChangeResellerConsumeAmount');
+    const { sql, calls } = fakeDatabase(clock, [{ answerAfterMs: 60, waitMs: 0, queuedMs: 55 }]);
+    await new PgProviderRateLimiter(sql, 20, clock).acquire('credit');
     expect(calls).toHaveLength(1);
   });
 
-  it('sends anyway after MAX_RESERVATIONS late slots in a row, so an overloaded replica is slowed, not stuck', async () => {
-    const { sql, calls } = fakeDatabase([{ answerAfterMs: PgProviderRateLimiter.MAX_LATENESS_MS + 30, waitMs: 0 }]);
-    await new PgProviderRateLimiter(sql, 20).acquire('ChangeResellerConsumeAmount');
-    expect(calls).toHaveLength(PgProviderRateLimiter.MAX_RESERVATIONS);
+  it('places a slot by the fastest recent round trip: one slow answer does not make its slot look late', async () => {
+    const { sql, calls } = fakeDatabase(clock, [
+      { answerAfterMs: 0, waitMs: 5 },
+      // Answered 60 ms after it was asked, for a slot 100 ms after the database computed it: the
+      // first round trip already told where the database's clock stands, so the slot is known to
+      // begin 40 ms after the answer, not anywhere within 60 ms of it.
+      { answerAfterMs: 60, waitMs: 100 },
+    ]);
+    const limiter = new PgProviderRateLimiter(sql, 20, clock);
+    await limiter.acquire('credit');
+    const grant = await limiter.acquire('credit');
+    expect(grant.reservations).toBe(1);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('never sends on a late slot, however many in a row: it keeps reserving until one is punctual', async () => {
+    const late = { answerAfterMs: PgProviderRateLimiter.MAX_LATENESS_MS + 30, waitMs: 0 };
+    const { sql, calls } = fakeDatabase(clock, [
+      ...Array.from({ length: 9 }, () => late),
+      { answerAfterMs: 0, waitMs: 5 },
+    ]);
+    const grant = await new PgProviderRateLimiter(sql, 20, clock).acquire('credit');
+    expect(calls).toHaveLength(10);
+    expect(grant.reservations).toBe(10);
+  });
+
+  it('stops waiting when the caller gives up, and sends nothing', async () => {
+    // Real time here: a slot 10 s away, and a caller that waits 20 ms at most.
+    const now = () => MONOTONIC_CLOCK.now();
+    const sql = {
+      query: async () => [{ slot_at: String(now() + 10_000), db_started: String(now()), db_now: String(now()) }],
+    } as unknown as StatementRunner;
+    const limiter = new PgProviderRateLimiter(sql, 20);
+    await expect(limiter.acquire('credit', { signal: AbortSignal.timeout(20) })).rejects.toMatchObject({
+      name: 'TimeoutError',
+    });
   });
 });

@@ -1,32 +1,107 @@
 import { Logger } from '@nestjs/common';
 import { Statement, StatementRunner } from '../../../database/pg-statements';
 
-/** A reserved send slot, measured on the local clock: it begins no earlier than `earliest` and no later than `latest`. */
+/** What a provider call is for: credits move money and go first; quota queries only read. */
+export type ProviderCallPriority = 'credit' | 'query';
+
+/** The slot a caller may send in, as PostgreSQL reserved it. */
+export interface SlotGrant {
+  priority: ProviderCallPriority;
+  /** When the slot begins on the database's clock (epoch milliseconds): slots never overlap. */
+  slotAt: number;
+  /** How many slots the caller reserved to get a punctual one (each late one was given up unused). */
+  reservations: number;
+}
+
+export interface AcquireOptions {
+  /** Stop waiting (the promise rejects with the signal's reason); a slot already reserved is wasted. */
+  signal?: AbortSignal;
+}
+
+/** A reserved send slot on the local clock (epoch ms): it begins no earlier than `earliest` and no later than `latest`. */
 interface Slot {
   earliest: number;
   latest: number;
+  slotAt: number;
 }
 
-/** $1 action, $2 the interval covered by the reserved slots, in seconds. */
-const RESERVE_SLOTS: Statement = {
-  name: 'provider_rate_limit_reserve_v1',
+/**
+ * The local clock: epoch milliseconds that never step (a monotonic clock from a fixed origin), and
+ * a sleep until such an instant. Tests pass a virtual one.
+ */
+export interface LocalClock {
+  now(): number;
+  sleepUntil(at: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const MONOTONIC_CLOCK: LocalClock = {
+  now: () => performance.timeOrigin + performance.now(),
+  sleepUntil,
+};
+
+/** The whole provider shares one row: one budget for every action and every replica. */
+export const PROVIDER_BUDGET_ROW = 'provider';
+
+/**
+ * Credits: the next `count` slots after the last reserved one (or from now if the budget is idle).
+ * $1 the budget's row, $2 the interval covered by the reserved slots, in seconds.
+ */
+const RESERVE_CREDIT_SLOTS: Statement = {
+  name: 'provider_rate_budget_credits_v2',
   text: `INSERT INTO provider_rate_limits AS l (name, next_slot_at) VALUES ($1, clock_timestamp() + make_interval(secs => $2))
     ON CONFLICT (name) DO UPDATE SET next_slot_at = GREATEST(l.next_slot_at, clock_timestamp()) + make_interval(secs => $2)
-    RETURNING (EXTRACT(EPOCH FROM (l.next_slot_at - clock_timestamp())) - $2) * 1000 AS wait_ms,
-              EXTRACT(EPOCH FROM (clock_timestamp() - statement_timestamp())) * 1000 AS queued_ms`,
+    RETURNING (EXTRACT(EPOCH FROM l.next_slot_at) - $2) * 1000 AS slot_at,
+              EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS db_started,
+              EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS db_now`,
+};
+
+/**
+ * Quota queries: one slot, and only one that nobody has reserved, i.e. when the budget is idle
+ * now. Credits reserve their slots ahead (a backlog pushes next_slot_at into the future), so a
+ * query never takes a slot that a credit of any replica has reserved or is queued on the row lock
+ * for: the conditional update waits for that lock and then sees the credit's reservation. No row
+ * back means busy; `busy_ms` (from the statement's snapshot, so possibly stale) says for how long.
+ * $1 the budget's row, $2 one interval in seconds.
+ */
+const RESERVE_QUERY_SLOT: Statement = {
+  name: 'provider_rate_budget_query_v1',
+  text: `WITH taken AS (
+      INSERT INTO provider_rate_limits AS l (name, next_slot_at) VALUES ($1, clock_timestamp() + make_interval(secs => $2))
+      ON CONFLICT (name) DO UPDATE SET next_slot_at = clock_timestamp() + make_interval(secs => $2)
+        WHERE l.next_slot_at <= clock_timestamp()
+      RETURNING l.next_slot_at
+    )
+    SELECT (EXTRACT(EPOCH FROM t.next_slot_at) - $2) * 1000 AS slot_at,
+           EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS db_started,
+           EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS db_now,
+           NULL::float8 AS busy_ms
+      FROM taken t
+    UNION ALL
+    SELECT NULL, NULL, NULL, EXTRACT(EPOCH FROM (l.next_slot_at - clock_timestamp())) * 1000
+      FROM provider_rate_limits l
+     WHERE l.name = $1 AND NOT EXISTS (SELECT 1 FROM taken)`,
 };
 
 interface Waiter {
   resolve: (slot: Slot) => void;
   reject: (err: unknown) => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
 }
 
 /**
- * A cross-replica rate limit kept in PostgreSQL (one row per action, the next free send slot).
- * Callers reserve the next slots with one UPDATE and sleep until theirs comes, so all replicas
- * together send at most one request per interval. Within a replica, callers that ask while a
- * reservation is on its way are served together by the next one (k slots in one UPDATE): one
- * statement per batch instead of one per call, and no queue on the row lock inside a replica.
+ * The provider's rate budget, kept in PostgreSQL: ONE row (the next free send slot) for every
+ * action and every replica, so all of them together send at most one request per interval.
+ * Callers reserve slots with one statement and sleep until theirs comes; nothing is ever sent
+ * without a reserved slot that is still current.
+ *
+ * Credits before quota queries, within a replica and across replicas: credits reserve the next
+ * slots after the last reserved one; a query only takes a slot when the budget is idle (nobody has
+ * reserved the present), so under a backlog of credits queries wait (their callers may give up
+ * through `signal`), and a credit is never behind a query that asked while it was waiting.
+ * Within a replica, credits that ask while a reservation is on its way are served together by the
+ * next one (k slots in one statement): one statement per batch, no queue on the row lock inside a
+ * replica.
  *
  * Slots are spaced slightly wider than 1/rate because what counts is arrival at the provider, and
  * network and event-loop jitter can bunch requests that were reserved exactly 1/rate apart. That
@@ -35,93 +110,234 @@ interface Waiter {
  * its socket or while its timer was due would otherwise fire late, right next to another
  * replica's punctual send of the following slot (observed: 21–22 calls in one second at a limit
  * of 20 with two replicas). So a caller that may be more than MAX_LATENESS_MS past its slot gives
- * that slot up and reserves a new one instead of sending (a wasted slot only costs throughput).
+ * that slot up and reserves a new one instead of sending, however often that happens: a wasted
+ * slot only costs throughput, a late send breaks the provider's limit.
  */
 export class PgProviderRateLimiter {
   static readonly SAFETY_FACTOR = 1.03;
   /** Two thirds of the 30 ms margin; the rest absorbs jitter on the way to the provider. */
   static readonly MAX_LATENESS_MS = 20;
-  /** After this many late slots in a row the caller sends anyway, so an overloaded replica is slowed, never stuck. */
-  static readonly MAX_RESERVATIONS = 4;
+  /** Warn (once per this many) when a caller keeps missing its slots: the replica is overloaded. */
+  static readonly WARN_EVERY_MISSED = 4;
   /** At most this many slots per statement. */
   static readonly MAX_BATCH = 64;
+  /** A busy budget is asked again after at least this long (the answer may be stale), at most after MAX_QUERY_POLL_MS. */
+  static readonly MIN_QUERY_POLL_MS = 5;
+  static readonly MAX_QUERY_POLL_MS = 1000;
   private readonly logger = new Logger('ProviderRateLimiter');
   private readonly intervalMs: number;
-  private readonly waiting = new Map<string, Waiter[]>();
-  private readonly reserving = new Set<string>();
+  private readonly clock = new ClockOffset();
+  private readonly credits: Waiter[] = [];
+  private readonly queries: Waiter[] = [];
+  private pumping = false;
+  private wakePump: (() => void) | null = null;
 
   constructor(
     private readonly sql: StatementRunner,
     ratePerSecond: number,
+    private readonly local: LocalClock = MONOTONIC_CLOCK,
   ) {
     this.intervalMs = (PgProviderRateLimiter.SAFETY_FACTOR * 1000) / ratePerSecond;
   }
 
-  async acquire(action: string): Promise<void> {
+  /** Resolves when the caller may send its request now, in a slot reserved for it alone. */
+  async acquire(priority: ProviderCallPriority, options: AcquireOptions = {}): Promise<SlotGrant> {
     for (let reservation = 1; ; reservation += 1) {
-      const slot = await this.reserve(action);
-      // The slot's true start on the local clock is somewhere in [earliest, latest]: waiting for
-      // `latest` never sends early, and lateness counted from `earliest` is an upper bound.
-      await sleepUntil(slot.latest);
-      const lateMs = performance.now() - slot.earliest;
-      if (lateMs <= PgProviderRateLimiter.MAX_LATENESS_MS) return;
-      if (reservation >= PgProviderRateLimiter.MAX_RESERVATIONS) {
+      options.signal?.throwIfAborted();
+      const slot = await this.reserve(priority, options.signal);
+      // The slot's true start on the local clock is somewhere in [earliest, latest] (the database's
+      // clock is known to within a round trip): waiting for `latest` never sends early, and
+      // lateness counted from `earliest` is an upper bound.
+      await this.local.sleepUntil(slot.latest, options.signal);
+      const lateMs = this.local.now() - slot.earliest;
+      if (lateMs <= PgProviderRateLimiter.MAX_LATENESS_MS)
+        return { priority, slotAt: slot.slotAt, reservations: reservation };
+      if (reservation % PgProviderRateLimiter.WARN_EVERY_MISSED === 0) {
         this.logger.warn(
-          `${action}: ${reservation} send slots missed in a row (${Math.round(lateMs)} ms late); sending late`,
+          `${priority}: ${reservation} send slots missed in a row (${Math.round(lateMs)} ms late); still waiting for a punctual one, this replica is overloaded`,
         );
-        return;
       }
     }
   }
 
-  private reserve(action: string): Promise<Slot> {
+  private reserve(priority: ProviderCallPriority, signal: AbortSignal | undefined): Promise<Slot> {
     return new Promise<Slot>((resolve, reject) => {
-      const queue = this.waiting.get(action) ?? [];
-      queue.push({ resolve, reject });
-      this.waiting.set(action, queue);
-      if (!this.reserving.has(action)) void this.reserveBatch(action);
+      const queue = priority === 'credit' ? this.credits : this.queries;
+      const waiter: Waiter = { resolve, reject, signal };
+      if (signal) {
+        waiter.onAbort = () => {
+          const at = queue.indexOf(waiter);
+          if (at >= 0) queue.splice(at, 1);
+          reject(signal.reason);
+          this.wake();
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      queue.push(waiter);
+      this.wake();
+      if (!this.pumping) void this.pump();
     });
   }
 
-  /** Reserves slots for everyone waiting on `action`, then for whoever arrived meanwhile. */
-  private async reserveBatch(action: string): Promise<void> {
-    this.reserving.add(action);
+  /** One loop per replica: all waiting credits first (in batches), then queries one at a time. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
     try {
-      for (let queue = this.waiting.get(action) ?? []; queue.length > 0; queue = this.waiting.get(action) ?? []) {
-        const batch = queue.splice(0, PgProviderRateLimiter.MAX_BATCH);
-        try {
-          const asked = performance.now();
-          const { firstWaitMs, queuedMs } = await this.reserveSlots(action, batch.length);
-          const answered = performance.now();
-          // The slots were computed at least queuedMs after `asked` (time spent queued on the row
-          // lock, behind other replicas) and at most at `answered`: durations on one clock, no skew.
-          batch.forEach((w, i) => {
-            const waitMs = firstWaitMs + i * this.intervalMs;
-            w.resolve({ earliest: asked + queuedMs + waitMs, latest: answered + waitMs });
-          });
-        } catch (err) {
-          for (const w of batch) w.reject(err);
+      while (this.credits.length > 0 || this.queries.length > 0) {
+        if (this.credits.length > 0) {
+          await this.serveCredits(this.credits.splice(0, PgProviderRateLimiter.MAX_BATCH));
+          continue;
+        }
+        const busyMs = await this.serveQuery(this.queries[0]!);
+        if (busyMs !== null && this.credits.length === 0) {
+          // Busy with credits (someone's reserved slots lie ahead): ask again once they have
+          // begun, or at once if a credit of this replica arrives meanwhile.
+          await this.idle(
+            Math.min(
+              PgProviderRateLimiter.MAX_QUERY_POLL_MS,
+              Math.max(PgProviderRateLimiter.MIN_QUERY_POLL_MS, busyMs),
+            ),
+          );
         }
       }
     } finally {
-      this.reserving.delete(action);
+      this.pumping = false;
+    }
+  }
+
+  private async serveCredits(batch: Waiter[]): Promise<void> {
+    try {
+      const asked = this.local.now();
+      const span = (batch.length * this.intervalMs) / 1000;
+      const [row] = await this.sql.query<ReservationRow>(RESERVE_CREDIT_SLOTS, [PROVIDER_BUDGET_ROW, span]);
+      const answered = this.local.now();
+      const slotAt = this.observe(row!, asked, answered);
+      batch.forEach((w, i) => settle(w, this.slot(slotAt + i * this.intervalMs)));
+    } catch (err) {
+      for (const w of batch) fail(w, err);
+    }
+  }
+
+  /** Takes a slot for the first waiting query if the budget is idle; else answers how long it is busy. */
+  private async serveQuery(waiter: Waiter): Promise<number | null> {
+    try {
+      const asked = this.local.now();
+      const [row] = await this.sql.query<ReservationRow>(RESERVE_QUERY_SLOT, [
+        PROVIDER_BUDGET_ROW,
+        this.intervalMs / 1000,
+      ]);
+      const answered = this.local.now();
+      if (row && row.slot_at === null) return Number(row.busy_ms) || 0;
+      // No row at all cannot happen (the insert or the update answers); treat it as busy.
+      if (!row) return 0;
+      const slotAt = this.observe(row, asked, answered);
+      const at = this.queries.indexOf(waiter);
+      if (at >= 0) this.queries.splice(at, 1);
+      settle(waiter, this.slot(slotAt));
+      return null;
+    } catch (err) {
+      const at = this.queries.indexOf(waiter);
+      if (at >= 0) this.queries.splice(at, 1);
+      fail(waiter, err);
+      return null;
     }
   }
 
   /**
-   * Reserves the next `count` free slots. Answers how long until the first begins (0: now) and how
-   * long the statement had been in PostgreSQL when it computed that.
+   * Learns from a reservation's round trip where the database's clock stands against ours: it read
+   * `db_started` no earlier than we asked and `db_now` no later than the answer came back. Answers
+   * the first reserved slot's start on the database clock.
    */
-  private async reserveSlots(action: string, count: number): Promise<{ firstWaitMs: number; queuedMs: number }> {
-    const span = (count * this.intervalMs) / 1000;
-    const [row] = await this.sql.query<{ wait_ms: string; queued_ms: string }>(RESERVE_SLOTS, [action, span]);
-    return { firstWaitMs: Math.max(0, Number(row.wait_ms) || 0), queuedMs: Math.max(0, Number(row.queued_ms) || 0) };
+  private observe(row: ReservationRow, asked: number, answered: number): number {
+    this.clock.observe(Number(row.db_now) - answered, Number(row.db_started) - asked, answered);
+    return Number(row.slot_at);
+  }
+
+  /** A slot that begins at `slotAt` on the database clock, on the local clock. */
+  private slot(slotAt: number): Slot {
+    const { lo, hi } = this.clock.bounds();
+    return { earliest: slotAt - hi, latest: slotAt - lo, slotAt };
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        if (this.wakePump === done) this.wakePump = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakePump = done;
+    });
+  }
+
+  private wake(): void {
+    this.wakePump?.();
   }
 }
 
-/** setTimeout may fire a little early (millisecond rounding); a slot must never be used before it begins. */
-async function sleepUntil(deadline: number): Promise<void> {
-  for (let left = deadline - performance.now(); left > 0; left = deadline - performance.now()) {
-    await new Promise((resolve) => setTimeout(resolve, Math.ceil(left)));
+interface ReservationRow {
+  slot_at: string | null;
+  db_started: string | null;
+  db_now: string | null;
+  busy_ms?: string | null;
+}
+
+/**
+ * What the database's clock reads minus ours (epoch ms), bounded by round trips: each reservation
+ * says the offset lies in [db_now − answered, db_started − asked]. The bounds of recent round trips
+ * are intersected, so one slow answer (a busy database, a stalled event loop) does not blur where
+ * a slot begins: the fastest recent round trip decides. Only the last WINDOW_MS count, which keeps
+ * the drift between two NTP-disciplined clocks negligible; bounds that no longer overlap mean a
+ * clock was stepped, and only the newest round trip is kept.
+ */
+class ClockOffset {
+  static readonly WINDOW_MS = 10_000;
+  private samples: Array<{ lo: number; hi: number; at: number }> = [];
+
+  observe(lo: number, hi: number, at: number): void {
+    this.samples = this.samples.filter((s) => s.at > at - ClockOffset.WINDOW_MS);
+    this.samples.push({ lo, hi, at });
+    const bounds = this.bounds();
+    if (bounds.lo > bounds.hi) this.samples = [{ lo, hi, at }];
   }
+
+  bounds(): { lo: number; hi: number } {
+    let lo = -Infinity;
+    let hi = Infinity;
+    for (const s of this.samples) {
+      lo = Math.max(lo, s.lo);
+      hi = Math.min(hi, s.hi);
+    }
+    return { lo, hi };
+  }
+}
+
+function settle(waiter: Waiter, slot: Slot): void {
+  if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+  waiter.resolve(slot);
+}
+
+function fail(waiter: Waiter, err: unknown): void {
+  if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+  waiter.reject(err);
+}
+
+/** setTimeout may fire a little early (millisecond rounding); a slot must never be used before it begins. */
+async function sleepUntil(deadline: number, signal?: AbortSignal): Promise<void> {
+  const now = () => performance.timeOrigin + performance.now();
+  for (let left = deadline - now(); left > 0; left = deadline - now()) {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, Math.ceil(left));
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+  signal?.throwIfAborted();
 }

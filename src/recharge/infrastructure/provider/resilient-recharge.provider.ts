@@ -15,6 +15,7 @@ import {
   RechargeProvider,
 } from '../../application/ports/recharge-provider';
 import { RechargeTelemetry } from '../../application/ports/recharge-telemetry';
+import { DomainError } from '../../../../libs/shared/domain-error';
 import { PgProviderRateLimiter } from './pg-provider-rate-limiter';
 import { withSpan } from '../../../observability/tracing';
 
@@ -28,21 +29,28 @@ const STATE_NAME = {
 } as const;
 
 /**
- * Wraps the real adapter with what every provider call needs: the cross-replica rate limit, a
- * circuit breaker (cockatiel) that stops hammering a failing provider and probes it half-open,
- * and metrics. Definitive rejections are answers from a healthy provider and do not trip it.
+ * Wraps the real adapter with what every provider call needs: a slot of the one cross-replica rate
+ * budget (credits first, quota queries when no credit needs the slot), a circuit breaker
+ * (cockatiel) that stops hammering a failing provider and probes it half-open, and metrics.
+ * Definitive rejections are answers from a healthy provider and do not trip it.
+ *
+ * A credit waits for its slot as long as it takes (its claim on the recharge is renewed meanwhile);
+ * a quota query gives up after `queryWaitMs` (default 5 s) while credits keep the budget busy, and
+ * fails like any unreadable quota, so a caller never waits behind a long backlog of credits.
  */
 export class ResilientRechargeProvider extends RechargeProvider {
   private readonly logger = new Logger('ProviderCircuit');
   private readonly breaker: CircuitBreakerPolicy;
+  private readonly queryWaitMs: number;
 
   constructor(
     private readonly inner: RechargeProvider,
     private readonly limiter: PgProviderRateLimiter,
     private readonly telemetry: RechargeTelemetry,
-    options: { consecutiveFailures?: number; halfOpenAfterMs?: number } = {},
+    options: { consecutiveFailures?: number; halfOpenAfterMs?: number; queryWaitMs?: number } = {},
   ) {
     super();
+    this.queryWaitMs = options.queryWaitMs ?? 5000;
     this.breaker = circuitBreaker(
       handleWhenResult((o) => (o as ProviderOutcome).kind === 'retryable' || (o as ProviderOutcome).kind === 'unknown'),
       {
@@ -60,7 +68,7 @@ export class ResilientRechargeProvider extends RechargeProvider {
     const action = 'ChangeResellerConsumeAmount';
     try {
       return await this.breaker.execute(async () => {
-        await this.limiter.acquire(action);
+        await this.limiter.acquire('credit');
         return withSpan(
           `BssOpenApi/${action}`,
           { ...RPC_ATTRIBUTES, 'rpc.method': action, 'recharge.id': request.rechargeId },
@@ -86,7 +94,16 @@ export class ResilientRechargeProvider extends RechargeProvider {
 
   async availableQuota(accountId: string, currency: Currency): Promise<AvailableQuota> {
     const action = 'QueryResellerAvailableQuota';
-    await this.limiter.acquire(action);
+    try {
+      await this.limiter.acquire('query', { signal: AbortSignal.timeout(this.queryWaitMs) });
+    } catch (err) {
+      if (!(err instanceof DOMException && err.name === 'TimeoutError')) throw err;
+      this.telemetry.providerCall(action, 'rate_budget_busy', 0);
+      throw new DomainError(
+        'PROVIDER_ERROR',
+        `no provider rate slot for a quota query within ${this.queryWaitMs} ms: credits go first`,
+      );
+    }
     const started = process.hrtime.bigint();
     try {
       const quota = await this.inner.availableQuota(accountId, currency);
