@@ -8,9 +8,10 @@ import { Migration } from '@mikro-orm/migrations';
  * - `recharges_queue_idx`: the open recharges by (client, account, due time). The claim walks the
  *   distinct (client, account) pairs on it (a skip scan) and reads the head of each, so its cost
  *   grows with the number of pairs with open work, not with the number of queued rows.
- * - `dispatch_queues`: each (client, account) queue's virtual time, the point on the shared
- *   virtual clock at which it is next served; `dispatch_clock` (one row) is that clock. A queue
- *   that was idle starts at the clock, never behind it, so idleness earns no burst.
+ * - `dispatch_clients`: each client's virtual time, the point on the shared virtual clock
+ *   (`dispatch_clock`, one row) at which its next turn comes, and the clock of its own accounts;
+ *   `dispatch_queues`: each (client, account) queue's virtual time on that account clock. A client
+ *   or account that was idle starts at its clock, never behind it, so idleness earns no burst.
  */
 export class Migration20261203009001_fair_dispatch extends Migration {
   override async up(): Promise<void> {
@@ -26,6 +27,11 @@ export class Migration20261203009001_fair_dispatch extends Migration {
         pass bigint NOT NULL,
         PRIMARY KEY (client_id, account_id)
       );
+      CREATE TABLE dispatch_clients (
+        client_id text PRIMARY KEY REFERENCES clients (id),
+        pass bigint NOT NULL,
+        account_clock bigint NOT NULL DEFAULT 0
+      );
       CREATE TABLE dispatch_clock (
         id boolean PRIMARY KEY DEFAULT true CHECK (id),
         virtual_time bigint NOT NULL
@@ -36,7 +42,7 @@ export class Migration20261203009001_fair_dispatch extends Migration {
 
   override async down(): Promise<void> {
     this.addSql(`
-      DROP TABLE dispatch_clock, dispatch_queues;
+      DROP TABLE dispatch_clock, dispatch_clients, dispatch_queues;
       CREATE INDEX recharges_due_idx ON recharges (next_attempt_at)
         WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION');
       DROP INDEX recharges_queue_idx;

@@ -83,6 +83,20 @@ describe('fair claim across clients and accounts (issue 16, real PostgreSQL)', (
     expect(ofA[0]).toMatch(/_0000001$/);
   });
 
+  it("a client queueing to many accounts gets one client's share, not one per account", async () => {
+    const a = await newClient();
+    const b = await newClient();
+    // A's backlog spread over 200 accounts: 200 queues of A against B's one.
+    for (let i = 0; i < 200; i++) await queue(a, String(3000 + i), 5);
+    await queue(b, '2001', 10, new Date(T0.getTime() + 60_000));
+
+    const claimed = await claimRounds(10, 2);
+
+    expect(claimed.filter((c) => c.client === b)).toHaveLength(10);
+    // A's ten turns went to ten different accounts.
+    expect(new Set(claimed.filter((c) => c.client === a).map((c) => c.account)).size).toBe(10);
+  });
+
   it('weights are respected: a client of weight 3 gets three claims for every one of a client of weight 1', async () => {
     const light = await newClient(1);
     const heavy = await newClient(3);

@@ -227,22 +227,24 @@ const LOCK_DISPATCH_CLOCK: Statement = {
 };
 
 /**
- * The fair claim: weighted fair queuing over (client, account) queues, in one statement.
+ * The fair claim: start-time fair queuing in two levels, clients then accounts, in one statement.
  *
  * 1. `queues`: the distinct (client, account) pairs with open work, by a skip scan over
- *    recharges_queue_idx (one index descent per pair, however many rows each pair holds).
- * 2. `due`: those with a recharge due now, each with its virtual start: its stored virtual time,
- *    but never behind the shared clock (an idle or new queue starts at the clock, so idleness
- *    earns no burst and a heavy queue's lead is never owed back).
- * 3. Each claim from a queue moves it by its stride, 1,000,000 × (the client's queues with due
- *    work) / (the client's weight): clients share by weight, a client's accounts share equally.
- * 4. `heads`: up to `limit` due, unleased rows per queue, oldest first (FOR UPDATE SKIP LOCKED),
- *    each tagged with the virtual time at which its turn comes; `chosen` is the `limit` lowest
- *    tags, so the oldest work of every queue moves and no queue waits behind another's backlog.
+ *    recharges_queue_idx (one index descent per pair, however many rows each pair holds); `due`
+ *    keeps those with a due, unleased recharge (up to `limit` counted, one more descent each).
+ * 2. Clients: each has a virtual time on the shared clock (`dispatch_clients.pass`), never behind
+ *    the clock (an idle or new client starts at the clock: idleness earns no burst, and a busy
+ *    client's earlier service is never owed back). Its k-th turn in this claim comes at
+ *    start + (k - 1) × 1,000,000 / weight; `turns` is the `limit` earliest turns of all clients.
+ * 3. Accounts: within a client the same scheme with an equal stride and the client's own account
+ *    clock, over only the k accounts whose turn comes first (a later account cannot win one of k
+ *    turns), each offering its k oldest due rows; `chosen` is each client's k earliest.
+ * 4. The chosen rows are locked (SKIP LOCKED: a row being written right now waits for the next
+ *    claim) and leased; the virtual times and the clock move past the turns taken.
  *
  * Leased rows carry next_attempt_at = lease_until, so the due range of the index never holds them
- * and a live lease is never taken. The cost is a few index descents per queue with work: flat in
- * the number of queued rows.
+ * and a live lease is never taken. The cost is a few index descents per pair with open work, none
+ * per queued row: flat however long the queues are (docs/fair-dispatch.md shows the plan).
  */
 export const FAIR_CLAIM: Statement = {
   name: 'recharge_claim_fair_v1',
@@ -256,41 +258,83 @@ export const FAIR_CLAIM: Statement = {
         WHERE r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND (r.client_id, r.account_id) > (q.client_id, q.account_id)
         ORDER BY r.client_id, r.account_id LIMIT 1) n
     ),
-    clock AS (SELECT virtual_time FROM dispatch_clock),
     due AS (
-      SELECT q.client_id, q.account_id, c.weight, GREATEST(dq.pass, clock.virtual_time) AS start
+      SELECT q.client_id, q.account_id, h.head, h.available, dq.pass
       FROM queues q
-      JOIN clients c ON c.id = q.client_id
-      CROSS JOIN clock
-      LEFT JOIN dispatch_queues dq ON dq.client_id = q.client_id AND dq.account_id = q.account_id
-      WHERE EXISTS (SELECT 1 FROM recharges r WHERE r.client_id = q.client_id AND r.account_id = q.account_id
-        AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND r.next_attempt_at <= $1)
-    ),
-    shares AS (SELECT d.*, 1000000 * count(*) OVER (PARTITION BY d.client_id) / d.weight AS stride FROM due d),
-    heads AS (
-      SELECT s.client_id, s.account_id, s.stride, s.start + (h.n - 1) * s.stride AS tag, h.id, h.next_attempt_at
-      FROM shares s CROSS JOIN LATERAL (
-        SELECT x.id, x.next_attempt_at, row_number() OVER (ORDER BY x.next_attempt_at) AS n FROM (
-          SELECT r.id, r.next_attempt_at FROM recharges r
-          WHERE r.client_id = s.client_id AND r.account_id = s.account_id
+      CROSS JOIN LATERAL (
+        SELECT min(x.next_attempt_at) AS head, count(*) AS available FROM (
+          SELECT r.next_attempt_at FROM recharges r
+          WHERE r.client_id = q.client_id AND r.account_id = q.account_id
             AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
             AND r.next_attempt_at <= $1 AND (r.lease_until IS NULL OR r.lease_until <= $1)
-          ORDER BY r.next_attempt_at LIMIT $3
-          FOR UPDATE SKIP LOCKED) x) h
+          ORDER BY r.next_attempt_at LIMIT $3) x) h
+      LEFT JOIN dispatch_queues dq ON dq.client_id = q.client_id AND dq.account_id = q.account_id
+      WHERE h.available > 0
     ),
-    chosen AS (SELECT * FROM heads ORDER BY tag, next_attempt_at LIMIT $3),
+    clients_due AS (
+      SELECT d.client_id, GREATEST(dc.pass, clock.virtual_time) AS start, 1000000 / c.weight AS stride,
+        COALESCE(dc.account_clock, 0) AS account_clock, min(d.head) AS head, LEAST(sum(d.available), $3)::int AS available
+      FROM due d
+      JOIN clients c ON c.id = d.client_id
+      CROSS JOIN dispatch_clock clock
+      LEFT JOIN dispatch_clients dc ON dc.client_id = d.client_id
+      GROUP BY d.client_id, dc.pass, clock.virtual_time, c.weight, dc.account_clock
+    ),
+    turns AS (
+      SELECT cd.client_id, cd.start + (n - 1) * cd.stride AS tag, cd.stride
+      FROM clients_due cd CROSS JOIN LATERAL generate_series(1, cd.available) n
+      ORDER BY tag, cd.head, cd.client_id LIMIT $3
+    ),
+    shares AS (
+      SELECT client_id, count(*) AS k, max(tag) AS last_tag, min(stride) AS stride FROM turns GROUP BY client_id
+    ),
+    accounts AS (
+      SELECT * FROM (
+        SELECT d.client_id, d.account_id, s.k, GREATEST(d.pass, cd.account_clock) AS start,
+          row_number() OVER (PARTITION BY d.client_id ORDER BY GREATEST(d.pass, cd.account_clock), d.head, d.account_id) AS rank
+        FROM due d JOIN shares s ON s.client_id = d.client_id JOIN clients_due cd ON cd.client_id = d.client_id) x
+      WHERE x.rank <= x.k
+    ),
+    candidates AS (
+      SELECT a.client_id, a.account_id, a.k, a.start + (h.m - 1) * 1000000 AS tag, h.id, h.next_attempt_at
+      FROM accounts a CROSS JOIN LATERAL (
+        SELECT y.id, y.next_attempt_at, row_number() OVER (ORDER BY y.next_attempt_at) AS m FROM (
+          SELECT r.id, r.next_attempt_at FROM recharges r
+          WHERE r.client_id = a.client_id AND r.account_id = a.account_id
+            AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+            AND r.next_attempt_at <= $1 AND (r.lease_until IS NULL OR r.lease_until <= $1)
+          ORDER BY r.next_attempt_at LIMIT a.k) y) h
+    ),
+    chosen AS (
+      SELECT * FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.client_id ORDER BY c.tag, c.next_attempt_at) AS pick FROM candidates c) x
+      WHERE x.pick <= x.k
+    ),
+    locked AS (
+      SELECT r.id FROM recharges r
+      WHERE r.id = ANY (ARRAY(SELECT id FROM chosen)) AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+        AND r.next_attempt_at <= $1 AND (r.lease_until IS NULL OR r.lease_until <= $1)
+      FOR UPDATE SKIP LOCKED
+    ),
     claimed AS (
       UPDATE recharges r SET next_attempt_at = $2, lease_until = $2, lease_owner = $4, version = r.version + 1
-      WHERE r.id = ANY (ARRAY(SELECT id FROM chosen))
+      WHERE r.id = ANY (ARRAY(SELECT id FROM locked))
       RETURNING r.id, r.trace_context
     ),
-    passes AS (
+    account_passes AS (
       INSERT INTO dispatch_queues (client_id, account_id, pass)
-      SELECT client_id, account_id, max(tag) + min(stride) FROM chosen GROUP BY client_id, account_id
+      SELECT client_id, account_id, max(tag) + 1000000 FROM chosen GROUP BY client_id, account_id
       ON CONFLICT (client_id, account_id) DO UPDATE SET pass = EXCLUDED.pass
     ),
+    client_passes AS (
+      INSERT INTO dispatch_clients (client_id, pass, account_clock)
+      SELECT s.client_id, s.last_tag + s.stride, COALESCE((SELECT max(c.tag) FROM chosen c WHERE c.client_id = s.client_id), 0)
+      FROM shares s
+      ON CONFLICT (client_id) DO UPDATE
+        SET pass = EXCLUDED.pass, account_clock = GREATEST(dispatch_clients.account_clock, EXCLUDED.account_clock)
+    ),
     tick AS (
-      UPDATE dispatch_clock SET virtual_time = (SELECT max(tag) FROM chosen) WHERE EXISTS (SELECT 1 FROM chosen)
+      UPDATE dispatch_clock SET virtual_time = (SELECT max(tag) FROM turns) WHERE EXISTS (SELECT 1 FROM turns)
     )
     SELECT claimed.id, claimed.trace_context FROM claimed JOIN chosen USING (id) ORDER BY chosen.tag, chosen.next_attempt_at`,
 };
