@@ -129,8 +129,14 @@ async function fairness({ databaseUrl, startService, stopService, simAdmin, clie
     .filter((r) => r.status === 202 && r.recharge?.status === 'succeeded')
     .map((r) => r.ms)
     .sort((a, b) => a - b);
+  const outcomes = {};
+  for (const r of results) {
+    const k = r.error ? `error:${r.error}` : `${r.status}:${r.recharge?.status ?? '?'}`;
+    outcomes[k] = (outcomes[k] ?? 0) + 1;
+  }
   return {
     providerMaxRps: RPS,
+    bOutcomes: outcomes,
     backlogA: 20_000,
     bPosted: SECONDS,
     bSucceeded: ok.length,
