@@ -19,6 +19,9 @@ export class Migration20261203009001_fair_dispatch extends Migration {
       ALTER TABLE clients ADD COLUMN weight integer NOT NULL DEFAULT 1 CHECK (weight BETWEEN 1 AND 1000);
       CREATE INDEX recharges_queue_idx ON recharges (client_id, account_id, next_attempt_at)
         WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION');
+      -- Only leased rows (the few in flight, and those a dead replica left): orphans are resumed first.
+      CREATE INDEX recharges_leased_idx ON recharges (lease_until)
+        WHERE lease_owner IS NOT NULL AND state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION');
       -- The queue index serves every use of the old global due-time index, which would only cost inserts.
       DROP INDEX recharges_due_idx;
       CREATE TABLE dispatch_queues (
@@ -45,7 +48,7 @@ export class Migration20261203009001_fair_dispatch extends Migration {
       DROP TABLE dispatch_clock, dispatch_clients, dispatch_queues;
       CREATE INDEX recharges_due_idx ON recharges (next_attempt_at)
         WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION');
-      DROP INDEX recharges_queue_idx;
+      DROP INDEX recharges_queue_idx, recharges_leased_idx;
       ALTER TABLE clients DROP COLUMN weight;
     `);
   }

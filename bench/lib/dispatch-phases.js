@@ -178,8 +178,8 @@ async function claimLatency(url, times = 200) {
 }
 
 /**
- * Backlog scale: the same drain (PROVIDER_MAX_RPS=50, 20 s window after a 5 s start) and the same
- * claim with 1,000 and with 1,000,000 recharges queued.
+ * Backlog scale: the same drain (PROVIDER_MAX_RPS=50, a 10 s window after a 3 s start, so even the
+ * 1,000 are not drained out inside it) and the same claim with 1,000 and with 1,000,000 queued.
  */
 async function backlog({ databaseUrl, startService, stopService, simAdmin, truncate, client, log }) {
   const RPS = 50;
@@ -194,9 +194,9 @@ async function backlog({ databaseUrl, startService, stopService, simAdmin, trunc
     const claim = await claimLatency(databaseUrl);
     await simAdmin('POST', '/__admin/reset');
     const svc = await startService(`backlog-${label}`, { PROVIDER_MAX_RPS: String(RPS) });
-    await sleep(5_000);
+    await sleep(3_000);
     const windowStart = Date.now();
-    await sleep(20_000);
+    await sleep(10_000);
     const windowEnd = Date.now();
     await stopService(svc);
     const credits = (await simAdmin('GET', '/__admin/credits')).credits.map((c) => Date.parse(c.appliedAt));

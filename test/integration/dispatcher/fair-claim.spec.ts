@@ -162,6 +162,22 @@ describe('fair claim across clients and accounts (issue 16, real PostgreSQL)', (
     expect(retaken.map((r) => r.id).sort()).toEqual([held[1]!.id, held[2]!.id].sort());
   });
 
+  it("a dead replica's lapsed claims are resumed before anyone's next turn", async () => {
+    const a = await newClient();
+    const b = await newClient();
+    await queue(a, '1001', 50);
+    await queue(b, '2001', 50);
+    const first = await repo.claimDue(4, NOW, LEASE);
+    expect(first).toHaveLength(4);
+    // Their holder dies: nobody renews. Meanwhile others' turns went on.
+    await claimRounds(5, 2);
+
+    const afterLapse = new Date(LEASE.getTime() + 1);
+    const next = await repo.claimDue(4, afterLapse, new Date(afterLapse.getTime() + 4_000));
+
+    expect(next.map((c) => c.id).sort()).toEqual(first.map((c) => c.id).sort());
+  });
+
   it('with a large backlog the claim walks the queue index, never the table: rows read stay flat', async () => {
     const a = await newClient();
     const b = await newClient();
@@ -191,7 +207,7 @@ describe('fair claim across clients and accounts (issue 16, real PostgreSQL)', (
       expect(onRecharges.length).toBeGreaterThan(0);
       for (const n of onRecharges) {
         expect(n['Node Type']).not.toBe('Seq Scan');
-        expect(['recharges_queue_idx', 'recharges_pkey']).toContain(n['Index Name']);
+        expect(['recharges_queue_idx', 'recharges_leased_idx', 'recharges_pkey']).toContain(n['Index Name']);
         // Rows produced per node: a handful per queue, not a share of the 50,000.
         expect(n['Actual Rows'] * n['Actual Loops']).toBeLessThanOrEqual(50);
       }

@@ -239,7 +239,10 @@ const LOCK_DISPATCH_CLOCK: Statement = {
  * 3. Accounts: within a client the same scheme with an equal stride and the client's own account
  *    clock, over only the k accounts whose turn comes first (a later account cannot win one of k
  *    turns), each offering its k oldest due rows; `chosen` is each client's k earliest.
- * 4. The chosen rows are locked (SKIP LOCKED: a row being written right now waits for the next
+ * 4. Orphans go first: a recharge whose lease lapsed unreleased (its replica died mid-work) has
+ *    had its turn already, and is resumed before any new turn (recharges_leased_idx holds only
+ *    leased rows: the few in flight). The fair path takes only never-leased or released rows.
+ * 5. The rows taken are locked (SKIP LOCKED: a row being written right now waits for the next
  *    claim) and leased; the virtual times and the clock move past the turns taken.
  *
  * Leased rows carry next_attempt_at = lease_until, so the due range of the index never holds them
@@ -266,7 +269,7 @@ export const FAIR_CLAIM: Statement = {
           SELECT r.next_attempt_at FROM recharges r
           WHERE r.client_id = q.client_id AND r.account_id = q.account_id
             AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
-            AND r.next_attempt_at <= $1 AND (r.lease_until IS NULL OR r.lease_until <= $1)
+            AND r.next_attempt_at <= $1 AND r.lease_owner IS NULL
           ORDER BY r.next_attempt_at LIMIT $3) x) h
       LEFT JOIN dispatch_queues dq ON dq.client_id = q.client_id AND dq.account_id = q.account_id
       WHERE h.available > 0
@@ -285,9 +288,7 @@ export const FAIR_CLAIM: Statement = {
       FROM clients_due cd CROSS JOIN LATERAL generate_series(1, cd.available) n
       ORDER BY tag, cd.head, cd.client_id LIMIT $3
     ),
-    shares AS (
-      SELECT client_id, count(*) AS k, max(tag) AS last_tag, min(stride) AS stride FROM turns GROUP BY client_id
-    ),
+    shares AS (SELECT client_id, count(*) AS k FROM turns GROUP BY client_id),
     accounts AS (
       SELECT * FROM (
         SELECT d.client_id, d.account_id, s.k, GREATEST(d.pass, cd.account_clock) AS start,
@@ -302,7 +303,7 @@ export const FAIR_CLAIM: Statement = {
           SELECT r.id, r.next_attempt_at FROM recharges r
           WHERE r.client_id = a.client_id AND r.account_id = a.account_id
             AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
-            AND r.next_attempt_at <= $1 AND (r.lease_until IS NULL OR r.lease_until <= $1)
+            AND r.next_attempt_at <= $1 AND r.lease_owner IS NULL
           ORDER BY r.next_attempt_at LIMIT a.k) y) h
     ),
     chosen AS (
@@ -310,9 +311,27 @@ export const FAIR_CLAIM: Statement = {
         SELECT c.*, row_number() OVER (PARTITION BY c.client_id ORDER BY c.tag, c.next_attempt_at) AS pick FROM candidates c) x
       WHERE x.pick <= x.k
     ),
+    orphans AS (
+      SELECT r.id, r.lease_until FROM recharges r
+      WHERE r.lease_owner IS NOT NULL AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+        AND r.lease_until <= $1 AND r.next_attempt_at <= $1
+      ORDER BY r.lease_until LIMIT $3
+    ),
+    taken AS (
+      SELECT * FROM (
+        SELECT o.id, NULL::text AS client_id, NULL::text AS account_id, NULL::bigint AS tag, o.lease_until AS next_attempt_at, 0 AS priority
+        FROM orphans o
+        UNION ALL
+        SELECT c.id, c.client_id, c.account_id, c.tag, c.next_attempt_at, 1 FROM chosen c) u
+      ORDER BY u.priority, u.tag, u.next_attempt_at LIMIT $3
+    ),
+    fair AS (SELECT * FROM taken WHERE priority = 1),
+    served AS (
+      SELECT f.client_id, count(*) AS k, max(f.tag) AS account_clock FROM fair f GROUP BY f.client_id
+    ),
     locked AS (
       SELECT r.id FROM recharges r
-      WHERE r.id = ANY (ARRAY(SELECT id FROM chosen)) AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+      WHERE r.id = ANY (ARRAY(SELECT id FROM taken)) AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
         AND r.next_attempt_at <= $1 AND (r.lease_until IS NULL OR r.lease_until <= $1)
       FOR UPDATE SKIP LOCKED
     ),
@@ -323,20 +342,23 @@ export const FAIR_CLAIM: Statement = {
     ),
     account_passes AS (
       INSERT INTO dispatch_queues (client_id, account_id, pass)
-      SELECT client_id, account_id, max(tag) + 1000000 FROM chosen GROUP BY client_id, account_id
+      SELECT client_id, account_id, max(tag) + 1000000 FROM fair GROUP BY client_id, account_id
       ON CONFLICT (client_id, account_id) DO UPDATE SET pass = EXCLUDED.pass
     ),
     client_passes AS (
       INSERT INTO dispatch_clients (client_id, pass, account_clock)
-      SELECT s.client_id, s.last_tag + s.stride, COALESCE((SELECT max(c.tag) FROM chosen c WHERE c.client_id = s.client_id), 0)
-      FROM shares s
+      SELECT s.client_id, cd.start + s.k * cd.stride, s.account_clock
+      FROM served s JOIN clients_due cd ON cd.client_id = s.client_id
       ON CONFLICT (client_id) DO UPDATE
         SET pass = EXCLUDED.pass, account_clock = GREATEST(dispatch_clients.account_clock, EXCLUDED.account_clock)
     ),
     tick AS (
-      UPDATE dispatch_clock SET virtual_time = (SELECT max(tag) FROM turns) WHERE EXISTS (SELECT 1 FROM turns)
+      UPDATE dispatch_clock SET virtual_time = (
+        SELECT max(cd.start + (s.k - 1) * cd.stride) FROM served s JOIN clients_due cd ON cd.client_id = s.client_id)
+      WHERE EXISTS (SELECT 1 FROM served)
     )
-    SELECT claimed.id, claimed.trace_context FROM claimed JOIN chosen USING (id) ORDER BY chosen.tag, chosen.next_attempt_at`,
+    SELECT claimed.id, claimed.trace_context FROM claimed JOIN taken USING (id)
+    ORDER BY taken.priority, taken.tag, taken.next_attempt_at`,
 };
 
 const CLAIM_ONE: Statement = {
