@@ -5,7 +5,8 @@ import { Migration } from '@mikro-orm/migrations';
  * equally across its accounts, whatever the length of anyone's queue.
  *
  * - `clients.weight`: a client's share relative to the others (default 1).
- * - `recharges_queue_idx`: the open recharges by (client, account, due time). The claim walks the
+ * - `recharges_queue_idx`: the open, unleased recharges by (client, account, due time); the leased
+ *   ones (in flight, or left by a dead replica) are in `recharges_leased_idx`. The claim walks the
  *   distinct (client, account) pairs on it (a skip scan) and reads the head of each, so its cost
  *   grows with the number of pairs with open work, not with the number of queued rows.
  * - `dispatch_clients`: each client's virtual time, the point on the shared virtual clock
@@ -18,7 +19,7 @@ export class Migration20261203009001_fair_dispatch extends Migration {
     this.addSql(`
       ALTER TABLE clients ADD COLUMN weight integer NOT NULL DEFAULT 1 CHECK (weight BETWEEN 1 AND 1000);
       CREATE INDEX recharges_queue_idx ON recharges (client_id, account_id, next_attempt_at)
-        WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION');
+        WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND lease_owner IS NULL;
       -- Only leased rows (the few in flight, and those a dead replica left): orphans are resumed first.
       CREATE INDEX recharges_leased_idx ON recharges (lease_until)
         WHERE lease_owner IS NOT NULL AND state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION');

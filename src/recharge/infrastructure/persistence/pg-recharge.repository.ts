@@ -229,9 +229,9 @@ const LOCK_DISPATCH_CLOCK: Statement = {
 /**
  * The fair claim: start-time fair queuing in two levels, clients then accounts, in one statement.
  *
- * 1. `queues`: the distinct (client, account) pairs with open work, by a skip scan over
+ * 1. `queues`: the distinct (client, account) pairs with open, unleased work, by a skip scan over
  *    recharges_queue_idx (one index descent per pair, however many rows each pair holds); `due`
- *    keeps those with a due, unleased recharge (up to `limit` counted, one more descent each).
+ *    keeps those with a due recharge (up to `limit` counted, index-only, one more descent each).
  * 2. Clients: each has a virtual time on the shared clock (`dispatch_clients.pass`), never behind
  *    the clock (an idle or new client starts at the clock: idleness earns no burst, and a busy
  *    client's earlier service is never owed back). Its k-th turn in this claim comes at
@@ -253,12 +253,13 @@ export const FAIR_CLAIM: Statement = {
   name: 'recharge_claim_fair_v1',
   text: `WITH RECURSIVE queues AS (
       (SELECT r.client_id, r.account_id FROM recharges r
-        WHERE r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+        WHERE r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND r.lease_owner IS NULL
         ORDER BY r.client_id, r.account_id LIMIT 1)
       UNION ALL
       SELECT n.client_id, n.account_id FROM queues q CROSS JOIN LATERAL (
         SELECT r.client_id, r.account_id FROM recharges r
-        WHERE r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND (r.client_id, r.account_id) > (q.client_id, q.account_id)
+        WHERE r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND r.lease_owner IS NULL
+          AND (r.client_id, r.account_id) > (q.client_id, q.account_id)
         ORDER BY r.client_id, r.account_id LIMIT 1) n
     ),
     due AS (
