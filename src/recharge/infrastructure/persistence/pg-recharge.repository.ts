@@ -245,8 +245,8 @@ const LOCK_DISPATCH_CLOCK: Statement = {
  * 5. The rows taken are locked (SKIP LOCKED: a row being written right now waits for the next
  *    claim) and leased; the virtual times and the clock move past the turns taken.
  *
- * Leased rows carry next_attempt_at = lease_until, so the due range of the index never holds them
- * and a live lease is never taken. The cost is a few index descents per pair with open work, none
+ * Leased rows are not in recharges_queue_idx; in recharges_leased_idx only lapsed leases qualify, and
+ * the lock step checks the lease again, so a live lease is never taken. The cost is a few index descents per pair with open work, none
  * per queued row: flat however long the queues are (docs/fair-dispatch.md shows the plan).
  */
 export const FAIR_CLAIM: Statement = {
