@@ -12,6 +12,9 @@
  *   3. end to end: 200 POSTs with Prefer: wait=10 at 20/s             (PROVIDER_MAX_RPS=100)
  *   4. drain: 2,000 queued (dispatcher off), then a service with PROVIDER_MAX_RPS=50 drains them
  *   5. scale: ingest on an empty table, then on 1,000,000 historical recharges (2 rounds each)
+ *   6. fairness: client A's 20,000 queued, client B posts 1/s for 60 s (PROVIDER_MAX_RPS=10)
+ *   7. backlog: drain rate and claim latency with 1,000 queued, then with 1,000,000
+ *   8. takeover: two replicas drain, one is SIGKILLed; time until its claimed work moves again
  */
 const { performance } = require('node:perf_hooks');
 const { mkdirSync, writeFileSync, readFileSync } = require('node:fs');
@@ -28,6 +31,7 @@ const {
   counterDelta,
 } = require('./lib/database');
 const load = require('./lib/load');
+const dispatchPhases = require('./lib/dispatch-phases');
 const cpu = require('./lib/cpu');
 const { execFileSync } = require('node:child_process');
 
@@ -39,9 +43,13 @@ const TARGETS = {
   drainMaxRate: 50,
   scaleP99Ratio: 1.3,
   peakRssMb: 300,
+  fairnessP99Ms: 1500,
+  fairnessUtilisation: 0.98,
+  backlogDrainRatio: 0.95,
+  takeoverMs: 5000,
 };
 const SERVICE_LOG_LEVEL = 'warn';
-const ALL_PHASES = ['ingest', 'e2e', 'drain', 'scale'];
+const ALL_PHASES = ['ingest', 'e2e', 'drain', 'scale', 'fairness', 'backlog', 'takeover'];
 /** `BENCH_PHASES=drain npm run bench` runs only the named phases (comma-separated); default: all. */
 const PHASES = (process.env.BENCH_PHASES ?? ALL_PHASES.join(','))
   .split(',')
@@ -420,6 +428,45 @@ async function main() {
     };
   }
 
+  if (runs('fairness') || runs('backlog') || runs('takeover')) {
+    const phaseContext = {
+      databaseUrl: database.url,
+      startService,
+      stopService,
+      simAdmin,
+      truncate: () => truncateRecharges(database.url),
+      client: created,
+      log,
+    };
+    if (runs('fairness')) {
+      await truncateRecharges(database.url);
+      // Client B, registered like any client; the bench client is A.
+      const clientB = JSON.parse(
+        (
+          await runNode('dist/src/cli.js', ['clients:create', '--name', 'bench-b', '--accounts', '*', '--json'], {
+            DATABASE_URL: database.url,
+            LOG_LEVEL: 'warn',
+            PROVIDER: 'simulator',
+            ALIBABA_CLOUD_BSS_ENDPOINT: simUrl,
+          })
+        )
+          .trim()
+          .split('\n')
+          .at(-1),
+      );
+      results.fairness = await measured(() => dispatchPhases.fairness({ ...phaseContext, clientA: created, clientB }));
+      log(
+        `fairness: B p50 ${results.fairness.bLatencyMs.p50} ms, p99 ${results.fairness.bLatencyMs.p99} ms (${results.fairness.bSucceeded}/60 ok); utilisation ${(results.fairness.utilisation * 100).toFixed(1)}%`,
+      );
+    }
+    if (runs('backlog')) results.backlog = await dispatchPhases.backlog(phaseContext);
+    if (runs('takeover')) {
+      await truncateRecharges(database.url);
+      results.takeover = await dispatchPhases.takeover(phaseContext);
+    }
+    results.loadAverage = os.loadavg().map((x) => round(x, 2));
+  }
+
   // Peak RSS over every service process of the run.
   const rss = services.map(({ phase, proc }) => ({ phase, peakRssMb: rssOf(proc) }));
   const worst = rss.reduce((a, b) => (b.peakRssMb > a.peakRssMb ? b : a));
@@ -441,6 +488,16 @@ async function main() {
         results.drain.stillOpen === 0,
     }),
     ...(runs('scale') && { scale: results.scale.p99Ratio <= TARGETS.scaleP99Ratio }),
+    ...(runs('fairness') && {
+      fairness:
+        results.fairness.bLatencyMs.p99 <= TARGETS.fairnessP99Ms &&
+        results.fairness.bSucceeded === results.fairness.bPosted &&
+        results.fairness.utilisation >= TARGETS.fairnessUtilisation,
+    }),
+    ...(runs('backlog') && { backlog: results.backlog.drainRatio >= TARGETS.backlogDrainRatio }),
+    ...(runs('takeover') && {
+      takeover: results.takeover.stuck === 0 && results.takeover.movedAfterMs.max <= TARGETS.takeoverMs,
+    }),
     rss: results.rss.peakMb <= TARGETS.peakRssMb,
   };
   results.totalSeconds = round((Date.now() - t0) / 1000, 1);
@@ -555,6 +612,42 @@ function table(r) {
           ],
         ]
       : []),
+    ...(r.fairness
+      ? [
+          [
+            'fairness: B 1/s behind A 20,000 (10/s)',
+            `B p50 ${r.fairness.bLatencyMs.p50} · p99 ${r.fairness.bLatencyMs.p99} ms (${r.fairness.bSucceeded}/${r.fairness.bPosted}), util ${(r.fairness.utilisation * 100).toFixed(1)}%`,
+            '—',
+            'p99 ≤ 1.5 s, util ≥ 98%',
+            `${r.fairness.bLatencyMs.p99} ms, ${(r.fairness.utilisation * 100).toFixed(1)}%`,
+            verdict(r.verdicts.fairness),
+          ],
+        ]
+      : []),
+    ...(r.backlog
+      ? [
+          [
+            'backlog: 1M queued vs 1,000',
+            `drain ${r.backlog.million.drainPerSecond} vs ${r.backlog.thousand.drainPerSecond}/s; claim p99 ${r.backlog.million.claimMs.p99} vs ${r.backlog.thousand.claimMs.p99} ms`,
+            '—',
+            'drain ratio ≥ 0.95',
+            `${r.backlog.drainRatio} (claim p99 ×${r.backlog.claimP99Ratio})`,
+            verdict(r.verdicts.backlog),
+          ],
+        ]
+      : []),
+    ...(r.takeover
+      ? [
+          [
+            'takeover after SIGKILL of 1 of 2',
+            `${r.takeover.moved}/${r.takeover.leasedAtKill} leased moved again, last after ${r.takeover.movedAfterMs.max} ms`,
+            '—',
+            '≤ 5 s',
+            `${r.takeover.movedAfterMs.max} ms`,
+            verdict(r.verdicts.takeover),
+          ],
+        ]
+      : []),
     [
       'peak RSS of the service',
       `${r.rss.peakMb} MB (${r.rss.peakPhase})`,
@@ -587,6 +680,7 @@ function table(r) {
       : []),
     ...(r.endToEnd ? [['end to end', r.endToEnd.cpu]] : []),
     ...(r.drain ? [['drain', r.drain.cpu]] : []),
+    ...(r.fairness ? [['fairness', r.fairness.cpu]] : []),
     ...(r.scale
       ? [
           ['scale, empty table', r.scale.empty.cpu],

@@ -48,6 +48,7 @@ class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) RECONCILE_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) RECONCILE_AFTER_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) CONFIRMATION_WINDOW_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) @Max(600000) DISPATCH_LEASE_MS?: number;
   @IsOptional()
   @Transform(toList)
   @Matches(/^(\*\.[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|[A-Za-z0-9.:-]+)$/, {
@@ -104,6 +105,8 @@ export interface AppConfig {
   reconcileIntervalMs: number;
   reconcileAfterMs: number;
   confirmationWindowMs: number;
+  /** How long a dispatcher's claim lasts unrenewed: how soon a dead replica's work is taken over. */
+  dispatchLeaseMs: number;
   callbackAllowedHosts: string[];
   /** Lets callbacks reach loopback, private and other special-purpose addresses (tests, labs). */
   callbackAllowPrivateNetworks: boolean;
@@ -212,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS ?? 30000,
     reconcileAfterMs: e.RECONCILE_AFTER_MS ?? 60000,
     confirmationWindowMs: e.CONFIRMATION_WINDOW_MS ?? 1800000,
+    dispatchLeaseMs: e.DISPATCH_LEASE_MS ?? 4000,
     callbackAllowedHosts: e.CALLBACK_ALLOWED_HOSTS ?? [],
     callbackAllowPrivateNetworks: e.CALLBACK_ALLOW_PRIVATE_NETWORKS ?? false,
     callbackRetryBaseMs: e.CALLBACK_RETRY_BASE_MS ?? 10000,

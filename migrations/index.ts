@@ -8,6 +8,7 @@ import { Migration20261203003002_notification_redriven } from './Migration202612
 import { Migration20261203008001_rules } from './Migration20261203008001_rules';
 import { Migration20261203007001_operators } from './Migration20261203007001_operators';
 import { Migration20261203007002_admin_indexes } from './Migration20261203007002_admin_indexes';
+import { Migration20261203009001_fair_dispatch } from './Migration20261203009001_fair_dispatch';
 import { Migration20261203010001_rule_operator_actions } from './Migration20261203010001_rule_operator_actions';
 
 /** Listed explicitly so the compiled service and the TypeScript tests run the same migrations. */
@@ -22,5 +23,6 @@ export const MIGRATIONS = [
   { name: 'Migration20261203007001_operators', class: Migration20261203007001_operators },
   { name: 'Migration20261203007002_admin_indexes', class: Migration20261203007002_admin_indexes },
   { name: 'Migration20261203008001_rules', class: Migration20261203008001_rules },
+  { name: 'Migration20261203009001_fair_dispatch', class: Migration20261203009001_fair_dispatch },
   { name: 'Migration20261203010001_rule_operator_actions', class: Migration20261203010001_rule_operator_actions },
 ];

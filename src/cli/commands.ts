@@ -76,14 +76,16 @@ function buildProgram(io: CliIo, withApp: AppRunner, setExitCode: (code: number)
       '--accounts <uids>',
       'comma-separated Alibaba Cloud account UIDs the client may recharge, or * for all',
     )
+    .option('--weight <n>', "share of the provider's rate budget relative to other clients (1-1000)", '1')
     .option('--json', 'print {"clientId","apiKey","webhookSecret"}')
-    .action((opts: JsonOption & { name: string; accounts: string }) =>
+    .action((opts: JsonOption & { name: string; accounts: string; weight: string }) =>
       respond(opts, async () => {
         const accounts = parseAccounts(opts.accounts);
+        const weight = parseWeight(opts.weight);
         // Same rules as the domain, checked before any database is touched (no id, nothing stored).
-        Client.register('validation-only', opts.name, accounts, new Date());
+        Client.register('validation-only', opts.name, accounts, new Date(), weight);
         const { client, apiKey, webhookSecret } = await withApp((app) =>
-          app.get(ManageClientsUseCase).create(opts.name, accounts),
+          app.get(ManageClientsUseCase).create(opts.name, accounts, weight),
         );
         return {
           json: { clientId: client.id, apiKey, webhookSecret },
@@ -91,6 +93,7 @@ function buildProgram(io: CliIo, withApp: AppRunner, setExitCode: (code: number)
             `Client created: ${client.id}`,
             `  name:           ${client.name}`,
             `  accounts:       ${client.allowedAccounts.join(',')}`,
+            `  weight:         ${client.weight}`,
             `  API key:        ${apiKey}`,
             `  webhook secret: ${webhookSecret}`,
             '',
@@ -110,6 +113,24 @@ function buildProgram(io: CliIo, withApp: AppRunner, setExitCode: (code: number)
         const clients = await withApp((app) => app.get(ManageClientsUseCase).list());
         const rows = clients.map(presentClient);
         return { json: { clients: rows }, human: clientsTable(rows) };
+      }),
+    );
+
+  program
+    .command('clients:weight')
+    .description("set a client's share of the provider's rate budget when several clients have work queued")
+    .argument('<clientId>', 'client id (cli_...)')
+    .argument('<weight>', 'an integer from 1 to 1000: weight 3 gets three credits for every one of weight 1')
+    .option('--json', 'print {"clientId","weight"}')
+    .action((clientId: string, weightText: string, opts: JsonOption) =>
+      respond(opts, async () => {
+        const weight = parseWeight(weightText);
+        Client.checkWeight(weight);
+        const client = await withApp((app) => app.get(ManageClientsUseCase).setWeight(clientId, weight));
+        return {
+          json: { clientId: client.id, weight: client.weight },
+          human: [`Client ${client.id} (${client.name}) now has weight ${client.weight}.`],
+        };
       }),
     );
 
@@ -323,12 +344,19 @@ function presentOperator(o: Operator) {
   };
 }
 
+/** Digits only: "2.5" or "3x" is a usage error, not a rounded weight. */
+function parseWeight(text: string): number {
+  if (!/^\d{1,4}$/.test(text.trim())) throw new CliError(`weight must be an integer from 1 to 1000, got "${text}"`);
+  return Number(text.trim());
+}
+
 function presentClient(c: Client) {
   return {
     id: c.id,
     name: c.name,
     apiKeyPrefix: c.apiKeyPrefix,
     allowedAccounts: c.allowedAccounts,
+    weight: c.weight,
     createdAt: c.createdAt.toISOString(),
     revokedAt: c.revokedAt?.toISOString() ?? null,
   };
@@ -337,8 +365,16 @@ function presentClient(c: Client) {
 function clientsTable(rows: ClientRow[]): string[] {
   if (rows.length === 0) return ['No clients.'];
   return table(
-    ['ID', 'NAME', 'KEY PREFIX', 'ACCOUNTS', 'CREATED', 'REVOKED'],
-    rows.map((r) => [r.id, r.name, `${r.apiKeyPrefix}…`, r.allowedAccounts.join(','), r.createdAt, r.revokedAt ?? '-']),
+    ['ID', 'NAME', 'KEY PREFIX', 'ACCOUNTS', 'WEIGHT', 'CREATED', 'REVOKED'],
+    rows.map((r) => [
+      r.id,
+      r.name,
+      `${r.apiKeyPrefix}…`,
+      r.allowedAccounts.join(','),
+      String(r.weight),
+      r.createdAt,
+      r.revokedAt ?? '-',
+    ]),
   );
 }
 

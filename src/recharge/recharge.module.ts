@@ -91,9 +91,9 @@ import { Clock } from '../../libs/shared/clock';
     {
       provide: DispatchSettings,
       useFactory: (c: AppConfig): DispatchSettings => ({
-        // Renewed every third of its length while the work runs, so it need not cover a rate-slot
-        // wait or a call; short, so a dead replica's recharges are taken over soon.
-        leaseMs: Math.max(10_000, 2 * c.alibabaCloud.timeoutMs),
+        // Renewed every quarter of its length while the work runs, so it need not cover a rate-slot
+        // wait or a call; short, so a dead replica's recharges are taken over within seconds.
+        leaseMs: c.dispatchLeaseMs,
         reconcileAfterMs: c.reconcileAfterMs,
         confirmationWindowMs: c.confirmationWindowMs,
         maxQuickRetries: 6,

@@ -154,6 +154,7 @@ describe('clients:list', () => {
       name: 'listed',
       apiKeyPrefix: created.apiKey.slice(0, 10),
       allowedAccounts: ['42'],
+      weight: 1,
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       revokedAt: null,
     });
@@ -165,8 +166,44 @@ describe('clients:list', () => {
   it('prints a table for a human', async () => {
     const run = await cli(['clients:list']);
     expect(run.code).toBe(0);
-    expect(run.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+KEY PREFIX\s+ACCOUNTS\s+CREATED\s+REVOKED$/);
+    expect(run.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+KEY PREFIX\s+ACCOUNTS\s+WEIGHT\s+CREATED\s+REVOKED$/);
     expect(run.stdout).toContain('listed');
+  });
+});
+
+describe('clients:weight (share of the provider budget)', () => {
+  it('clients:create --weight stores it; clients:weight changes it', async () => {
+    const created = onlyJson(
+      await cli(['clients:create', '--name', 'weighted', '--accounts', '*', '--weight', '3', '--json']),
+    );
+    const weightOf = async () =>
+      (
+        await query<{ weight: number }>(t.databaseUrl, 'SELECT weight FROM clients WHERE id = $1', [created.clientId])
+      )[0]!.weight;
+    expect(await weightOf()).toBe(3);
+
+    const run = await cli(['clients:weight', created.clientId, '5', '--json']);
+    expect(run.code).toBe(0);
+    expect(onlyJson(run)).toEqual({ clientId: created.clientId, weight: 5 });
+    expect(await weightOf()).toBe(5);
+  });
+
+  it.each(['0', '2.5', 'x', '1001'])('refuses weight %s (exit 1, nothing changed)', async (weight) => {
+    const created = onlyJson(await cli(['clients:create', '--name', 'w', '--accounts', '*', '--json']));
+    const run = await cli(['clients:weight', created.clientId, weight, '--json']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/weight must be an integer from 1 to 1000/);
+    const [row] = await query<{ weight: number }>(t.databaseUrl, 'SELECT weight FROM clients WHERE id = $1', [
+      created.clientId,
+    ]);
+    expect(row!.weight).toBe(1);
+  });
+
+  it('an unknown client is an error (exit 1)', async () => {
+    const run = await cli(['clients:weight', 'cli_missing', '2']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('client cli_missing not found');
   });
 });
 

@@ -19,14 +19,23 @@ export class ManageClientsUseCase {
     private readonly clock: Clock,
   ) {}
 
-  async create(name: string, allowedAccounts: string[]): Promise<CreatedClient> {
-    const { client, apiKey } = Client.register(newId('cli'), name, allowedAccounts, this.clock.now());
+  async create(name: string, allowedAccounts: string[], weight?: number): Promise<CreatedClient> {
+    const { client, apiKey } = Client.register(newId('cli'), name, allowedAccounts, this.clock.now(), weight);
     await this.clients.save(client);
     return { client, apiKey, webhookSecret: client.webhookSecret };
   }
 
   list(): Promise<Client[]> {
     return this.clients.list();
+  }
+
+  /** The client's share of the provider's budget; the dispatcher's next claim uses it. */
+  async setWeight(id: string, weight: number): Promise<Client> {
+    const client = await this.clients.findById(id);
+    if (!client) throw new DomainError('NOT_FOUND', `client ${id} not found`);
+    client.reweigh(weight);
+    await this.clients.save(client);
+    return client;
   }
 
   async revoke(id: string): Promise<Client> {

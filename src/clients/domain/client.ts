@@ -3,6 +3,9 @@ import { ACCOUNT_ID_RULE, isAccountId } from '../../../libs/shared/account-id';
 import { DomainError } from '../../../libs/shared/domain-error';
 
 export const ALL_ACCOUNTS = '*';
+/** A client's share of the provider's budget relative to the others' (1 = an equal share). */
+export const DEFAULT_WEIGHT = 1;
+export const MAX_WEIGHT = 1000;
 
 /**
  * An internal caller. Its API key is shown once and stored only as a SHA-256 hash (the key is
@@ -18,8 +21,20 @@ export class Client {
   webhookSecret!: string;
   createdAt!: Date;
   revokedAt!: Date | null;
+  /**
+   * Its share of the provider's rate budget when several clients have work queued: a client of
+   * weight 3 gets three credits for every one of a client of weight 1 (the dispatcher's fair claim).
+   */
+  weight!: number;
 
-  static register(id: string, name: string, allowedAccounts: string[], now: Date): { client: Client; apiKey: string } {
+  static register(
+    id: string,
+    name: string,
+    allowedAccounts: string[],
+    now: Date,
+    weight: number = DEFAULT_WEIGHT,
+  ): { client: Client; apiKey: string } {
+    Client.checkWeight(weight);
     if (!name.trim()) throw new DomainError('INVALID_ARGUMENT', 'client name must not be empty');
     if (allowedAccounts.length === 0)
       throw new DomainError('INVALID_ARGUMENT', 'a client needs at least one account or "*"');
@@ -38,8 +53,19 @@ export class Client {
       webhookSecret: `whsec_${randomBytes(32).toString('base64')}`,
       createdAt: now,
       revokedAt: null,
+      weight,
     });
     return { client, apiKey };
+  }
+
+  static checkWeight(weight: number): void {
+    if (!Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT)
+      throw new DomainError('INVALID_ARGUMENT', `weight must be an integer from 1 to ${MAX_WEIGHT}, got ${weight}`);
+  }
+
+  reweigh(weight: number): void {
+    Client.checkWeight(weight);
+    this.weight = weight;
   }
 
   static hashApiKey(apiKey: string): string {

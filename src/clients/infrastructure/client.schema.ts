@@ -13,5 +13,6 @@ export const ClientSchema = new EntitySchema<Client>({
     webhookSecret: { type: 'text', lazy: true },
     createdAt: { type: 'timestamptz' },
     revokedAt: { type: 'timestamptz', nullable: true },
+    weight: { type: 'integer', default: 1 },
   },
 });

@@ -8,7 +8,9 @@ import { ProviderOutcome, RechargeProvider } from './ports/recharge-provider';
 export abstract class DispatchSettings {
   /**
    * How long a claim stays invisible to other replicas without being renewed. While `process()`
-   * runs (waiting for a rate slot, then the call) the lease is renewed every third of this.
+   * runs (waiting for a rate slot, then the call) the lease is renewed every quarter of this, so
+   * only three renewals in a row failing (a replica dead, or cut from the database) let another
+   * replica take it over — and its re-send carries the same OutBizId.
    */
   abstract readonly leaseMs: number;
   /** Re-send an unconfirmed recharge (same OutBizId) after this long. */
@@ -78,7 +80,7 @@ export class DispatchRechargeUseCase {
    * dies stops renewing, and another one takes the recharge over once the lease lapses.
    */
   private renewWhileRunning(claim: ClaimedRecharge): () => void {
-    const every = Math.max(50, Math.floor(this.settings.leaseMs / 3));
+    const every = Math.max(50, Math.floor(this.settings.leaseMs / 4));
     const timer = setInterval(() => {
       this.recharges
         .renewLease(claim, this.leaseEnd(this.clock.now()))

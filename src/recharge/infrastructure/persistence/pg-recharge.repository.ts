@@ -246,21 +246,146 @@ const ANNOUNCE_FINISHED: Statement = {
   text: `SELECT pg_notify('${RECHARGE_FINISHED_CHANNEL}', $1)`,
 };
 
+/** Claims take turns: the one holding the clock's row lock computes and moves the virtual times. */
+const LOCK_DISPATCH_CLOCK: Statement = {
+  name: 'dispatch_clock_lock_v1',
+  text: `SELECT virtual_time FROM dispatch_clock FOR UPDATE`,
+};
+
 /**
- * The lease is explicit (owner, until); next_attempt_at moves with it so the due-time index keeps
- * leased rows out of the next scan.
+ * The fair claim: start-time fair queuing in two levels, clients then accounts, in one statement.
+ *
+ * 1. `queues`: the distinct (client, account) pairs with open, unleased work, by a skip scan over
+ *    recharges_queue_idx (one index descent per pair, however many rows each pair holds); `due`
+ *    keeps those with a due recharge (up to `limit` counted, index-only, one more descent each).
+ * 2. Clients: each has a virtual time on the shared clock (`dispatch_clients.pass`), never behind
+ *    the clock (an idle or new client starts at the clock: idleness earns no burst, and a busy
+ *    client's earlier service is never owed back). Its k-th turn in this claim comes at
+ *    start + (k - 1) × 1,000,000 / weight; `turns` is the `limit` earliest turns of all clients.
+ * 3. Accounts: within a client the same scheme with an equal stride and the client's own account
+ *    clock, over only the k accounts whose turn comes first (a later account cannot win one of k
+ *    turns), each offering its k oldest due rows; `chosen` is each client's k earliest.
+ * 4. Orphans go first: a recharge whose lease lapsed unreleased (its replica died mid-work) has
+ *    had its turn already, and is resumed before any new turn (recharges_leased_idx holds only
+ *    leased rows: the few in flight). The fair path takes only never-leased or released rows.
+ * 5. The rows taken are locked (SKIP LOCKED: a row being written right now waits for the next
+ *    claim) and leased; the virtual times and the clock move past the turns taken.
+ *
+ * Leased rows are not in recharges_queue_idx; in recharges_leased_idx only lapsed leases qualify, and
+ * the lock step checks the lease again, so a live lease is never taken. The cost is a few index descents per pair with open work, none
+ * per queued row: flat however long the queues are (docs/fair-dispatch.md shows the plan).
  */
-const CLAIM_DUE: Statement = {
-  name: 'recharge_claim_due_v2',
-  text: `UPDATE recharges SET next_attempt_at = $1, lease_until = $1, lease_owner = $4, version = version + 1
-    WHERE id IN (
-      SELECT id FROM recharges
-      WHERE state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND next_attempt_at <= $2
-        AND (lease_until IS NULL OR lease_until <= $2)
-      ORDER BY next_attempt_at
-      LIMIT $3
-      FOR UPDATE SKIP LOCKED)
-    RETURNING id, trace_context`,
+export const FAIR_CLAIM: Statement = {
+  name: 'recharge_claim_fair_v1',
+  text: `WITH RECURSIVE queues AS (
+      (SELECT r.client_id, r.account_id FROM recharges r
+        WHERE r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND r.lease_owner IS NULL
+        ORDER BY r.client_id, r.account_id LIMIT 1)
+      UNION ALL
+      SELECT n.client_id, n.account_id FROM queues q CROSS JOIN LATERAL (
+        SELECT r.client_id, r.account_id FROM recharges r
+        WHERE r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION') AND r.lease_owner IS NULL
+          AND (r.client_id, r.account_id) > (q.client_id, q.account_id)
+        ORDER BY r.client_id, r.account_id LIMIT 1) n
+    ),
+    due AS (
+      SELECT q.client_id, q.account_id, h.head, h.available, dq.pass
+      FROM queues q
+      CROSS JOIN LATERAL (
+        SELECT min(x.next_attempt_at) AS head, count(*) AS available FROM (
+          SELECT r.next_attempt_at FROM recharges r
+          WHERE r.client_id = q.client_id AND r.account_id = q.account_id
+            AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+            AND r.next_attempt_at <= $1 AND r.lease_owner IS NULL
+          ORDER BY r.next_attempt_at LIMIT $3) x) h
+      LEFT JOIN dispatch_queues dq ON dq.client_id = q.client_id AND dq.account_id = q.account_id
+      WHERE h.available > 0
+    ),
+    clients_due AS (
+      SELECT d.client_id, GREATEST(dc.pass, clock.virtual_time) AS start, 1000000 / c.weight AS stride,
+        COALESCE(dc.account_clock, 0) AS account_clock, min(d.head) AS head, LEAST(sum(d.available), $3)::int AS available
+      FROM due d
+      JOIN clients c ON c.id = d.client_id
+      CROSS JOIN dispatch_clock clock
+      LEFT JOIN dispatch_clients dc ON dc.client_id = d.client_id
+      GROUP BY d.client_id, dc.pass, clock.virtual_time, c.weight, dc.account_clock
+    ),
+    turns AS (
+      SELECT cd.client_id, cd.start + (n - 1) * cd.stride AS tag, cd.stride
+      FROM clients_due cd CROSS JOIN LATERAL generate_series(1, cd.available) n
+      ORDER BY tag, cd.head, cd.client_id LIMIT $3
+    ),
+    shares AS (SELECT client_id, count(*) AS k FROM turns GROUP BY client_id),
+    accounts AS (
+      SELECT * FROM (
+        SELECT d.client_id, d.account_id, s.k, GREATEST(d.pass, cd.account_clock) AS start,
+          row_number() OVER (PARTITION BY d.client_id ORDER BY GREATEST(d.pass, cd.account_clock), d.head, d.account_id) AS rank
+        FROM due d JOIN shares s ON s.client_id = d.client_id JOIN clients_due cd ON cd.client_id = d.client_id) x
+      WHERE x.rank <= x.k
+    ),
+    candidates AS (
+      SELECT a.client_id, a.account_id, a.k, a.start + (h.m - 1) * 1000000 AS tag, h.id, h.next_attempt_at
+      FROM accounts a CROSS JOIN LATERAL (
+        SELECT y.id, y.next_attempt_at, row_number() OVER (ORDER BY y.next_attempt_at) AS m FROM (
+          SELECT r.id, r.next_attempt_at FROM recharges r
+          WHERE r.client_id = a.client_id AND r.account_id = a.account_id
+            AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+            AND r.next_attempt_at <= $1 AND r.lease_owner IS NULL
+          ORDER BY r.next_attempt_at LIMIT a.k) y) h
+    ),
+    chosen AS (
+      SELECT * FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.client_id ORDER BY c.tag, c.next_attempt_at) AS pick FROM candidates c) x
+      WHERE x.pick <= x.k
+    ),
+    orphans AS (
+      SELECT r.id, r.lease_until FROM recharges r
+      WHERE r.lease_owner IS NOT NULL AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+        AND r.lease_until <= $1 AND r.next_attempt_at <= $1
+      ORDER BY r.lease_until LIMIT $3
+    ),
+    taken AS (
+      SELECT * FROM (
+        SELECT o.id, NULL::text AS client_id, NULL::text AS account_id, NULL::bigint AS tag, o.lease_until AS next_attempt_at, 0 AS priority
+        FROM orphans o
+        UNION ALL
+        SELECT c.id, c.client_id, c.account_id, c.tag, c.next_attempt_at, 1 FROM chosen c) u
+      ORDER BY u.priority, u.tag, u.next_attempt_at LIMIT $3
+    ),
+    fair AS (SELECT * FROM taken WHERE priority = 1),
+    served AS (
+      SELECT f.client_id, count(*) AS k, max(f.tag) AS account_clock FROM fair f GROUP BY f.client_id
+    ),
+    locked AS (
+      SELECT r.id FROM recharges r
+      WHERE r.id = ANY (ARRAY(SELECT id FROM taken)) AND r.state IN ('CREATED', 'SUBMITTED', 'PENDING_CONFIRMATION')
+        AND r.next_attempt_at <= $1 AND (r.lease_until IS NULL OR r.lease_until <= $1)
+      FOR UPDATE SKIP LOCKED
+    ),
+    claimed AS (
+      UPDATE recharges r SET next_attempt_at = $2, lease_until = $2, lease_owner = $4, version = r.version + 1
+      WHERE r.id = ANY (ARRAY(SELECT id FROM locked))
+      RETURNING r.id, r.trace_context
+    ),
+    account_passes AS (
+      INSERT INTO dispatch_queues (client_id, account_id, pass)
+      SELECT client_id, account_id, max(tag) + 1000000 FROM fair GROUP BY client_id, account_id
+      ON CONFLICT (client_id, account_id) DO UPDATE SET pass = EXCLUDED.pass
+    ),
+    client_passes AS (
+      INSERT INTO dispatch_clients (client_id, pass, account_clock)
+      SELECT s.client_id, cd.start + s.k * cd.stride, s.account_clock
+      FROM served s JOIN clients_due cd ON cd.client_id = s.client_id
+      ON CONFLICT (client_id) DO UPDATE
+        SET pass = EXCLUDED.pass, account_clock = GREATEST(dispatch_clients.account_clock, EXCLUDED.account_clock)
+    ),
+    tick AS (
+      UPDATE dispatch_clock SET virtual_time = (
+        SELECT max(cd.start + (s.k - 1) * cd.stride) FROM served s JOIN clients_due cd ON cd.client_id = s.client_id)
+      WHERE EXISTS (SELECT 1 FROM served)
+    )
+    SELECT claimed.id, claimed.trace_context FROM claimed JOIN taken USING (id)
+    ORDER BY taken.priority, taken.tag, taken.next_attempt_at`,
 };
 
 const CLAIM_ONE: Statement = {
@@ -469,12 +594,10 @@ export class PgRechargeRepository extends RechargeRepository {
 
   async claimDue(limit: number, now: Date, leaseUntil: Date): Promise<ClaimedRecharge[]> {
     const leaseOwner = newId('lse');
-    const rows = await this.sql.query<{ id: string; trace_context: string | null }>(CLAIM_DUE, [
-      leaseUntil,
-      now,
-      limit,
-      leaseOwner,
-    ]);
+    const rows = await this.sql.transaction(async (tx) => {
+      await tx.query(LOCK_DISPATCH_CLOCK, []);
+      return tx.query<{ id: string; trace_context: string | null }>(FAIR_CLAIM, [now, leaseUntil, limit, leaseOwner]);
+    });
     return rows.map((r) => ({ id: r.id, leaseOwner, traceContext: r.trace_context }));
   }
 
