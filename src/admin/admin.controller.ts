@@ -46,6 +46,8 @@ import {
   OperatorMeDto,
   RechargeStoryDto,
   RedeliveryDto,
+  AdminRuleDto,
+  AdminRulePageDto,
 } from './dto/admin.response';
 import { CurrentOperator, OperatorGuard } from './operator.guard';
 
@@ -276,6 +278,8 @@ export class AdminController {
 
   @Get('rules')
   @ApiOperation({ summary: "Every client's auto-recharge rules (status, clientId, accountId filters), newest first" })
+  @ApiResponse({ status: 200, type: AdminRulePageDto })
+  @ApiProblems(400)
   async listRules(@Query() q: OperatorRulesQuery) {
     const page = await this.rules.list({
       status: q.status,
@@ -289,6 +293,9 @@ export class AdminController {
 
   @Post('rules/:id/pause')
   @HttpCode(200)
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: AdminRuleDto })
+  @ApiProblems(400, 403, 404, 409, 413, 415)
   @ApiOperation({ summary: "Pause any client's rule (operator role, reason required; 409 if already paused)" })
   async pauseRule(@CurrentOperator() operator: Operator, @Param('id') id: string, @Body() body: RuleActionDto) {
     return this.actions.setRuleStatus(operator, checkRuleId(id), 'paused', body.reason);
@@ -296,6 +303,9 @@ export class AdminController {
 
   @Post('rules/:id/resume')
   @HttpCode(200)
+  @ApiParam({ name: 'id', schema: { type: 'string' } })
+  @ApiResponse({ status: 200, type: AdminRuleDto })
+  @ApiProblems(400, 403, 404, 409, 413, 415)
   @ApiOperation({
     summary: 'Resume a paused or disabled rule: evaluated at once, failures start over (operator role; 409 if active)',
   })

@@ -2,6 +2,7 @@ import { ApiProperty } from '@nestjs/swagger';
 import { AccountBalancesDto } from '../../api/dto/account.response';
 import { RechargeDto } from '../../api/dto/recharge.response';
 import { RuleDto } from '../../api/dto/rule.response';
+
 import { CURRENCIES } from '../../recharge/domain/money';
 import { ALL_STATES, STATUSES } from '../../recharge/domain/recharge-state';
 import { OPERATOR_ROLES } from '../../operators/domain/operator';
@@ -211,10 +212,20 @@ class ProviderQuotaDto {
   @ApiProperty({ ...INSTANT, description: 'when it was read (cached up to 30 s)' }) at!: string;
 }
 
+/** A client's rule as operators see it: the client API's representation plus whose rule it is. */
+export class AdminRuleDto extends RuleDto {
+  @ApiProperty() clientId!: string;
+}
+
+export class AdminRulePageDto {
+  @ApiProperty({ type: () => [AdminRuleDto], description: 'newest first' }) data!: AdminRuleDto[];
+  @ApiProperty({ type: 'string', nullable: true }) nextCursor!: string | null;
+}
+
 export class AccountViewDto extends AccountBalancesDto {
   @ApiProperty({ type: () => ProviderQuotaDto, nullable: true }) providerQuota!: ProviderQuotaDto | null;
   @ApiProperty({ ...NULLABLE_TEXT, description: 'why the live quota could not be read' })
   providerQuotaError!: string | null;
-  @ApiProperty({ type: () => [RuleDto] }) rules!: RuleDto[];
+  @ApiProperty({ type: () => [AdminRuleDto] }) rules!: AdminRuleDto[];
   @ApiProperty({ type: () => [AdminRechargeDto] }) recentRecharges!: AdminRechargeDto[];
 }
