@@ -11,7 +11,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, Server } from 'node:net';
-import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { freePort } from '../../test/support/node-process';
 import { canConnect, EmbeddedPostgresError, EmbeddedPostgresHandle, startEmbeddedPostgres } from './embedded-postgres';
@@ -22,7 +23,11 @@ import { canConnect, EmbeddedPostgresError, EmbeddedPostgresHandle, startEmbedde
  * and every failure told in one line (what happened; what to do), never a stack trace.
  */
 
-const ROOT = resolve(__dirname, '../..', '.test-data', `launcher-${process.pid}`);
+// Under the system's temporary folder, not the checkout: a checkout may itself sit under a folder
+// closed to others (a root home, `mktemp -d`), and these tests need a base every user can enter.
+const ROOT = join(tmpdir(), `alicloud-recharge-launcher-${process.pid}`);
+mkdirSync(ROOT, { recursive: true, mode: 0o755 });
+chmodSync(ROOT, 0o755);
 const started: EmbeddedPostgresHandle[] = [];
 let n = 0;
 
