@@ -1,3 +1,4 @@
+import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../../libs/shared/account-id';
 import { Readable } from 'node:stream';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -256,11 +257,11 @@ export class AdminController {
 
   @Get('accounts/:accountId')
   @ApiOperation({ summary: 'Ledger balance, live provider quota (cached ≤ 30 s), rules and recent recharges' })
-  @ApiParam({ name: 'accountId', schema: { type: 'string', pattern: '^\\d{1,20}$' } })
+  @ApiParam({ name: 'accountId', schema: { type: 'string', pattern: ACCOUNT_ID_PATTERN.source } })
   @ApiResponse({ status: 200, type: AccountViewDto })
   @ApiProblems(400)
   async account(@Param('accountId') accountId: string) {
-    if (!ACCOUNT_ID.test(accountId)) throw invalid('accountId', 'accountId must be 1–20 digits without leading zeros');
+    if (!ACCOUNT_ID.test(accountId)) throw invalid('accountId', `accountId must be ${ACCOUNT_ID_RULE}`);
     const view = await this.accounts.view(accountId);
     return {
       accountId,

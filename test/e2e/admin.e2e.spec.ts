@@ -485,6 +485,7 @@ describe('admin API /admin/v1 (operators, audit)', () => {
 
     it.each([
       ['accountId=0123', 'accountId'],
+      ['accountId=0', 'accountId'],
       ['status=done', 'status'],
       ['state=DONE', 'state'],
       ['createdFrom=yesterday', 'createdFrom'],

@@ -90,6 +90,8 @@ describe('rules API (issue 15)', () => {
 
   it.each([
     ['an unknown field', { extra: 1 }, 'extra'],
+    ['an accountId with a leading zero (a second ledger for account 123)', { accountId: '0123' }, 'accountId'],
+    ['the accountId 0', { accountId: '0' }, 'accountId'],
     ['an unknown field inside trigger', { trigger: { type: 'threshold', below: 1, above: 2 } }, 'trigger.above'],
     ['an amount above MAX_RECHARGE_AMOUNT', { topUp: { type: 'fixed', amount: 100000001 } }, 'topUp.amount'],
     ['a float amount', { topUp: { type: 'fixed', amount: 10.5 } }, 'topUp.amount'],

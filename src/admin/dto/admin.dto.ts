@@ -1,10 +1,12 @@
+import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../../../libs/shared/account-id';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { ALL_STATES, RechargeState, RechargeStatus, STATUSES } from '../../recharge/domain/recharge-state';
 import { PageQuery } from '../../api/dto/recharge.dto';
 import { PRINTABLE } from '../../api/dto/validation';
 
-export const ACCOUNT_ID = /^(0|[1-9]\d{0,19})$/;
+/** The one account-id rule (no leading zeros: `0123` would be a second ledger for account 123). */
+export const ACCOUNT_ID = ACCOUNT_ID_PATTERN;
 const CLIENT_ID = /^cli_[A-Za-z0-9_]{1,64}$/;
 export const MIN_REASON_LENGTH = 10;
 
@@ -28,7 +30,7 @@ export class SearchRechargesQuery extends PageQuery {
   @ApiPropertyOptional()
   @IsOptional()
   @IsString()
-  @Matches(ACCOUNT_ID, { message: 'accountId must be 1–20 digits without leading zeros' })
+  @Matches(ACCOUNT_ID, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
   accountId?: string;
 
   @ApiPropertyOptional({ description: 'ISO 8601, inclusive' })
@@ -72,7 +74,7 @@ export class OperatorRulesQuery extends PageQuery {
   @ApiPropertyOptional()
   @IsOptional()
   @IsString()
-  @Matches(ACCOUNT_ID, { message: 'accountId must be 1–20 digits without leading zeros' })
+  @Matches(ACCOUNT_ID, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
   accountId?: string;
 }
 
@@ -90,7 +92,7 @@ export class LedgerCsvQuery {
   @ApiPropertyOptional()
   @IsOptional()
   @IsString()
-  @Matches(ACCOUNT_ID, { message: 'accountId must be 1–20 digits without leading zeros' })
+  @Matches(ACCOUNT_ID, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
   accountId?: string;
 }
 

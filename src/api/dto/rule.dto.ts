@@ -1,5 +1,6 @@
+import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../../../libs/shared/account-id';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Type } from 'class-transformer';
 import {
   IsBoolean,
   IsIn,
@@ -22,7 +23,6 @@ import type { RulePatch } from '../../rules/application/manage-rules.use-case';
 import { PageQuery } from './recharge.dto';
 import { PRINTABLE } from './validation';
 
-const ACCOUNT_ID = /^\d{1,20}$/;
 const MINOR = 'a positive integer number of minor units';
 
 export class TriggerDto {
@@ -98,7 +98,7 @@ export class RuleFieldsDto {
   @ApiPropertyOptional({ example: '1234567890123456' })
   @IsOptional()
   @IsString()
-  @Matches(ACCOUNT_ID, { message: 'accountId must be a string of 1–20 digits' })
+  @Matches(ACCOUNT_ID_PATTERN, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
   accountId?: string;
 
   @ApiPropertyOptional({ enum: CURRENCIES, example: 'CNY' })
@@ -168,7 +168,7 @@ export class ListRulesQuery extends PageQuery {
   @ApiPropertyOptional()
   @IsOptional()
   @IsString()
-  @Matches(ACCOUNT_ID, { message: 'accountId must be a string of 1–20 digits' })
+  @Matches(ACCOUNT_ID_PATTERN, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
   accountId?: string;
 
   @ApiPropertyOptional({ enum: RULE_STATUSES })
@@ -177,24 +177,8 @@ export class ListRulesQuery extends PageQuery {
   status?: RuleStatus;
 }
 
-const toLimit = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value;
-
-export class EvaluationsQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
-  @IsOptional()
-  @Transform(toLimit)
-  @IsInt({ message: 'limit must be an integer' })
-  @Min(1)
-  @Max(100)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
-  @IsOptional()
-  @IsString()
-  @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor is not valid' })
-  cursor?: string;
-}
+/** The evaluations history pages like every other list. */
+export class EvaluationsQuery extends PageQuery {}
 
 function invalid(errors: FieldError[]): never {
   throw new DomainError('INVALID_ARGUMENT', 'the rule is invalid', errors);
