@@ -17,7 +17,9 @@ import { DispatchRechargeUseCase, DispatchSettings } from './application/dispatc
 import { GetRechargeUseCase } from './application/get-recharge.use-case';
 import { RechargeProvider } from './application/ports/recharge-provider';
 import { RechargeTelemetry } from './application/ports/recharge-telemetry';
-import { LedgerReader, ReconciliationRunLog, RechargeRepository } from './application/ports/recharge.repository';
+import { LedgerReader } from './application/ports/ledger.reader';
+import { RechargeRepository } from './application/ports/recharge.repository';
+import { ReconciliationRunLog } from './application/ports/reconciliation-run.log';
 import { RechargeNotifications } from './application/ports/recharge-notifications';
 import { RechargePolicy } from './application/recharge-policy';
 import { MikroOrmLedgerReader } from './infrastructure/persistence/mikro-orm-ledger.reader';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DomainError } from '../../../libs/shared/domain-error';
 import { PgStatements, StatementRunner } from '../../database/pg-statements';
 import { OperatorActionRecord } from '../../recharge/application/ports/operator-action';
-import { Page } from '../../recharge/application/ports/recharge.repository';
+import { Page } from '../../recharge/application/ports/page';
 import {
   INSERT_OPERATOR_ACTION,
   operatorActionParams,

@@ -2,7 +2,7 @@ import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
 import { Discrepancy, DiscrepancyKind } from '../../domain/discrepancy';
 import { DiscrepancyQuery, DiscrepancyRepository } from '../../application/ports/discrepancy.repository';
-import { Page } from '../../application/ports/recharge.repository';
+import { Page } from '../../application/ports/page';
 
 interface Row {
   id: string;

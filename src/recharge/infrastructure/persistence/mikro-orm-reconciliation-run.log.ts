@@ -1,6 +1,6 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
-import { ReconciliationCounts, ReconciliationRunLog } from '../../application/ports/recharge.repository';
+import { ReconciliationCounts, ReconciliationRunLog } from '../../application/ports/reconciliation-run.log';
 import { redactNullable } from '../../../../libs/shared/redact';
 
 @Injectable()

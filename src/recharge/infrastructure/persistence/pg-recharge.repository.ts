@@ -10,10 +10,10 @@ import { Discrepancy } from '../../domain/discrepancy';
 import { CreditParameters, FailureCode, Recharge, RechargeTransition } from '../../domain/recharge';
 import { FINAL_STATES, RechargeState } from '../../domain/recharge-state';
 import { presentRecharge } from '../../application/recharge.representation';
+import { Page } from '../../application/ports/page';
 import {
   ClaimedRecharge,
   Mutation,
-  Page,
   RechargeListQuery,
   RechargeRepository,
 } from '../../application/ports/recharge.repository';
