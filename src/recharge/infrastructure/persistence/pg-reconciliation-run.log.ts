@@ -4,7 +4,7 @@ import { ReconciliationCounts, ReconciliationRunLog } from '../../application/po
 import { redactNullable } from '../../../../libs/shared/redact';
 
 @Injectable()
-export class MikroOrmReconciliationRunLog extends ReconciliationRunLog {
+export class PgReconciliationRunLog extends ReconciliationRunLog {
   constructor(private readonly em: EntityManager) {
     super();
   }

@@ -31,7 +31,7 @@ const fromRow = (r: Row): Discrepancy => ({
 
 /** Reads and acknowledgements; inserts happen in PgRechargeRepository.mutate, with the change that found them. */
 @Injectable()
-export class MikroOrmDiscrepancyRepository extends DiscrepancyRepository {
+export class PgDiscrepancyRepository extends DiscrepancyRepository {
   constructor(private readonly em: EntityManager) {
     super();
   }

@@ -9,7 +9,7 @@ import {
 } from '../../application/ports/callback-outbox';
 
 @Injectable()
-export class MikroOrmCallbackOutbox extends CallbackOutbox {
+export class PgCallbackOutbox extends CallbackOutbox {
   constructor(private readonly em: EntityManager) {
     super();
   }
