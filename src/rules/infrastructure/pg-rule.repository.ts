@@ -6,7 +6,7 @@ import { Page } from '../../recharge/application/ports/page';
 import {
   INSERT_OPERATOR_ACTION,
   operatorActionParams,
-} from '../../recharge/infrastructure/persistence/pg-recharge.repository';
+} from '../../recharge/infrastructure/persistence/operator-action.statements';
 import { Rule } from '../domain/rule';
 import { RuleState } from '../domain/rule-evaluation';
 import {
