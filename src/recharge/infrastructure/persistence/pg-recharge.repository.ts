@@ -34,6 +34,7 @@ import {
   LOCK_BY_ID,
   LOCK_DISPATCH_CLOCK,
   mutableColumns,
+  RECHARGE_COLUMNS,
   RechargeRow,
   rechargeFromRow,
   RENEW_LEASE,
@@ -53,8 +54,8 @@ const sameValue = (a: unknown, b: unknown): boolean =>
 /**
  * The recharge aggregate in PostgreSQL. Every path that runs per request or per provider call is
  * plain SQL in named prepared statements (PgStatements): the insert, the lookups, the claims and
- * `mutate`; listings and the event trail use MikroORM's entity manager, the reconciler's scans plain
- * SQL on its connection. The statements and row mapping live in `recharge.statements.ts`, the ledger
+ * `mutate`; listings and the reconciler's scans are plain SQL on MikroORM's connection, the event
+ * trail uses its entity manager. The statements and row mapping live in `recharge.statements.ts`, the ledger
  * posting in `pg-ledger.journal.ts`, the callback enqueue with the outbox (`pg-callback.outbox.ts`).
  */
 @Injectable()
@@ -99,12 +100,23 @@ export class PgRechargeRepository extends RechargeRepository {
   }
 
   async list(q: RechargeListQuery): Promise<Page<Recharge>> {
-    const where: Record<string, unknown> = { clientId: q.clientId };
-    if (q.accountId) where.accountId = q.accountId;
-    if (q.states) where.state = { $in: q.states };
-    if (q.after) where.id = { $lt: q.after };
-    const rows = await this.em.fork().find(Recharge, where, { orderBy: { id: 'desc' }, limit: q.limit + 1 });
-    const data = rows.slice(0, q.limit);
+    const where = ['client_id = ?'];
+    const params: unknown[] = [q.clientId];
+    const add = (clause: string, ...values: unknown[]) => {
+      where.push(clause);
+      params.push(...values);
+    };
+    if (q.accountId) add('account_id = ?', q.accountId);
+    // No state asked for matches nothing (as the ORM's `$in: []` did).
+    if (q.states) add(q.states.length ? `state IN (${q.states.map(() => '?').join(', ')})` : 'false', ...q.states);
+    if (q.after) add('id < ?', q.after);
+    const rows: RechargeRow[] = await this.em
+      .getConnection()
+      .execute(`SELECT ${RECHARGE_COLUMNS} FROM recharges WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`, [
+        ...params,
+        q.limit + 1,
+      ]);
+    const data = rows.slice(0, q.limit).map(rechargeFromRow);
     return { data, nextCursor: rows.length > q.limit ? data[data.length - 1].id : null };
   }
 

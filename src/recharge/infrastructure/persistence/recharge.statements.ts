@@ -6,7 +6,7 @@ import { RechargeState } from '../../domain/recharge-state';
 /*
  * The one place that knows the `recharges` columns: the named statements on the table, the row
  * type, and the mapping both ways (`rechargeFromRow`, `mutableColumns`). A new column touches its
- * migration and this file (and `recharge.schema.ts` when listings should show it).
+ * migration and this file.
  */
 
 /** The channel on which commits announce that a recharge became final (`Prefer: wait` and the callback worker listen). */
