@@ -125,6 +125,11 @@ export interface AppConfig {
   /** auto: readable lines in a terminal, JSON lines otherwise. */
   logFormat: 'auto' | 'json' | 'pretty';
   supportedCurrencies: Currency[];
+  /**
+   * DISPATCHER_ENABLED=false makes the replica API-only: it runs none of the background loops that
+   * move money or report it (dispatching, reconciliation, callback delivery). Rule evaluation has
+   * its own switch, rulesEnabled.
+   */
   dispatcherEnabled: boolean;
   /**
    * Apply pending migrations at start. false where the service's database role has no DDL

@@ -9,10 +9,9 @@ import {
   BalanceSchema,
   LedgerEntrySchema,
   RechargeEventSchema,
-  RechargeSchema,
 } from '../src/recharge/infrastructure/persistence/recharge.schema';
 
-export const ENTITIES = [ClientSchema, RechargeSchema, RechargeEventSchema, LedgerEntrySchema, BalanceSchema];
+export const ENTITIES = [ClientSchema, RechargeEventSchema, LedgerEntrySchema, BalanceSchema];
 
 /** Connections the service opens at start and keeps open (see PoolWarmup). */
 export const POOL_WARM_CONNECTIONS = 10;

@@ -149,8 +149,7 @@ async function fairness({ databaseUrl, startService, stopService, simAdmin, clie
 
 /** The dispatcher's claim statement, as compiled into dist/. */
 function fairClaimText() {
-  return require(resolve(ROOT, 'dist/src/recharge/infrastructure/persistence/pg-recharge.repository.js')).FAIR_CLAIM
-    .text;
+  return require(resolve(ROOT, 'dist/src/recharge/infrastructure/persistence/recharge.statements.js')).FAIR_CLAIM.text;
 }
 
 /** `times` claims of 5 (the dispatcher's usual window), each rolled back so the backlog stays as it is. */

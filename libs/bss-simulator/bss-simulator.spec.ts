@@ -3,6 +3,7 @@ import { types } from 'node:util';
 import request from 'supertest';
 import { BssSimulator, BssSimulatorOptions, createBssSimulator, DEFAULT_CREDENTIAL } from './bss-simulator';
 import { signRpcParams } from './rpc-signature';
+import { waitFor } from '../../test/support/wait';
 
 /** These specs drive the simulator with the real, unmodified pop-core client over HTTP. */
 
@@ -43,16 +44,6 @@ async function failureOf(promise: Promise<unknown>): Promise<any> {
     return err;
   }
   throw new Error('expected the call to fail');
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 2000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 async function withSimulator(options: BssSimulatorOptions, run: (sim: BssSimulator) => Promise<void>): Promise<void> {
@@ -429,7 +420,7 @@ describe('BSS simulator with the real pop-core client', () => {
       const err = await failureOf(call('ChangeResellerConsumeAmount', params, { method: 'POST', timeout: 100 }));
       expect(err.name).toBe('RequestTimeoutError');
       expect(sim.credits().some((c) => c.outBizId === params.OutBizId)).toBe(false);
-      await waitFor(() => sim.credits().find((c) => c.outBizId === params.OutBizId));
+      await waitFor(() => sim.credits().find((c) => c.outBizId === params.OutBizId), 2000, 'the credit', 10);
       expect(sim.account('5000000000000021')?.available).toBe('49.99');
     });
 

@@ -6,6 +6,7 @@ import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
 import { BssSimulator, createBssSimulator, DEFAULT_CREDENTIAL } from './bss-simulator';
 import { NotifyOptions } from './webhook-notifier';
+import { sleep } from '../../test/support/wait';
 
 /** Notifications end to end: a credit applied through pop-core, received and verified by a local server. */
 
@@ -42,7 +43,7 @@ class Receiver {
     const deadline = Date.now() + timeoutMs;
     while (this.received.length < count) {
       if (Date.now() > deadline) throw new Error(`expected ${count} deliveries, got ${this.received.length}`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await sleep(10);
     }
     return this.received;
   }
@@ -117,7 +118,7 @@ describe('BSS simulator notifications', () => {
     });
     expect(delivery!.headers['webhook-id']).toBe(event.id);
     expect(delivery!.headers['content-type']).toBe('application/cloudevents+json; charset=utf-8');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     expect(receiver.received).toHaveLength(1);
     expect(sim!.stats().notifications).toEqual({ delivered: 1, failed: 0 });
   });
@@ -158,7 +159,7 @@ describe('BSS simulator notifications', () => {
     const deliveries = await receiver.waitFor(3);
     expect(new Set(deliveries.map((d) => d.headers['webhook-id'])).size).toBe(1);
     deliveries.forEach((d) => verify(d));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     expect(sim!.stats().notifications).toEqual({ delivered: 1, failed: 0 });
   });
 

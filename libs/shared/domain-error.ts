@@ -30,6 +30,3 @@ export class DomainError extends Error {
     this.name = 'DomainError';
   }
 }
-
-export const invalidArgument = (message: string, fieldErrors: FieldError[] = []): DomainError =>
-  new DomainError('INVALID_ARGUMENT', message, fieldErrors);

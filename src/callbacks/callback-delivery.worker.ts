@@ -23,6 +23,7 @@ export class CallbackDeliveryWorker implements OnApplicationBootstrap, BeforeApp
   ) {}
 
   onApplicationBootstrap(): void {
+    // An API-only replica (DISPATCHER_ENABLED=false) delivers no callbacks.
     if (!this.config.dispatcherEnabled) return;
     this.unsubscribe = this.notifications.onFinished((_id, callbackQueued) => callbackQueued && this.wakeUp?.());
     this.lifecycle.onDrain(() => this.stop());

@@ -14,8 +14,8 @@ export interface StatementRunner {
 /** The node-postgres client under MikroORM's pool, as far as these statements need it. */
 interface PgClient {
   query(config: { name: string; text: string; values: unknown[] } | string): Promise<{ rows: unknown[] }>;
-  /** knex's mark for a connection the pool must discard instead of reusing. */
-  __knex__disposed?: unknown;
+  /** Closes the connection (node-postgres); the pool then discards it instead of reusing it. */
+  end(): Promise<void>;
 }
 
 interface KnexPool {
@@ -46,9 +46,10 @@ export class PgStatements implements StatementRunner {
       try {
         result = await work({ query: (statement, values) => run(connection, statement, values) });
       } catch (err) {
-        await connection.query('ROLLBACK').catch((rollbackError: unknown) => {
-          // The connection's state is unknown: never hand it to anyone else.
-          connection.__knex__disposed = rollbackError;
+        await connection.query('ROLLBACK').catch(async () => {
+          // The connection's state is unknown: never hand it to anyone else. Closing it is enough:
+          // the pool checks every connection before lending it and drops one that has ended.
+          await connection.end().catch(() => undefined);
         });
         throw err;
       }

@@ -8,23 +8,25 @@ import { CallbackOutbox, CallbackSender } from './application/ports/callback-out
 import { NotificationInbox } from './application/ports/notification-inbox';
 import { ReconcileUseCase } from './application/reconcile.use-case';
 import { HttpCallbackSender } from './infrastructure/callbacks/http-callback.sender';
-import { MikroOrmCallbackOutbox } from './infrastructure/persistence/mikro-orm-callback.outbox';
-import { MikroOrmNotificationInbox } from './infrastructure/persistence/mikro-orm-notification.inbox';
-import { MikroOrmReconciliationRunLog } from './infrastructure/persistence/mikro-orm-reconciliation-run.log';
+import { PgCallbackOutbox } from './infrastructure/persistence/pg-callback.outbox';
+import { PgNotificationInbox } from './infrastructure/persistence/pg-notification.inbox';
+import { PgReconciliationRunLog } from './infrastructure/persistence/pg-reconciliation-run.log';
 import { CancelRechargeUseCase } from './application/cancel-recharge.use-case';
 import { CreateRechargeUseCase } from './application/create-recharge.use-case';
 import { DispatchRechargeUseCase, DispatchSettings } from './application/dispatch-recharge.use-case';
 import { GetRechargeUseCase } from './application/get-recharge.use-case';
 import { RechargeProvider } from './application/ports/recharge-provider';
 import { RechargeTelemetry } from './application/ports/recharge-telemetry';
-import { LedgerReader, ReconciliationRunLog, RechargeRepository } from './application/ports/recharge.repository';
+import { LedgerReader } from './application/ports/ledger.reader';
+import { RechargeRepository } from './application/ports/recharge.repository';
+import { ReconciliationRunLog } from './application/ports/reconciliation-run.log';
 import { RechargeNotifications } from './application/ports/recharge-notifications';
 import { RechargePolicy } from './application/recharge-policy';
 import { MikroOrmLedgerReader } from './infrastructure/persistence/mikro-orm-ledger.reader';
 import { PgRechargeRepository } from './infrastructure/persistence/pg-recharge.repository';
 import { DiscrepancyRepository } from './application/ports/discrepancy.repository';
 import { ProviderCallLog } from './application/ports/provider-call-log';
-import { MikroOrmDiscrepancyRepository } from './infrastructure/persistence/mikro-orm-discrepancy.repository';
+import { PgDiscrepancyRepository } from './infrastructure/persistence/pg-discrepancy.repository';
 import { PgProviderCallLog } from './infrastructure/persistence/pg-provider-call.log';
 import { PgRechargeNotifications } from './infrastructure/persistence/pg-recharge.notifications';
 import { AlibabaCloudRechargeProvider } from './infrastructure/alibaba-cloud/alibaba-cloud-recharge.provider';
@@ -39,11 +41,11 @@ import { Clock } from '../../libs/shared/clock';
     PgStatements,
     { provide: RechargeRepository, useClass: PgRechargeRepository },
     { provide: LedgerReader, useClass: MikroOrmLedgerReader },
-    { provide: DiscrepancyRepository, useClass: MikroOrmDiscrepancyRepository },
+    { provide: DiscrepancyRepository, useClass: PgDiscrepancyRepository },
     { provide: ProviderCallLog, useClass: PgProviderCallLog },
-    { provide: NotificationInbox, useClass: MikroOrmNotificationInbox },
-    { provide: ReconciliationRunLog, useClass: MikroOrmReconciliationRunLog },
-    { provide: CallbackOutbox, useClass: MikroOrmCallbackOutbox },
+    { provide: NotificationInbox, useClass: PgNotificationInbox },
+    { provide: ReconciliationRunLog, useClass: PgReconciliationRunLog },
+    { provide: CallbackOutbox, useClass: PgCallbackOutbox },
     {
       provide: CallbackSender,
       useFactory: (c: AppConfig) =>

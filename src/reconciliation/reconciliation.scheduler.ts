@@ -20,6 +20,7 @@ export class ReconciliationScheduler implements OnApplicationBootstrap, OnApplic
   ) {}
 
   onApplicationBootstrap(): void {
+    // An API-only replica (DISPATCHER_ENABLED=false) reconciles nothing.
     if (!this.config.dispatcherEnabled) return;
     this.registry.addInterval(
       ReconciliationScheduler.NAME,

@@ -1,6 +1,7 @@
 import { BssSimulator, createBssSimulator } from '../../libs/bss-simulator';
 import { query } from '../support/database';
-import { bearer, PROBLEM_JSON, sleep } from '../support/e2e-helpers';
+import { bearer, PROBLEM_JSON } from '../support/e2e-helpers';
+import { sleep } from '../support/wait';
 import { createOperator, seedDiscrepancy, seedRecharge } from '../support/admin-fixtures';
 import { metricValue } from '../support/confirmations';
 import { startTestApp, TestApp } from '../support/test-app';

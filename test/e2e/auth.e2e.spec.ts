@@ -1,14 +1,7 @@
 import { ManageClientsUseCase } from '../../src/clients/application/manage-clients.use-case';
 import { query } from '../support/database';
-import {
-  bearer,
-  newKey,
-  PROBLEM_JSON,
-  rechargeBody,
-  sleep,
-  writeCounts,
-  closeWriteCounters,
-} from '../support/e2e-helpers';
+import { bearer, newKey, PROBLEM_JSON, rechargeBody, writeCounts, closeWriteCounters } from '../support/e2e-helpers';
+import { sleep } from '../support/wait';
 import { startTestApp, TestApp } from '../support/test-app';
 
 type Res = { status: number; headers: Record<string, string>; body: Record<string, unknown>; text: string };

@@ -3,15 +3,8 @@ import { WaitSlots } from '../../src/api/wait-slots';
 import { ClientRepository } from '../../src/clients/application/client.repository';
 import { OpenApiAgent } from '../support/openapi-validator';
 import { query } from '../support/database';
-import {
-  bearer,
-  closeWriteCounters,
-  newKey,
-  PROBLEM_JSON,
-  rechargeBody,
-  sleep,
-  writeCounts,
-} from '../support/e2e-helpers';
+import { bearer, closeWriteCounters, newKey, PROBLEM_JSON, rechargeBody, writeCounts } from '../support/e2e-helpers';
+import { sleep } from '../support/wait';
 import { startTestApp, TestApp } from '../support/test-app';
 
 type Req = ReturnType<OpenApiAgent['get']>;

@@ -15,6 +15,7 @@ import {
 } from '../support/confirmations';
 import { createTestDatabase } from '../support/database';
 import { compiledService } from '../support/private-build';
+import { sleep, waitFor } from '../support/wait';
 import { faultSeed, fullRun, Rng, seededRandom, sized } from './fault-settings';
 import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
@@ -82,21 +83,6 @@ interface Outcome {
   canceled?: boolean;
   /** The cancel request was lost with a killed process: it may or may not have been applied. */
   cancelUncertain?: boolean;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(
-  probe: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  intervalMs = 250,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
 }
 
 /** The whole plan from the seed, before anything runs. */
@@ -498,6 +484,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
             )[0]!.n === 0,
           CONFIRMATION_WINDOW_MS + (fullRun() ? 240_000 : 120_000),
           'every recharge to be final',
+          250,
         ).catch(async (err: Error) => {
           throw new Error(
             `${err.message} (replay with FAULT_SEED=${SEED})\n${await whyNotFinal(sql)}\n${procs.map((proc) => `--- process ${proc.name} ---\n${proc.svc?.output().slice(-3000)}`).join('\n')}`,

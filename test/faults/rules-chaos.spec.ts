@@ -4,6 +4,7 @@ import { Money } from '../../src/recharge/domain/money';
 import { ChildService, freePort, run, Sql, sqlOn, startCompiledService } from '../support/confirmations';
 import { createTestDatabase } from '../support/database';
 import { compiledService } from '../support/private-build';
+import { sleep } from '../support/wait';
 import { fullRun, seededRandom, sized } from './fault-settings';
 import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
@@ -36,8 +37,6 @@ function chooseSeed(): number {
   }
   return fullRun() ? randomInt(1, 2 ** 31 - 1) : FIXED_SEED;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface PlannedRule {
   accountId: string;

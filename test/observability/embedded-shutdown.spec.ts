@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { canConnect } from '../../libs/embedded-postgres/embedded-postgres';
 import { freePort, NodeProcess, startNode } from '../support/node-process';
 import { compiledService } from '../support/private-build';
+import { sleep } from '../support/wait';
 
 /**
  * `npm start` as a newcomer runs it: no DATABASE_URL (embedded PostgreSQL in DATA_DIR),
@@ -58,7 +59,7 @@ it('SIGTERM: a request during the drain is stored in the embedded database, whic
   expect(await canConnect(`postgres://postgres:postgres@127.0.0.1:${ports.pgPort}/recharge`)).toBe(false);
 
   const signalAt = service.signal('SIGTERM');
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   // Sent within the drain delay, so accepted; the dispatcher stopped claiming at the signal, and the
   // wait ends when the server starts closing: 202 with the recharge as stored, not a broken socket.
   const res = await fetch(`${url}/v1/recharges`, {

@@ -7,6 +7,7 @@ import { BssSimulator, createBssSimulator } from '../../libs/bss-simulator';
 import { createTestDatabase } from '../support/database';
 import { createClientWithCli, ServiceProcessHandle, startCompiledService } from '../support/node-process';
 import { compiledService } from '../support/private-build';
+import { sleep } from '../support/wait';
 
 /**
  * Secrets never reach the logs. The compiled service runs as its own process at the most verbose
@@ -268,7 +269,7 @@ it('logs recharge ids and provider codes, and no credential, signature or signed
 
   // 6. Callbacks signed with the client's webhook secret fail (HTTP 500) and are logged as failures.
   const deadline = Date.now() + 10_000;
-  while (callbackHits < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (callbackHits < 3 && Date.now() < deadline) await sleep(50);
   expect(callbackHits).toBeGreaterThanOrEqual(3);
 
   // 7. Graceful stop, so everything the service meant to write is written.

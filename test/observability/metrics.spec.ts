@@ -5,6 +5,7 @@ import { Webhook } from 'standardwebhooks';
 import { BssSimulator, createBssSimulator } from '../../libs/bss-simulator';
 import { ReconcileUseCase } from '../../src/recharge/application/reconcile.use-case';
 import { startTestApp, TestApp } from '../support/test-app';
+import { waitFor } from '../support/wait';
 
 /**
  * GET /metrics serves every metric docs/operations.md names. prom-client prints `# HELP` and
@@ -50,14 +51,6 @@ async function scrape(): Promise<string> {
   const res = await t.http.get('/metrics').expect(200);
   expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
   return res.text;
-}
-
-async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 beforeAll(async () => {
@@ -156,7 +149,9 @@ it('counts each path once it is used, with the contract labels', async () => {
     .expect(415);
   await waitFor(
     async () => callbacks > 0 && (sample(await scrape(), 'callback_deliveries_total{outcome="delivered"}') ?? 0) > 0,
+    10_000,
     'the callback delivery to be counted',
+    50,
   );
 
   // Provider notifications: one correctly signed (a duplicate confirmation), one not.

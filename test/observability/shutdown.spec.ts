@@ -2,6 +2,7 @@ import { BssSimulator, createBssSimulator } from '../../libs/bss-simulator';
 import { createTestDatabase, query } from '../support/database';
 import { createClientWithCli, ServiceProcessHandle, startCompiledService } from '../support/node-process';
 import { compiledService } from '../support/private-build';
+import { sleep } from '../support/wait';
 
 /**
  * Graceful shutdown under load (docs/operations.md), on the compiled service as its own process:
@@ -64,7 +65,7 @@ function loop(step: () => Promise<Probe>, into: Probe[], pauseMs: number) {
       const probe = await step();
       into.push(probe);
       if (probe.status === null && probe.error === 'ECONNREFUSED') return;
-      await new Promise((r) => setTimeout(r, pauseMs));
+      await sleep(pauseMs);
     }
   })();
   return {
@@ -80,7 +81,7 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<void>
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 
@@ -144,7 +145,7 @@ it('SIGTERM under load: ready 503 at once, still serving during the drain, exit 
   // The next provider calls take 2 s: they are still in flight when the drain delay ends, so
   // app.close() has to wait for them (within the grace period) instead of abandoning them.
   sim.addFaults([{ fault: 'delay', delayMs: 2000, count: 3 }]);
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   const signalAt = service.signal('SIGTERM');
   const exit = await service.exited;
   const shutdownMs = exit.at - signalAt;
@@ -219,7 +220,7 @@ it('SIGTERM under load: ready 503 at once, still serving during the drain, exit 
       'SELECT state, count(*)::int AS n FROM recharges GROUP BY state',
     );
     if (states.every((s) => s.state === 'SUCCEEDED') || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   expect(states).toEqual([{ state: 'SUCCEEDED', n: rows.length }]);
   service.signal('SIGTERM');

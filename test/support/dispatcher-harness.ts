@@ -56,24 +56,6 @@ export async function startDispatcherRig(
   };
 }
 
-/** Polls until the predicate yields a truthy value; fails with the description and the last value. */
-export async function waitFor<T>(
-  probe: () => Promise<T> | T,
-  timeoutMs: number,
-  description: string,
-  intervalMs = 25,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await probe();
-    if (last) return last as NonNullable<T>;
-    if (Date.now() >= deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description} (last: ${JSON.stringify(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
 export interface LedgerRow {
   recharge_id: string;
   ledger_account: string;

@@ -38,6 +38,4 @@ export async function closeWriteCounters(): Promise<void> {
   await Promise.all(open.map(async (c) => (await c).end()));
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 export const PROBLEM_JSON = /^application\/problem\+json(;|$)/;

@@ -1,6 +1,6 @@
 import { Clock } from '../../libs/shared/clock';
 import { DomainError } from '../../libs/shared/domain-error';
-import { Page } from '../../src/recharge/application/ports/recharge.repository';
+import { Page } from '../../src/recharge/application/ports/page';
 import {
   AvailableQuota,
   ProviderOutcome,

@@ -4,7 +4,7 @@ import { OperatorActionRecord } from '../../recharge/application/ports/operator-
 import {
   INSERT_OPERATOR_ACTION,
   operatorActionParams,
-} from '../../recharge/infrastructure/persistence/pg-recharge.repository';
+} from '../../recharge/infrastructure/persistence/operator-action.statements';
 import { AdminCommands } from '../application/ports/admin-commands';
 
 /** The recharge's row lock: the same one under which its callbacks are queued and superseded. */

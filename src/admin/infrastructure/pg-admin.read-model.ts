@@ -7,7 +7,7 @@ import {
   RECHARGE_COLUMNS,
   RechargeRow,
   rechargeFromRow,
-} from '../../recharge/infrastructure/persistence/pg-recharge.repository';
+} from '../../recharge/infrastructure/persistence/recharge.statements';
 import {
   AdminReadModel,
   ChartMinute,

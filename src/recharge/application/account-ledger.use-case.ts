@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError } from '../../../libs/shared/domain-error';
 import { Client } from '../../clients/domain/client';
-import { Balance, LedgerLine, LedgerReader, Page } from './ports/recharge.repository';
+import { Balance, LedgerLine, LedgerReader } from './ports/ledger.reader';
+import { Page } from './ports/page';
 
 @Injectable()
 export class AccountLedgerUseCase {

@@ -4,7 +4,8 @@ import { Client } from '../../clients/domain/client';
 import { Recharge, RechargeTransition } from '../domain/recharge';
 import { RechargeNotFoundError } from '../domain/recharge.errors';
 import { RechargeState } from '../domain/recharge-state';
-import { Page, RechargeRepository } from './ports/recharge.repository';
+import { Page } from './ports/page';
+import { RechargeRepository } from './ports/recharge.repository';
 import { RechargeNotifications } from './ports/recharge-notifications';
 
 /** Read side of a client's recharges. Another client's recharge is indistinguishable from none. */

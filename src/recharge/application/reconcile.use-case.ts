@@ -4,7 +4,8 @@ import { newId } from '../../../libs/shared/ids';
 import { ApplyNotificationUseCase } from './apply-notification.use-case';
 import { DispatchRechargeUseCase, DispatchSettings } from './dispatch-recharge.use-case';
 import { NotificationInbox } from './ports/notification-inbox';
-import { ReconciliationCounts, ReconciliationRunLog, RechargeRepository } from './ports/recharge.repository';
+import { RechargeRepository } from './ports/recharge.repository';
+import { ReconciliationCounts, ReconciliationRunLog } from './ports/reconciliation-run.log';
 import { RechargeTelemetry } from './ports/recharge-telemetry';
 
 /** A notification younger than this is still being applied by the webhook handler that stored it. */

@@ -12,13 +12,6 @@ export type DiscrepancyKind =
   /** A notification's owner, amount or currency do not match the recharge. */
   | 'notification_mismatch';
 
-export const DISCREPANCY_KINDS: readonly DiscrepancyKind[] = [
-  'success_after_cancel',
-  'success_after_failure',
-  'out_biz_id_conflict',
-  'notification_mismatch',
-];
-
 export interface Discrepancy {
   /** `dsc_` + a sortable unique id. */
   id: string;

@@ -4,7 +4,7 @@ import { DomainError, FieldError } from '../../../libs/shared/domain-error';
 import { newId } from '../../../libs/shared/ids';
 import { Client } from '../../clients/domain/client';
 import { OperatorActionRecord } from '../../recharge/application/ports/operator-action';
-import { Page } from '../../recharge/application/ports/recharge.repository';
+import { Page } from '../../recharge/application/ports/page';
 import { callbackUrlProblem, RechargePolicy } from '../../recharge/application/recharge-policy';
 import { isCurrency } from '../../recharge/domain/money';
 import { resolveSpec, Rule, RuleDraft, RuleSpec, RuleStatus } from '../domain/rule';

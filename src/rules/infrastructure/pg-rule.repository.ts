@@ -2,11 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { DomainError } from '../../../libs/shared/domain-error';
 import { PgStatements, StatementRunner } from '../../database/pg-statements';
 import { OperatorActionRecord } from '../../recharge/application/ports/operator-action';
-import { Page } from '../../recharge/application/ports/recharge.repository';
+import { Page } from '../../recharge/application/ports/page';
 import {
   INSERT_OPERATOR_ACTION,
   operatorActionParams,
-} from '../../recharge/infrastructure/persistence/pg-recharge.repository';
+} from '../../recharge/infrastructure/persistence/operator-action.statements';
 import { Rule } from '../domain/rule';
 import { RuleState } from '../domain/rule-evaluation';
 import {

@@ -3,7 +3,8 @@ import { CallbackDelivery, CallbackOutbox } from '../../../src/recharge/applicat
 import { RechargeRepository } from '../../../src/recharge/application/ports/recharge.repository';
 import { CallbackReceiver, Sql, sqlOn, startCallbackReceiver } from '../../support/confirmations';
 import { newAccountId } from '../../support/dispatcher-harness';
-import { newKey, sleep } from '../../support/e2e-helpers';
+import { newKey } from '../../support/e2e-helpers';
+import { sleep } from '../../support/wait';
 import { startTestApp, startTestAppOn, TestApp } from '../../support/test-app';
 
 /**

@@ -25,7 +25,8 @@ import {
   startCallbackReceiver,
 } from '../../support/confirmations';
 import { query } from '../../support/database';
-import { newAccountId, waitFor } from '../../support/dispatcher-harness';
+import { newAccountId } from '../../support/dispatcher-harness';
+import { waitFor } from '../../support/wait';
 import { newKey, PROBLEM_JSON } from '../../support/e2e-helpers';
 import { startTestApp, TestApp } from '../../support/test-app';
 

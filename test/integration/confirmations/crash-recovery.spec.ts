@@ -13,7 +13,8 @@ import {
   startCompiledService,
 } from '../../support/confirmations';
 import { createTestDatabase } from '../../support/database';
-import { newAccountId, waitFor } from '../../support/dispatcher-harness';
+import { newAccountId } from '../../support/dispatcher-harness';
+import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
 import { compiledService } from '../../support/private-build';
 

@@ -3,14 +3,8 @@ import { newId } from '../../../libs/shared/ids';
 import { ReconciliationReport, ReconcileUseCase } from '../../../src/recharge/application/reconcile.use-case';
 import { Sql, sqlOn } from '../../support/confirmations';
 import { createTestDatabase } from '../../support/database';
-import {
-  creditCalls,
-  LedgerRow,
-  newAccountId,
-  signed,
-  startTestAppOn,
-  waitFor,
-} from '../../support/dispatcher-harness';
+import { creditCalls, LedgerRow, newAccountId, signed, startTestAppOn } from '../../support/dispatcher-harness';
+import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
 import { TestApp } from '../../support/test-app';
 

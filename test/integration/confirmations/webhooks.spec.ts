@@ -11,7 +11,8 @@ import {
   Sql,
   sqlOn,
 } from '../../support/confirmations';
-import { LedgerRow, newAccountId, signed, waitFor } from '../../support/dispatcher-harness';
+import { LedgerRow, newAccountId, signed } from '../../support/dispatcher-harness';
+import { waitFor } from '../../support/wait';
 import { newKey, PROBLEM_JSON } from '../../support/e2e-helpers';
 import { startTestApp, TestApp } from '../../support/test-app';
 

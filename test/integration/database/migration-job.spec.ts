@@ -6,6 +6,7 @@ import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
 import { withDatabase } from '../../support/database';
 import { freePort, runNode, ServiceProcessHandle, startCompiledService } from '../../support/node-process';
 import { compiledService } from '../../support/private-build';
+import { sleep } from '../../support/wait';
 
 /**
  * The deployment's way of running, with the compiled entry points: the service on its DDL-less
@@ -86,7 +87,7 @@ describe('migration Job and a DDL-less service role (compiled)', () => {
     let ready = 0;
     for (let i = 0; i < 100 && ready !== 200; i++) {
       ready = (await fetch(`${service!.url}/health/ready`)).status;
-      if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
+      if (ready !== 200) await sleep(100);
     }
     expect(ready).toBe(200);
 

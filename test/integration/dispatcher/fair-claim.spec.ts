@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { ManageClientsUseCase } from '../../../src/clients/application/manage-clients.use-case';
 import { ClaimedRecharge, RechargeRepository } from '../../../src/recharge/application/ports/recharge.repository';
-import { FAIR_CLAIM } from '../../../src/recharge/infrastructure/persistence/pg-recharge.repository';
+import { FAIR_CLAIM } from '../../../src/recharge/infrastructure/persistence/recharge.statements';
 import { createTestDatabase, query } from '../../support/database';
 import { startTestAppOn, TestApp } from '../../support/test-app';
 

@@ -1,6 +1,7 @@
 import { bearer, newKey } from '../../support/e2e-helpers';
 import { createOperator } from '../../support/admin-fixtures';
-import { DispatcherRig, ledgerRowsOf, startDispatcherRig, waitFor } from '../../support/dispatcher-harness';
+import { DispatcherRig, ledgerRowsOf, startDispatcherRig } from '../../support/dispatcher-harness';
+import { waitFor } from '../../support/wait';
 
 /**
  * An operator's re-drive goes through the real dispatcher and the real pop-core client against the

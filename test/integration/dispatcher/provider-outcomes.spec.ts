@@ -7,8 +7,8 @@ import {
   newAccountId,
   signed,
   startDispatcherRig,
-  waitFor,
 } from '../../support/dispatcher-harness';
+import { sleep, waitFor } from '../../support/wait';
 
 /**
  * The dispatcher against the BSS simulator over HTTP, through the real pop-core client and a real
@@ -166,7 +166,7 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
     });
     const id = res.body.id as string;
     // An extra second: a retry storm, a re-send after RECONCILE_AFTER_MS (300 ms) or a poll would all show here.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
     expect(creditCalls(rig.sim)).toBe(1);
     expect(rig.sim.stats().outcomesByAction.ChangeResellerConsumeAmount).toEqual({ NotAuthorized: 1 });
     expect(await stateOf(rig, id)).toBe('FAILED');
@@ -280,7 +280,7 @@ describe('dispatcher against the BSS simulator (issue 3)', () => {
 
     // A healthy provider now: a re-send would succeed and show up as a call and a credit. None may come.
     rig.sim.clearFaults();
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await sleep(1200);
     expect(creditCalls(rig.sim)).toBe(callsAtFailure);
     expect(await stateOf(rig, id)).toBe('FAILED');
     expect(rig.sim.credits()).toEqual([]);

@@ -1,7 +1,8 @@
 import request from 'supertest';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
 import { createTestDatabase, query } from '../../support/database';
-import { dispatcherEnv, ledgerRowsOf, newAccountId, startTestAppOn, waitFor } from '../../support/dispatcher-harness';
+import { dispatcherEnv, ledgerRowsOf, newAccountId, startTestAppOn } from '../../support/dispatcher-harness';
+import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
 import { ServiceProcess, startServiceProcess } from '../../support/service-process';
 

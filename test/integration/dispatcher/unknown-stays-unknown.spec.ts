@@ -18,8 +18,8 @@ import {
   newAccountId,
   startDispatcherRig,
   startTestAppOn,
-  waitFor,
 } from '../../support/dispatcher-harness';
+import { sleep, waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
 import { outcomes, ScriptedRechargeProvider } from '../../support/fakes/scripted-recharge.provider';
 import { TestApp } from '../../support/test-app';
@@ -29,8 +29,6 @@ import { TestApp } from '../../support/test-app';
  * outcome matrix itself is a unit spec (dispatch-recharge.use-case.spec.ts).
  */
 describe('unknown stays unknown (issue 11, real PostgreSQL)', () => {
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
   describe('against the BSS simulator through pop-core', () => {
     let rig: DispatcherRig | undefined;
 

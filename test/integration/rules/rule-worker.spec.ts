@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { query } from '../../support/database';
-import { DispatcherRig, newAccountId, startDispatcherRig, waitFor } from '../../support/dispatcher-harness';
+import { DispatcherRig, newAccountId, startDispatcherRig } from '../../support/dispatcher-harness';
+import { waitFor } from '../../support/wait';
 
 /** RULES_ENABLED: the replica's own loop evaluates a new rule at once and its top-up goes all the way. */
 describe('rule evaluation worker (issue 15)', () => {

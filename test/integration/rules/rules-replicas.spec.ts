@@ -9,7 +9,8 @@ import { RuleTelemetry } from '../../../src/rules/application/ports/rule-telemet
 import { TopUpRecharges } from '../../../src/rules/application/ports/top-up-recharges';
 import { CallbackReceiver, metricValue, startCallbackReceiver } from '../../support/confirmations';
 import { createTestDatabase, query } from '../../support/database';
-import { dispatcherEnv, newAccountId, waitFor } from '../../support/dispatcher-harness';
+import { dispatcherEnv, newAccountId } from '../../support/dispatcher-harness';
+import { waitFor } from '../../support/wait';
 import { FakeClock } from '../../support/rule-fakes';
 import { startTestAppOn, TestApp } from '../../support/test-app';
 

@@ -1,10 +1,10 @@
 import { Discrepancy } from '../../../src/recharge/domain/discrepancy';
 import { Recharge, RechargeTransition } from '../../../src/recharge/domain/recharge';
 import { FINAL_STATES, OPEN_STATES, RechargeState } from '../../../src/recharge/domain/recharge-state';
+import { Page } from '../../../src/recharge/application/ports/page';
 import {
   ClaimedRecharge,
   Mutation,
-  Page,
   RechargeListQuery,
   RechargeRepository,
 } from '../../../src/recharge/application/ports/recharge.repository';

@@ -1,5 +1,5 @@
 import { Discrepancy, DiscrepancyKind } from '../../domain/discrepancy';
-import { Page } from './recharge.repository';
+import { Page } from './page';
 
 export interface DiscrepancyQuery {
   status?: 'open' | 'acknowledged';

@@ -1,13 +1,7 @@
-import { Currency } from '../../domain/money';
-import { LedgerDirection } from '../../domain/ledger';
 import { Recharge, RechargeTransition } from '../../domain/recharge';
 import { RechargeState } from '../../domain/recharge-state';
 import { OperatorActionRecord } from './operator-action';
-
-export interface Page<T> {
-  data: T[];
-  nextCursor: string | null;
-}
+import { Page } from './page';
 
 export interface RechargeListQuery {
   clientId: string;
@@ -75,44 +69,4 @@ export abstract class RechargeRepository {
   abstract overdue(submittedBefore: Date, now: Date, limit: number): Promise<string[]>;
   /** Open recharges created before `createdBefore`: the "pending beyond SLA" figure. */
   abstract countOpenCreatedBefore(createdBefore: Date): Promise<number>;
-}
-
-export interface ReconciliationCounts {
-  redriven: number;
-  expired: number;
-  notificationsApplied: number;
-  orphansMatched: number;
-  orphansOpen: number;
-  discrepancies: number;
-}
-
-/** Each reconciliation pass leaves a row operators can read (started, finished, counts, error). */
-export abstract class ReconciliationRunLog {
-  abstract start(id: string, at: Date): Promise<void>;
-  abstract finish(
-    id: string,
-    at: Date,
-    outcome: 'succeeded' | 'failed',
-    counts: ReconciliationCounts,
-    error: string | null,
-  ): Promise<void>;
-}
-
-export interface Balance {
-  currency: Currency;
-  amount: bigint;
-}
-
-export interface LedgerLine {
-  id: string;
-  rechargeId: string;
-  amount: bigint;
-  currency: Currency;
-  direction: LedgerDirection;
-  at: Date;
-}
-
-export abstract class LedgerReader {
-  abstract balances(accountId: string): Promise<Balance[]>;
-  abstract entries(accountId: string, limit: number, after?: string): Promise<Page<LedgerLine>>;
 }

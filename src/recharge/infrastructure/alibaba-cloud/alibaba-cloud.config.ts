@@ -10,9 +10,3 @@ export interface AlibabaCloudConfig {
   /** `Source` of ChangeResellerConsumeAmount: the calling system's name as Alibaba Cloud records it. */
   source: string;
 }
-
-export const ALIBABA_CLOUD_DEFAULTS = {
-  endpoint: 'https://business.aliyuncs.com',
-  timeoutMs: 5000,
-  businessType: 'quota_amount_adjust',
-} as const;

@@ -1,7 +1,8 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
 import { customerLedgerAccount } from '../../domain/ledger';
-import { Balance, LedgerLine, LedgerReader, Page } from '../../application/ports/recharge.repository';
+import { Balance, LedgerLine, LedgerReader } from '../../application/ports/ledger.reader';
+import { Page } from '../../application/ports/page';
 import { BalanceRecord, LedgerEntryRecord } from './recharge.schema';
 
 @Injectable()

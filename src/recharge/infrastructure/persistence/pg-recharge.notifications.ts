@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Client } from 'pg';
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { RechargeNotifications } from '../../application/ports/recharge-notifications';
-import { CALLBACK_QUEUED, RECHARGE_FINISHED_CHANNEL } from './pg-recharge.repository';
+import { CALLBACK_QUEUED, RECHARGE_FINISHED_CHANNEL } from './recharge.statements';
 
 const CREATED = 'created';
 

@@ -1,46 +1,12 @@
 import { BigIntType, EntitySchema } from '@mikro-orm/core';
-import { Recharge } from '../../domain/recharge';
 import { RechargeState, TransitionSource } from '../../domain/recharge-state';
 import { LedgerDirection } from '../../domain/ledger';
 import { Currency } from '../../domain/money';
 
-/** Maps the aggregate itself: no persistence model, no mapper layer. */
-export const RechargeSchema = new EntitySchema<Recharge>({
-  class: Recharge,
-  tableName: 'recharges',
-  properties: {
-    id: { type: 'text', primary: true },
-    clientId: { type: 'text' },
-    idempotencyKey: { type: 'text' },
-    requestFingerprint: { type: 'text' },
-    accountId: { type: 'text' },
-    amountMinor: { type: new BigIntType('bigint'), fieldName: 'amount' },
-    currency: { type: 'text' },
-    orderReference: { type: 'text', nullable: true },
-    metadata: { type: 'json' },
-    callbackUrl: { type: 'text', nullable: true },
-    state: { enum: true, items: () => RechargeState, type: 'text' },
-    providerReference: { type: 'text', nullable: true },
-    message: { type: 'text', nullable: true },
-    failureCode: { type: 'text', nullable: true },
-    failureMessage: { type: 'text', nullable: true },
-    failureProviderCode: { type: 'text', nullable: true },
-    attempts: { type: 'integer' },
-    nextAttemptAt: { type: 'timestamptz', nullable: true },
-    submittedAt: { type: 'timestamptz', nullable: true },
-    creditParameters: { type: 'json', nullable: true },
-    sends: { type: 'integer' },
-    sendStartedAt: { type: 'timestamptz', nullable: true },
-    mayHaveReachedProvider: { type: 'boolean' },
-    leaseOwner: { type: 'text', nullable: true },
-    leaseUntil: { type: 'timestamptz', nullable: true },
-    createdAt: { type: 'timestamptz' },
-    updatedAt: { type: 'timestamptz' },
-    completedAt: { type: 'timestamptz', nullable: true },
-    version: { type: 'integer', version: true },
-  },
-});
-
+/*
+ * The ORM's mappings for the tables it reads whole (the event trail, the ledger). The `recharges`
+ * table has none: its columns and row mapping live in recharge.statements.ts alone.
+ */
 export interface RechargeEventRecord {
   id: string;
   rechargeId: string;

@@ -1,5 +1,5 @@
 import { OperatorActionRecord } from '../../../recharge/application/ports/operator-action';
-import { Page } from '../../../recharge/application/ports/recharge.repository';
+import { Page } from '../../../recharge/application/ports/page';
 import { Rule, RuleStatus } from '../../domain/rule';
 import { Decision, RuleState, Verdict } from '../../domain/rule-evaluation';
 

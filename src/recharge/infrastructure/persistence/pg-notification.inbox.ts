@@ -22,7 +22,7 @@ interface Row {
 }
 
 @Injectable()
-export class MikroOrmNotificationInbox extends NotificationInbox {
+export class PgNotificationInbox extends NotificationInbox {
   constructor(private readonly em: EntityManager) {
     super();
   }

@@ -1,10 +1,10 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
-import { ReconciliationCounts, ReconciliationRunLog } from '../../application/ports/recharge.repository';
+import { ReconciliationCounts, ReconciliationRunLog } from '../../application/ports/reconciliation-run.log';
 import { redactNullable } from '../../../../libs/shared/redact';
 
 @Injectable()
-export class MikroOrmReconciliationRunLog extends ReconciliationRunLog {
+export class PgReconciliationRunLog extends ReconciliationRunLog {
   constructor(private readonly em: EntityManager) {
     super();
   }

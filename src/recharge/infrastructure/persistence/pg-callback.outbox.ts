@@ -1,6 +1,8 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
 import { redactNullable } from '../../../../libs/shared/redact';
+import { Statement, StatementRunner } from '../../../database/pg-statements';
+import { RechargeCallbackEvent } from '../../application/recharge-callback.event';
 import {
   CallbackDelivery,
   CallbackOutbox,
@@ -8,8 +10,43 @@ import {
   DeliveryStatus,
 } from '../../application/ports/callback-outbox';
 
+/** A waiting older callback of the recharge is replaced by the one about to be queued (never sent after it). */
+const SUPERSEDE_CALLBACKS: Statement = {
+  name: 'callback_supersede_v1',
+  text: `UPDATE callback_deliveries SET status = 'superseded', superseded_by = $2, next_attempt_at = NULL
+    WHERE recharge_id = $1 AND status = 'pending'`,
+};
+
+const ENQUEUE_CALLBACK: Statement = {
+  name: 'callback_enqueue_v2',
+  text: `INSERT INTO callback_deliveries (id, recharge_id, client_id, url, event_type, payload, status, attempts, next_attempt_at, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', 0, $7, $7)`,
+};
+
+/**
+ * The callback outbox row, in the same transaction as the final transition: committed together
+ * or not at all, and never published before the commit. Only for recharges with a callbackUrl.
+ * The recharge's row lock orders its enqueues; an older callback still waiting is superseded.
+ */
+export async function enqueueCallback(
+  tx: StatementRunner,
+  to: { rechargeId: string; clientId: string; url: string; at: Date },
+  callback: RechargeCallbackEvent,
+): Promise<void> {
+  await tx.query(SUPERSEDE_CALLBACKS, [to.rechargeId, callback.id]);
+  await tx.query(ENQUEUE_CALLBACK, [
+    callback.id,
+    to.rechargeId,
+    to.clientId,
+    to.url,
+    callback.eventType,
+    callback.payload,
+    to.at,
+  ]);
+}
+
 @Injectable()
-export class MikroOrmCallbackOutbox extends CallbackOutbox {
+export class PgCallbackOutbox extends CallbackOutbox {
   constructor(private readonly em: EntityManager) {
     super();
   }

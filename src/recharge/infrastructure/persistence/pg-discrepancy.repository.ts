@@ -1,8 +1,19 @@
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Injectable } from '@nestjs/common';
+import { Statement } from '../../../database/pg-statements';
 import { Discrepancy, DiscrepancyKind } from '../../domain/discrepancy';
 import { DiscrepancyQuery, DiscrepancyRepository } from '../../application/ports/discrepancy.repository';
-import { Page } from '../../application/ports/recharge.repository';
+import { Page } from '../../application/ports/page';
+
+/**
+ * Discrepancies found while the recharge row is locked, in the same transaction. The partial
+ * unique indexes keep one per notification and kind, or one open per recharge and kind.
+ */
+export const INSERT_DISCREPANCY: Statement = {
+  name: 'discrepancies_insert_v1',
+  text: `INSERT INTO discrepancies (id, recharge_id, kind, evidence, seen_at) VALUES ($1, $2, $3, $4::jsonb, $5)
+    ON CONFLICT DO NOTHING RETURNING id`,
+};
 
 interface Row {
   id: string;
@@ -31,7 +42,7 @@ const fromRow = (r: Row): Discrepancy => ({
 
 /** Reads and acknowledgements; inserts happen in PgRechargeRepository.mutate, with the change that found them. */
 @Injectable()
-export class MikroOrmDiscrepancyRepository extends DiscrepancyRepository {
+export class PgDiscrepancyRepository extends DiscrepancyRepository {
   constructor(private readonly em: EntityManager) {
     super();
   }
