@@ -60,9 +60,9 @@ describe('fair claim across clients and accounts (issue 16, real PostgreSQL)', (
   }
 
   /** `rounds` claims of `limit` each, as a dispatcher with that many free slots would make them. */
-  async function claimRounds(rounds: number, limit: number) {
+  async function claimRounds(rounds: number, limit: number, leaseUntil = LEASE) {
     const claimed: ClaimedRecharge[] = [];
-    for (let i = 0; i < rounds; i++) claimed.push(...(await repo.claimDue(limit, NOW, LEASE)));
+    for (let i = 0; i < rounds; i++) claimed.push(...(await repo.claimDue(limit, NOW, leaseUntil)));
     return owners(claimed);
   }
 
@@ -169,8 +169,9 @@ describe('fair claim across clients and accounts (issue 16, real PostgreSQL)', (
     await queue(b, '2001', 50);
     const first = await repo.claimDue(4, NOW, LEASE);
     expect(first).toHaveLength(4);
-    // Their holder dies: nobody renews. Meanwhile others' turns went on.
-    await claimRounds(5, 2);
+    // Their holder dies: nobody renews. Meanwhile others' turns went on, at a live replica that
+    // keeps renewing its own claims (so only the dead replica's leases have lapsed below).
+    await claimRounds(5, 2, new Date(LEASE.getTime() + 60_000));
 
     const afterLapse = new Date(LEASE.getTime() + 1);
     const next = await repo.claimDue(4, afterLapse, new Date(afterLapse.getTime() + 4_000));

@@ -6,8 +6,8 @@ import {
   ledgerRowsOf,
   newAccountId,
   startDispatcherRig,
-  waitFor,
 } from '../../support/dispatcher-harness';
+import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
 
 /**
