@@ -93,16 +93,19 @@ async function withClient(url, work) {
  * Empties every table that recharges fill (clients stay), then checkpoints, so every measured
  * window starts from the same state: otherwise a checkpoint that happens to start inside one
  * window (and the full-page images written after it) charges that window alone.
- * The ledger refuses TRUNCATE by trigger; the bench lifts it for this one statement.
+ * The ledger and the provider call log refuse TRUNCATE by trigger; the bench lifts it for this one statement.
  */
 async function truncateRecharges(url) {
   await withClient(url, async (c) => {
     await c.query('BEGIN');
     await c.query('ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_no_truncate');
+    await c.query('ALTER TABLE provider_calls DISABLE TRIGGER provider_calls_no_truncate');
     await c.query(
       `TRUNCATE recharges, recharge_events, ledger_entries, balances, callback_deliveries, callback_attempts,
-                provider_notifications, discrepancies, reconciliation_runs, provider_rate_limits`,
+                provider_notifications, discrepancies, reconciliation_runs, provider_rate_limits, provider_calls,
+                rule_top_ups, rule_evaluations, dispatch_queues, dispatch_clients`,
     );
+    await c.query('ALTER TABLE provider_calls ENABLE TRIGGER provider_calls_no_truncate');
     await c.query('ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_no_truncate');
     await c.query('COMMIT');
     await c.query("DELETE FROM clients WHERE name LIKE 'historical-%'");
