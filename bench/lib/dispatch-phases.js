@@ -141,6 +141,8 @@ async function fairness({ databaseUrl, startService, stopService, simAdmin, clie
     bPosted: SECONDS,
     bSucceeded: ok.length,
     bLatencyMs: { p50: round(pct(ok, 50), 0), p99: round(pct(ok, 99), 0), max: round(ok.at(-1), 0) },
+    // In posting order, to tell a slow first request (a cold path) from stalls later on.
+    bLatenciesInOrderMs: results.map((r) => round(r.ms, 0)),
     creditsInWindow: inWindow,
     utilisation: round(inWindow / (SECONDS * RPS), 4),
     aOpenAfter: aLeft,

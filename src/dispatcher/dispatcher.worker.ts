@@ -5,6 +5,7 @@ import { Lifecycle } from '../health/lifecycle';
 import { DispatchRechargeUseCase } from '../recharge/application/dispatch-recharge.use-case';
 import { RechargeNotifications } from '../recharge/application/ports/recharge-notifications';
 import { ClaimedRecharge } from '../recharge/application/ports/recharge.repository';
+import { ProviderSendSchedule } from '../recharge/application/ports/provider-send-schedule';
 import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { withSpan } from '../observability/tracing';
 
@@ -23,6 +24,15 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
    * transactions), and a late slot must be given up (see PgProviderRateLimiter).
    */
   static readonly INITIAL_WINDOW = 4;
+  /**
+   * Work is claimed only while the provider's reserved slots run out within this horizon (at least
+   * this long, or four slots): a claimed recharge waits behind every slot reserved before it, out
+   * of the fair queue, so claiming seconds ahead would put another client's urgent recharge behind
+   * seconds of a backlog that was chosen before it arrived. The horizon covers a claim, the
+   * preparing write and the slot's reservation, so the schedule does not run dry under a backlog.
+   */
+  static readonly HORIZON_MS = 250;
+  static readonly HORIZON_SLOTS = 3;
   private readonly logger = new Logger('Dispatcher');
   private readonly inFlight = new Set<Promise<void>>();
   private readonly concurrency: number;
@@ -31,14 +41,19 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
   private stopping = false;
   private wakeUp: (() => void) | null = null;
   private unsubscribe: () => void = () => undefined;
+  /** When the slots of what this replica has claimed are expected to be used up (local monotonic ms). */
+  private claimedUntil = 0;
+  private readonly horizonMs: number;
 
   constructor(
     private readonly dispatch: DispatchRechargeUseCase,
     private readonly notifications: RechargeNotifications,
     private readonly lifecycle: Lifecycle,
+    private readonly schedule: ProviderSendSchedule,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.concurrency = Math.min(64, Math.max(4, Math.ceil(config.providerMaxRps / 2)));
+    this.horizonMs = Math.max(DispatcherWorker.HORIZON_MS, DispatcherWorker.HORIZON_SLOTS * schedule.slotIntervalMs);
   }
 
   onApplicationBootstrap(): void {
@@ -67,12 +82,26 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
   private async loop(): Promise<void> {
     while (!this.stopping) {
       if (this.inFlight.size === 0) this.window = DispatcherWorker.INITIAL_WINDOW;
-      const free = this.window - this.inFlight.size;
+      const ahead = this.reservedAheadMs();
+      const interval = this.schedule.slotIntervalMs;
+      // How many more slots fit before the horizon: none means enough is on its way to the
+      // provider, and the next work is chosen when the schedule nears its end.
+      const room = Math.floor((this.horizonMs - ahead) / interval);
+      if (room < 1) {
+        await this.sleep(Math.min(DispatcherWorker.POLL_MS, Math.max(1, ahead - (this.horizonMs - interval))));
+        continue;
+      }
+      const free = Math.min(this.window - this.inFlight.size, room);
       let claimed = 0;
       if (free > 0) {
         try {
           const due = await this.dispatch.claimDue(free);
           claimed = due.length;
+          if (claimed > 0) {
+            const now = performance.timeOrigin + performance.now();
+            this.claimedUntil =
+              Math.max(now + this.schedule.creditsReservedAheadMs(), this.claimedUntil) + claimed * interval;
+          }
           for (const recharge of due) this.track(recharge);
         } catch (err) {
           this.logger.error({ err }, 'claiming due recharges failed; retrying shortly');
@@ -81,6 +110,15 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
       if (free > 0 && claimed === free) continue;
       await this.sleep(DispatcherWorker.POLL_MS);
     }
+  }
+
+  /**
+   * How far ahead the provider's slots are spoken for: what the shared schedule showed at this
+   * replica's last reservation, or what its claims since then will take, whichever is later.
+   */
+  private reservedAheadMs(): number {
+    const now = performance.timeOrigin + performance.now();
+    return Math.max(this.schedule.creditsReservedAheadMs(), this.claimedUntil - now);
   }
 
   private track(claim: ClaimedRecharge): void {

@@ -31,6 +31,7 @@ import { PgProviderCallLog } from './infrastructure/persistence/pg-provider-call
 import { PgRechargeNotifications } from './infrastructure/persistence/pg-recharge.notifications';
 import { AlibabaCloudRechargeProvider } from './infrastructure/alibaba-cloud/alibaba-cloud-recharge.provider';
 import { PgProviderRateLimiter } from './infrastructure/provider/pg-provider-rate-limiter';
+import { ProviderSendSchedule } from './application/ports/provider-send-schedule';
 import { ResilientRechargeProvider } from './infrastructure/provider/resilient-recharge.provider';
 import { LoggedRechargeProvider } from './infrastructure/provider/logged-recharge.provider';
 import { Clock } from '../../libs/shared/clock';
@@ -75,20 +76,27 @@ import { Clock } from '../../libs/shared/clock';
       inject: [APP_CONFIG],
     },
     {
+      provide: PgProviderRateLimiter,
+      useFactory: (c: AppConfig, sql: PgStatements) => new PgProviderRateLimiter(sql, c.providerMaxRps),
+      inject: [APP_CONFIG, PgStatements],
+    },
+    // The same budget, read by the dispatcher to claim work only shortly before it can be sent.
+    { provide: ProviderSendSchedule, useExisting: PgProviderRateLimiter },
+    {
       provide: RechargeProvider,
       useFactory: (
         c: AppConfig,
-        sql: PgStatements,
+        limiter: PgProviderRateLimiter,
         telemetry: RechargeTelemetry,
         calls: ProviderCallLog,
         clock: Clock,
       ) =>
         new ResilientRechargeProvider(
           new LoggedRechargeProvider(new AlibabaCloudRechargeProvider(c.alibabaCloud), calls, clock),
-          new PgProviderRateLimiter(sql, c.providerMaxRps),
+          limiter,
           telemetry,
         ),
-      inject: [APP_CONFIG, PgStatements, RechargeTelemetry, ProviderCallLog, Clock],
+      inject: [APP_CONFIG, PgProviderRateLimiter, RechargeTelemetry, ProviderCallLog, Clock],
     },
     {
       provide: DispatchSettings,
@@ -121,6 +129,7 @@ import { Clock } from '../../libs/shared/clock';
     ProviderCallLog,
     RechargeNotifications,
     RechargeProvider,
+    ProviderSendSchedule,
     DispatchRechargeUseCase,
     ApplyNotificationUseCase,
     ReconcileUseCase,

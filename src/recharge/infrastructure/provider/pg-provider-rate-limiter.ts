@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Statement, StatementRunner } from '../../../database/pg-statements';
+import { ProviderSendSchedule } from '../../application/ports/provider-send-schedule';
 
 /** What a provider call is for: credits move money and go first; quota queries only read. */
 export type ProviderCallPriority = 'credit' | 'query';
@@ -111,7 +112,7 @@ interface Waiter {
  * that slot up and reserves a new one instead of sending, however often that happens: a wasted
  * slot only costs throughput, a late send breaks the provider's limit.
  */
-export class PgProviderRateLimiter {
+export class PgProviderRateLimiter implements ProviderSendSchedule {
   /**
    * 1.03 (30 ms) let a loaded machine's scheduling delays on the way to the provider bunch 21
    * calls into a second at a limit of 20; so did 1.04 with 20 ms of allowed lateness on Node 24
@@ -131,6 +132,8 @@ export class PgProviderRateLimiter {
   private readonly logger = new Logger('ProviderRateLimiter');
   private readonly intervalMs: number;
   private readonly clock = new ClockOffset();
+  /** The end of the last slot this replica saw reserved on the shared schedule, on the local clock. */
+  private reservedUntil = 0;
   private readonly credits: Waiter[] = [];
   private readonly queries: Waiter[] = [];
   private pumping = false;
@@ -142,6 +145,14 @@ export class PgProviderRateLimiter {
     private readonly local: LocalClock = MONOTONIC_CLOCK,
   ) {
     this.intervalMs = (PgProviderRateLimiter.SAFETY_FACTOR * 1000) / ratePerSecond;
+  }
+
+  get slotIntervalMs(): number {
+    return this.intervalMs;
+  }
+
+  creditsReservedAheadMs(): number {
+    return Math.max(0, this.reservedUntil - this.local.now()) + this.credits.length * this.intervalMs;
   }
 
   /** Resolves when the caller may send its request now, in a slot reserved for it alone. */
@@ -261,7 +272,9 @@ export class PgProviderRateLimiter {
   /** A slot that begins at `slotAt` on the database clock, on the local clock. */
   private slot(slotAt: number): Slot {
     const { lo, hi } = this.clock.bounds();
-    return { earliest: slotAt - hi, latest: slotAt - lo, slotAt };
+    const slot = { earliest: slotAt - hi, latest: slotAt - lo, slotAt };
+    this.reservedUntil = Math.max(this.reservedUntil, slot.latest + this.intervalMs);
+    return slot;
   }
 
   private idle(ms: number): Promise<void> {
