@@ -54,7 +54,7 @@ const TARGETS = {
  * one `request completed` line and one transition line per POST, as deployed. The dispatch phases
  * keep `warn` (their figures are about the dispatcher, not about logging).
  */
-const INGEST_LOG_LEVEL = 'info';
+const INGEST_LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info'; // BENCH_LOG_LEVEL=warn: what the two lines cost (A/B)
 const SERVICE_LOG_LEVEL = 'warn';
 const ALL_PHASES = ['ingest', 'e2e', 'drain', 'scale', 'fairness', 'backlog', 'takeover'];
 /** `BENCH_PHASES=drain npm run bench` runs only the named phases (comma-separated); default: all. */
