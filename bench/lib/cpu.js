@@ -73,4 +73,15 @@ function usage(from, to = snapshot()) {
   };
 }
 
-module.exports = { snapshot, usage };
+/** utime + stime of one process (its own CPU, children excluded), in ticks; null when it is gone. */
+function processTicks(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return null;
+  }
+}
+
+module.exports = { snapshot, usage, processTicks, TICK };

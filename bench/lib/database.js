@@ -97,17 +97,28 @@ async function withClient(url, work) {
  */
 async function truncateRecharges(url) {
   await withClient(url, async (c) => {
-    await c.query('BEGIN');
-    await c.query('ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_no_truncate');
-    await c.query('ALTER TABLE provider_calls DISABLE TRIGGER provider_calls_no_truncate');
-    await c.query(
-      `TRUNCATE recharges, recharge_events, ledger_entries, balances, callback_deliveries, callback_attempts,
-                provider_notifications, discrepancies, reconciliation_runs, provider_rate_limits, provider_calls,
-                rule_top_ups, rule_evaluations, dispatch_queues, dispatch_clients`,
-    );
-    await c.query('ALTER TABLE provider_calls ENABLE TRIGGER provider_calls_no_truncate');
-    await c.query('ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_no_truncate');
-    await c.query('COMMIT');
+    // A running service's dispatcher may hold row locks on some of these tables while this takes
+    // its table locks one by one; PostgreSQL then breaks the cycle by aborting one side (40P01).
+    // When it aborts this side, the whole step is simply tried again.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await c.query('BEGIN');
+        await c.query('ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_no_truncate');
+        await c.query('ALTER TABLE provider_calls DISABLE TRIGGER provider_calls_no_truncate');
+        await c.query(
+          `TRUNCATE recharges, recharge_events, ledger_entries, balances, callback_deliveries, callback_attempts,
+                    provider_notifications, discrepancies, reconciliation_runs, provider_rate_limits, provider_calls,
+                    rule_top_ups, rule_evaluations, dispatch_queues, dispatch_clients`,
+        );
+        await c.query('ALTER TABLE provider_calls ENABLE TRIGGER provider_calls_no_truncate');
+        await c.query('ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_no_truncate');
+        await c.query('COMMIT');
+        break;
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        if (err.code !== '40P01' || attempt >= 5) throw err;
+      }
+    }
     await c.query("DELETE FROM clients WHERE name LIKE 'historical-%'");
     await c.query('CHECKPOINT');
   });

@@ -1,8 +1,14 @@
 'use strict';
-/** Load generators: autocannon (programmatic) for ingest, a paced open-loop client for end to end. */
+/**
+ * Load generators: wrk (its own process, 1 thread) for the ingest saturation load; autocannon
+ * (programmatic) only to fill queues; in-process open-loop clients for the evenly paced and end to
+ * end loads (a few hundred requests a second: light, and latency is charged from the due time).
+ */
 const { performance } = require('node:perf_hooks');
 const http = require('node:http');
+const { spawn } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
+const { resolve: resolvePath } = require('node:path');
 const autocannon = require('autocannon');
 const cpu = require('./cpu');
 
@@ -63,34 +69,91 @@ function summarize(r) {
 
 const round = (x, d) => Math.round(x * 10 ** d) / 10 ** d;
 
-/** Closed-loop saturation: `connections` keep one request each in flight; a short warm-up first. */
-async function ingest(url, apiKey, { connections = 32, warmupSeconds = 3, seconds = 10 } = {}) {
-  await autocannon({ url, connections, duration: warmupSeconds, requests: postRequests(apiKey), timeout: 10 });
-  const before = cpu.snapshot();
-  const r = await autocannon({ url, connections, duration: seconds, requests: postRequests(apiKey), timeout: 10 });
-  return { ...summarize(r), cpu: cpu.usage(before) };
+const WRK_SCRIPT = resolvePath(__dirname, 'wrk-post.lua');
+let wrkRuns = 0;
+
+/**
+ * One wrk run against POST /v1/recharges (each with its own key prefix: wrk's counter restarts).
+ * wrk runs under a shell that prints its own /proc stat once wrk has exited and been waited for:
+ * the shell's cutime + cstime are then exactly wrk's CPU time.
+ */
+function runWrk(url, apiKey, { connections, seconds }) {
+  wrkRuns += 1;
+  const args = [
+    '-t1',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    '--timeout',
+    '10s',
+    '-s',
+    WRK_SCRIPT,
+    url,
+    '--',
+    apiKey,
+    `${RUN}-${wrkRuns}`,
+  ];
+  const shell = 'wrk "$@"; s=$?; echo "WRK_SHELL_STAT $(cat /proc/$$/stat)"; exit $s';
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', shell, 'sh', ...args], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const json = /^WRK_JSON (.*)$/m.exec(out)?.[1];
+      if (code !== 0 || !json) return reject(new Error(`wrk exited ${code}:\n${out}\n${err}`));
+      const stat = /^WRK_SHELL_STAT (.*)$/m.exec(out)?.[1] ?? '';
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields[13], fields[14]: cutime, cstime (waited-for children), in USER_HZ ticks.
+      const wrkCpuMs = ((Number(fields[13]) + Number(fields[14])) * 1000) / cpu.TICK;
+      resolve({ ...JSON.parse(json), wrkCpuMs });
+    });
+  });
 }
 
-/** Open loop at a fixed overall rate (autocannon corrects for coordinated omission). */
-async function steadyRate(url, apiKey, { rate = 200, connections = 32, warmupSeconds = 2, seconds = 10 } = {}) {
-  await autocannon({
-    url,
-    connections,
-    duration: warmupSeconds,
-    overallRate: rate,
-    requests: postRequests(apiKey),
-    timeout: 10,
-  });
+/**
+ * Closed-loop saturation with wrk as its own process (`-t1 -c32`: one thread, so the generator
+ * takes little of the machine's two cores): a short warm-up, then the measured window. With the
+ * server's `pid`, the server process's own CPU over the window is reported per request.
+ */
+async function ingest(url, apiKey, { connections = 32, warmupSeconds = 3, seconds = 10, pid = null } = {}) {
+  await runWrk(url, apiKey, { connections, seconds: warmupSeconds });
   const before = cpu.snapshot();
-  const r = await autocannon({
-    url,
-    connections,
-    duration: seconds,
-    overallRate: rate,
-    requests: postRequests(apiKey),
-    timeout: 10,
-  });
-  return { ...summarize(r), offeredRate: rate, cpu: cpu.usage(before) };
+  const serverBefore = pid === null ? null : cpu.processTicks(pid);
+  const w = await runWrk(url, apiKey, { connections, seconds });
+  const serverAfter = pid === null ? null : cpu.processTicks(pid);
+  const usage = cpu.usage(before);
+  const durationSeconds = w.durationUs / 1e6;
+  const ok = Object.entries(w.statusCodes)
+    .filter(([code]) => Number(code) >= 200 && Number(code) < 300)
+    .reduce((sum, [, n]) => sum + n, 0);
+  const serverCpuMs =
+    serverBefore === null || serverAfter === null ? null : ((serverAfter - serverBefore) * 1000) / cpu.TICK;
+  return {
+    generator: `wrk -t1 -c${connections}`,
+    // Answered requests per second as wrk counts them (any status; non-2xx are reported beside).
+    requestsPerSecond: round(w.requests / durationSeconds, 1),
+    requests: w.requests,
+    completed: ok,
+    durationSeconds: round(durationSeconds, 2),
+    latencyMs: w.latencyMs,
+    non2xx: w.requests - ok,
+    errors: w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout,
+    socketErrors: w.errors,
+    statusCodes: w.statusCodes,
+    cpu: {
+      ...usage,
+      serverMsPerRequest: serverCpuMs === null || w.requests === 0 ? null : round(serverCpuMs / w.requests, 3),
+      serverCores: serverCpuMs === null ? null : round(serverCpuMs / 1000 / durationSeconds, 2),
+      wrkCpuMs: w.wrkCpuMs,
+      wrkCores: round(w.wrkCpuMs / 1000 / durationSeconds, 2),
+    },
+  };
 }
 
 /** Exactly `amount` recharges (e.g. to fill a queue), as fast as `connections` allow. */
@@ -251,4 +314,4 @@ function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-module.exports = { ingest, steadyRate, paced, fill, endToEnd };
+module.exports = { ingest, paced, fill, endToEnd };

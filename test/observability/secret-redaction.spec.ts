@@ -103,6 +103,23 @@ describe('secrets never leave through a logger', () => {
     expect(line.request.note).toBe('ok');
   });
 
+  it('pino: the secret names one level down (client.apiKey, an error carrying accessKeySecret…)', () => {
+    const { lines, logger } = capture();
+    const secret = `s3cr3t-${hex()}`;
+    const names = ['apiKey', 'webhookSecret', 'accessKeySecret', 'accessKeyId', 'secret', 'password'];
+    const holder = Object.fromEntries(names.map((n) => [n, secret]));
+    const err = Object.assign(new Error('provider refused'), holder);
+    logger.info({ client: { ...holder, name: 'acme' } }, 'one level down');
+    logger.error({ err }, 'an error carrying credentials');
+    logger.warn({ context: { err } }, 'the same error one level down');
+    expect(lines).toHaveLength(3);
+    expect(lines.join('')).not.toContain(secret);
+    const first = JSON.parse(lines[0]);
+    for (const n of names) expect(first.client[n]).toBe('[redacted]');
+    expect(first.client.name).toBe('acme');
+    expect(JSON.parse(lines[1]).err.message).toBe('provider refused');
+  });
+
   it('the Nest logger over pino (what use cases and Nest itself call)', () => {
     const { lines, logger } = capture();
     const nest = new PinoNestLogger(logger);
