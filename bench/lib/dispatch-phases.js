@@ -124,6 +124,26 @@ async function fairness({ databaseUrl, startService, stopService, simAdmin, clie
         )
       ).rows[0].n,
   );
+  // Where each of B's recharges spent its time (ms from creation): chosen by a claim (SUBMITTED),
+  // the provider call's start (the call log's time minus its duration), final.
+  const bTimeline = await withClient(
+    databaseUrl,
+    async (c) =>
+      (
+        await c.query(
+          `SELECT round(EXTRACT(EPOCH FROM (s.at - r.created_at)) * 1000)::int AS claimed,
+                  round(EXTRACT(EPOCH FROM (p.at - r.created_at)) * 1000 - p.duration_ms)::int AS sent,
+                  round(EXTRACT(EPOCH FROM (f.at - r.created_at)) * 1000)::int AS final,
+                  (SELECT count(*) FROM recharge_events e WHERE e.to_state = 'SUBMITTED' AND e.at > r.created_at AND e.at < s.at)::int AS others_first
+             FROM recharges r
+             LEFT JOIN LATERAL (SELECT min(at) AS at FROM recharge_events WHERE recharge_id = r.id AND to_state = 'SUBMITTED') s ON true
+             LEFT JOIN LATERAL (SELECT at, duration_ms FROM provider_calls WHERE recharge_id = r.id ORDER BY id LIMIT 1) p ON true
+             LEFT JOIN LATERAL (SELECT min(at) AS at FROM recharge_events WHERE recharge_id = r.id AND to_state = 'SUCCEEDED') f ON true
+            WHERE r.client_id = $1 ORDER BY r.created_at`,
+          [clientB.clientId],
+        )
+      ).rows,
+  );
   await stopService(svc);
   const ok = results
     .filter((r) => r.status === 202 && r.recharge?.status === 'succeeded')
@@ -143,6 +163,7 @@ async function fairness({ databaseUrl, startService, stopService, simAdmin, clie
     bLatencyMs: { p50: round(pct(ok, 50), 0), p99: round(pct(ok, 99), 0), max: round(ok.at(-1), 0) },
     // In posting order, to tell a slow first request (a cold path) from stalls later on.
     bLatenciesInOrderMs: results.map((r) => round(r.ms, 0)),
+    bTimelineMs: bTimeline.map((t) => [t.claimed, t.sent, t.final, t.others_first]),
     creditsInWindow: inWindow,
     utilisation: round(inWindow / (SECONDS * RPS), 4),
     aOpenAfter: aLeft,

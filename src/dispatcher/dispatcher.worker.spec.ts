@@ -6,6 +6,7 @@ import { ProviderSendSchedule } from '../recharge/application/ports/provider-sen
 import { RechargeNotifications } from '../recharge/application/ports/recharge-notifications';
 import { ClaimedRecharge } from '../recharge/application/ports/recharge.repository';
 import { DispatcherWorker } from './dispatcher.worker';
+import { CLAIM_HORIZON_MS, CLAIM_HORIZON_SLOTS } from '../recharge/application/claim-horizon';
 
 /**
  * When the worker claims: only while the provider's reserved slots run out within the horizon, and
@@ -14,7 +15,7 @@ import { DispatcherWorker } from './dispatcher.worker';
  */
 describe('DispatcherWorker claims just in time', () => {
   const INTERVAL_MS = 105; // 10 credits a second with the limiter's margin
-  const HORIZON_MS = Math.max(DispatcherWorker.HORIZON_MS, DispatcherWorker.HORIZON_SLOTS * INTERVAL_MS);
+  const HORIZON_MS = Math.max(CLAIM_HORIZON_MS, CLAIM_HORIZON_SLOTS * INTERVAL_MS);
 
   /** A shared schedule reserved up to `until` (ms, performance clock); each claim's recharge takes the next slot. */
   class FakeSchedule extends ProviderSendSchedule {

@@ -6,6 +6,7 @@ import { DispatchRechargeUseCase } from '../recharge/application/dispatch-rechar
 import { RechargeNotifications } from '../recharge/application/ports/recharge-notifications';
 import { ClaimedRecharge } from '../recharge/application/ports/recharge.repository';
 import { ProviderSendSchedule } from '../recharge/application/ports/provider-send-schedule';
+import { claimHorizonMs, claimRoom } from '../recharge/application/claim-horizon';
 import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { withSpan } from '../observability/tracing';
 
@@ -24,15 +25,6 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
    * transactions), and a late slot must be given up (see PgProviderRateLimiter).
    */
   static readonly INITIAL_WINDOW = 4;
-  /**
-   * Work is claimed only while the provider's reserved slots run out within this horizon (at least
-   * this long, or four slots): a claimed recharge waits behind every slot reserved before it, out
-   * of the fair queue, so claiming seconds ahead would put another client's urgent recharge behind
-   * seconds of a backlog that was chosen before it arrived. The horizon covers a claim, the
-   * preparing write and the slot's reservation, so the schedule does not run dry under a backlog.
-   */
-  static readonly HORIZON_MS = 250;
-  static readonly HORIZON_SLOTS = 3;
   private readonly logger = new Logger('Dispatcher');
   private readonly inFlight = new Set<Promise<void>>();
   private readonly concurrency: number;
@@ -43,7 +35,6 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
   private unsubscribe: () => void = () => undefined;
   /** When the slots of what this replica has claimed are expected to be used up (local monotonic ms). */
   private claimedUntil = 0;
-  private readonly horizonMs: number;
 
   constructor(
     private readonly dispatch: DispatchRechargeUseCase,
@@ -53,7 +44,6 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.concurrency = Math.min(64, Math.max(4, Math.ceil(config.providerMaxRps / 2)));
-    this.horizonMs = Math.max(DispatcherWorker.HORIZON_MS, DispatcherWorker.HORIZON_SLOTS * schedule.slotIntervalMs);
   }
 
   onApplicationBootstrap(): void {
@@ -82,13 +72,14 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
   private async loop(): Promise<void> {
     while (!this.stopping) {
       if (this.inFlight.size === 0) this.window = DispatcherWorker.INITIAL_WINDOW;
+      // Claim just in time (see claim-horizon.ts): with no room, enough is on its way to the
+      // provider, and the next work is chosen when the schedule nears the horizon's end.
       const ahead = this.reservedAheadMs();
       const interval = this.schedule.slotIntervalMs;
-      // How many more slots fit before the horizon: none means enough is on its way to the
-      // provider, and the next work is chosen when the schedule nears its end.
-      const room = Math.floor((this.horizonMs - ahead) / interval);
+      const room = claimRoom(this.schedule, ahead);
       if (room < 1) {
-        await this.sleep(Math.min(DispatcherWorker.POLL_MS, Math.max(1, ahead - (this.horizonMs - interval))));
+        const horizon = claimHorizonMs(this.schedule);
+        await this.sleep(Math.min(DispatcherWorker.POLL_MS, Math.max(1, ahead - (horizon - interval))));
         continue;
       }
       const free = Math.min(this.window - this.inFlight.size, room);

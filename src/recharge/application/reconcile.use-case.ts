@@ -1,4 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { claimRoom } from './claim-horizon';
+import { ProviderSendSchedule } from './ports/provider-send-schedule';
 import { Clock } from '../../../libs/shared/clock';
 import { newId } from '../../../libs/shared/ids';
 import { ApplyNotificationUseCase } from './apply-notification.use-case';
@@ -38,6 +40,7 @@ export class ReconcileUseCase {
     private readonly runs: ReconciliationRunLog,
     private readonly telemetry: RechargeTelemetry,
     private readonly clock: Clock,
+    private readonly schedule: ProviderSendSchedule,
   ) {}
 
   async runOnce(): Promise<ReconciliationReport> {
@@ -88,10 +91,17 @@ export class ReconcileUseCase {
     }
   }
 
-  /** Small claims, processed before the next, so no lease runs out while waiting for a rate slot. */
+  /**
+   * Small claims, processed before the next, each no larger than the claim horizon allows: the
+   * re-drive is a backstop for work no dispatcher takes, and while the provider's schedule is
+   * full (a dispatcher is draining a backlog) it takes nothing, rather than putting a block of
+   * slots ahead of the fair queue.
+   */
   private async redrive(counts: ReconciliationCounts): Promise<void> {
     while (counts.redriven < BATCH) {
-      const claimed = await this.dispatch.claimDue(REDRIVE_CHUNK);
+      const room = Math.min(REDRIVE_CHUNK, claimRoom(this.schedule));
+      if (room < 1) return;
+      const claimed = await this.dispatch.claimDue(room);
       if (claimed.length === 0) return;
       counts.redriven += claimed.length;
       await Promise.all(claimed.map((c) => this.dispatch.process(c, 'reconciliation')));

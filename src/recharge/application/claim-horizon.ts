@@ -1,0 +1,22 @@
+import { ProviderSendSchedule } from './ports/provider-send-schedule';
+
+/**
+ * How far ahead work may be claimed for the provider: while the reserved slots run out within
+ * this horizon — HORIZON_MS, or HORIZON_SLOTS slots when they are longer — and no more than fits
+ * under it. A claimed recharge waits for its slot behind every slot reserved before it, out of
+ * the fair queue, so claiming seconds ahead would put another client's urgent recharge behind
+ * seconds of work chosen before it arrived. The horizon covers a claim, the preparing write and
+ * the slot's reservation, so a backlog still keeps every slot busy. Every path that claims work for
+ * sending (the dispatcher, the reconciliation's re-drive) keeps to it.
+ */
+export const CLAIM_HORIZON_MS = 250;
+export const CLAIM_HORIZON_SLOTS = 3;
+
+export function claimHorizonMs(schedule: ProviderSendSchedule): number {
+  return Math.max(CLAIM_HORIZON_MS, CLAIM_HORIZON_SLOTS * schedule.slotIntervalMs);
+}
+
+/** How many more recharges may be claimed now, with the slots reserved `aheadMs` ahead; < 1 means none. */
+export function claimRoom(schedule: ProviderSendSchedule, aheadMs = schedule.creditsReservedAheadMs()): number {
+  return Math.floor((claimHorizonMs(schedule) - aheadMs) / schedule.slotIntervalMs);
+}
