@@ -169,13 +169,18 @@ async function main() {
     };
     const proc = await startNode(`service (${phase})`, 'dist/src/main.js', env, {
       readyPattern: /alicloud-recharge listening/,
-      nodeArgs: process.env.BENCH_CPU_PROF
-        ? [
-            '--cpu-prof',
-            `--cpu-prof-dir=${resolve(ROOT, 'bench/.data/profiles')}`,
-            `--cpu-prof-name=${phase}.cpuprofile`,
-          ]
-        : [],
+      nodeArgs: (process.env.BENCH_SERVICE_NODE_ARGS ?? '')
+        .split(' ')
+        .filter(Boolean)
+        .concat(
+          process.env.BENCH_CPU_PROF
+            ? [
+                '--cpu-prof',
+                `--cpu-prof-dir=${resolve(ROOT, 'bench/.data/profiles')}`,
+                `--cpu-prof-name=${phase}.cpuprofile`,
+              ]
+            : [],
+        ),
     });
     const url = `http://127.0.0.1:${port}`;
     const ready = await fetch(`${url}/health/ready`);
