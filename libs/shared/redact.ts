@@ -9,19 +9,28 @@ export function redactSecrets(text: string): string {
   // for: one scan for their common markers spares the nine replacements. Each pattern needs one of
   // these substrings to match, so a string without any is returned as it is.
   if (!MAY_HOLD_SECRET.test(text)) return text;
-  return text
-    .replace(/, URL: \S+/g, ', URL: [redacted]')
-    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@'"]*@/gi, '$1[redacted]@')
-    .replace(/(https?:\/\/[^\s?#'"]*)[?#][^\s'"]*/g, '$1?[redacted]')
-    .replace(/string to sign is:[\s\S]*/i, 'string to sign is: [redacted]')
-    .replace(
-      /(AccessKeyId|AccessKeySecret|Signature|SecurityToken|SignatureNonce|password|secret)(=|%3D|":\s*"|:\s*)[^&\s",]*/gi,
-      '$1$2[redacted]',
-    )
-    .replace(/\brk_[A-Za-z0-9_-]{16,}/g, 'rk_[redacted]')
-    .replace(/\bwhsec_[A-Za-z0-9+/=]{8,}/g, 'whsec_[redacted]')
-    .replace(/\bv1,[A-Za-z0-9+/=]{20,}/g, 'v1,[redacted]')
-    .replace(/(Bearer\s+)\S+/gi, '$1[redacted]');
+  return applySecretPatterns(text);
+}
+
+/** What redactSecrets replaces, in order: each pattern with its replacement. */
+const SECRET_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/, URL: \S+/g, ', URL: [redacted]'],
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@'"]*@/gi, '$1[redacted]@'],
+  [/(https?:\/\/[^\s?#'"]*)[?#][^\s'"]*/g, '$1?[redacted]'],
+  [/string to sign is:[\s\S]*/i, 'string to sign is: [redacted]'],
+  [
+    /(AccessKeyId|AccessKeySecret|Signature|SecurityToken|SignatureNonce|password|secret)(=|%3D|":\s*"|:\s*)[^&\s",]*/gi,
+    '$1$2[redacted]',
+  ],
+  [/\brk_[A-Za-z0-9_-]{16,}/g, 'rk_[redacted]'],
+  [/\bwhsec_[A-Za-z0-9+/=]{8,}/g, 'whsec_[redacted]'],
+  [/\bv1,[A-Za-z0-9+/=]{20,}/g, 'v1,[redacted]'],
+  [/(Bearer\s+)\S+/gi, '$1[redacted]'],
+];
+
+/** Every pattern applied, without the marker shortcut (exported for the spec that checks the shortcut). */
+export function applySecretPatterns(text: string): string {
+  return SECRET_PATTERNS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
 }
 
 /** A substring every pattern of redactSecrets needs (case-insensitive, so a superset of each). */
