@@ -14,7 +14,7 @@ import { CLAIM_HORIZON_MS, CLAIM_HORIZON_SLOTS } from '../recharge/application/c
  * the `limit` of every claim the worker made and when it made none.
  */
 describe('DispatcherWorker claims just in time', () => {
-  const INTERVAL_MS = 105; // 10 credits a second with the limiter's margin
+  const INTERVAL_MS = 106; // 10 credits a second with the limiter's margin
   const HORIZON_MS = Math.max(CLAIM_HORIZON_MS, CLAIM_HORIZON_SLOTS * INTERVAL_MS);
 
   /** A shared schedule reserved up to `until` (ms, performance clock); each claim's recharge takes the next slot. */

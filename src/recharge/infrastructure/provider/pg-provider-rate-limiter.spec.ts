@@ -69,7 +69,7 @@ describe('PgProviderRateLimiter', () => {
   afterAll(() => Logger.overrideLogger(['error', 'warn', 'log']));
   beforeEach(() => (clock = new VirtualClock()));
 
-  it('reserves one slot spaced 1.05/rate on the one row of the whole provider, and waits until it begins, never earlier', async () => {
+  it('reserves one slot spaced SAFETY_FACTOR/rate on the one row of the whole provider, and waits until it begins, never earlier', async () => {
     const { sql, calls } = fakeDatabase(clock, [{ answerAfterMs: 0, waitMs: 60 }]);
     const started = clock.now();
     const grant = await new PgProviderRateLimiter(sql, 20, clock).acquire('credit');
@@ -79,7 +79,7 @@ describe('PgProviderRateLimiter', () => {
     const [row, seconds] = calls[0] as [string, number];
     // One row for the whole provider, whatever the action: one budget.
     expect(row).toBe('provider');
-    expect(seconds).toBeCloseTo(0.0525, 9);
+    expect(seconds).toBeCloseTo(PgProviderRateLimiter.SAFETY_FACTOR / 20, 9);
   });
 
   it('serves callers who ask while a reservation is on its way with one statement for all of them, one interval apart', async () => {
@@ -93,9 +93,10 @@ describe('PgProviderRateLimiter', () => {
       Array.from({ length: 5 }, () => limiter.acquire('credit').then(() => clock.now() - started)),
     );
     // The first caller's statement was already on its way; the four others share the next one.
-    expect(calls.map((params) => params[1])).toEqual([expect.closeTo(0.0525, 9), expect.closeTo(4 * 0.0525, 9)]);
+    const interval = PgProviderRateLimiter.SAFETY_FACTOR / 20;
+    expect(calls.map((params) => params[1])).toEqual([expect.closeTo(interval, 9), expect.closeTo(4 * interval, 9)]);
     const later = sentAt.slice(1).sort((a, b) => a - b);
-    for (let i = 0; i < later.length; i += 1) expect(later[i]).toBeGreaterThanOrEqual(5 + 40 + i * 52);
+    for (let i = 0; i < later.length; i += 1) expect(later[i]).toBeGreaterThanOrEqual(5 + 40 + i * interval * 1000);
   });
 
   it('gives up a slot it would use too late (its answer arrived late) and reserves a new one', async () => {
