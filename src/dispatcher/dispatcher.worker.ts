@@ -5,8 +5,6 @@ import { Lifecycle } from '../health/lifecycle';
 import { DispatchRechargeUseCase } from '../recharge/application/dispatch-recharge.use-case';
 import { RechargeNotifications } from '../recharge/application/ports/recharge-notifications';
 import { ClaimedRecharge } from '../recharge/application/ports/recharge.repository';
-import { ProviderSendSchedule } from '../recharge/application/ports/provider-send-schedule';
-import { claimHorizonMs, claimRoom } from '../recharge/application/claim-horizon';
 import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { withSpan } from '../observability/tracing';
 
@@ -33,14 +31,11 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
   private stopping = false;
   private wakeUp: (() => void) | null = null;
   private unsubscribe: () => void = () => undefined;
-  /** When the slots of what this replica has claimed are expected to be used up (local monotonic ms). */
-  private claimedUntil = 0;
 
   constructor(
     private readonly dispatch: DispatchRechargeUseCase,
     private readonly notifications: RechargeNotifications,
     private readonly lifecycle: Lifecycle,
-    private readonly schedule: ProviderSendSchedule,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.concurrency = Math.min(64, Math.max(4, Math.ceil(config.providerMaxRps / 2)));
@@ -72,27 +67,12 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
   private async loop(): Promise<void> {
     while (!this.stopping) {
       if (this.inFlight.size === 0) this.window = DispatcherWorker.INITIAL_WINDOW;
-      // Claim just in time (see claim-horizon.ts): with no room, enough is on its way to the
-      // provider, and the next work is chosen when the schedule nears the horizon's end.
-      const ahead = this.reservedAheadMs();
-      const interval = this.schedule.slotIntervalMs;
-      const room = claimRoom(this.schedule, ahead);
-      if (room < 1) {
-        const horizon = claimHorizonMs(this.schedule);
-        await this.sleep(Math.min(DispatcherWorker.POLL_MS, Math.max(1, ahead - (horizon - interval))));
-        continue;
-      }
-      const free = Math.min(this.window - this.inFlight.size, room);
+      const free = this.window - this.inFlight.size;
       let claimed = 0;
       if (free > 0) {
         try {
           const due = await this.dispatch.claimDue(free);
           claimed = due.length;
-          if (claimed > 0) {
-            const now = performance.timeOrigin + performance.now();
-            this.claimedUntil =
-              Math.max(now + this.schedule.creditsReservedAheadMs(), this.claimedUntil) + claimed * interval;
-          }
           for (const recharge of due) this.track(recharge);
         } catch (err) {
           this.logger.error({ err }, 'claiming due recharges failed; retrying shortly');
@@ -101,15 +81,6 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
       if (free > 0 && claimed === free) continue;
       await this.sleep(DispatcherWorker.POLL_MS);
     }
-  }
-
-  /**
-   * How far ahead the provider's slots are spoken for: what the shared schedule showed at this
-   * replica's last reservation, or what its claims since then will take, whichever is later.
-   */
-  private reservedAheadMs(): number {
-    const now = performance.timeOrigin + performance.now();
-    return Math.max(this.schedule.creditsReservedAheadMs(), this.claimedUntil - now);
   }
 
   private track(claim: ClaimedRecharge): void {
