@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/app-config';
-import { validationPipe } from './api/dto/validation';
+import { assertNoAsyncConstraints, validationPipe } from './api/dto/validation';
 import { setupOpenApi } from './api/openapi';
 import { ProblemFilter, rechargeRequestOutcome } from './api/problem.filter';
 import { RechargeTelemetry } from './recharge/application/ports/recharge-telemetry';
@@ -116,6 +116,7 @@ export async function createApp(
   telemetry = app.get(RechargeTelemetry);
   lifecycle = app.get(Lifecycle);
   app.useGlobalFilters(new ProblemFilter());
+  assertNoAsyncConstraints();
   app.useGlobalPipes(validationPipe);
   // No app.enableShutdownHooks(): with an empty list Nest listens to EVERY signal and, on SIGTERM,
   // closes the listener as soon as in-flight dispatches finish, cutting the drain delay short.
