@@ -26,6 +26,22 @@ export function sqlOn(databaseUrl: string): Sql {
   return sql;
 }
 
+/** How many recharges are in each state. */
+export async function countsByState(sql: Sql): Promise<Record<string, number>> {
+  const rows = await sql<{ state: string; n: number }>(
+    'SELECT state, count(*)::int AS n FROM recharges GROUP BY state ORDER BY state',
+  );
+  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+}
+
+/** How many recharges are not final yet (neither SUCCEEDED, FAILED nor CANCELED). */
+export async function notFinalCount(sql: Sql): Promise<number> {
+  const [row] = await sql<{ n: number }>(
+    `SELECT count(*)::int AS n FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
+  );
+  return row!.n;
+}
+
 /** A fresh Standard Webhooks secret, `whsec_<base64 of 32 random bytes>`. */
 export const newWebhookSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 

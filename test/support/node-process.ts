@@ -186,11 +186,11 @@ export async function runNode(
 export async function createClientWithCli(
   buildOut: string,
   databaseUrl: string,
-  accounts = '*',
+  { name = 'test client', accounts = '*' }: { name?: string; accounts?: string } = {},
 ): Promise<{ clientId: string; apiKey: string; webhookSecret: string }> {
   const run = await runNode(
     join(buildOut, 'src', 'cli.js'),
-    ['clients:create', '--name', 'observability test', '--accounts', accounts, '--json'],
+    ['clients:create', '--name', name, '--accounts', accounts, '--json'],
     {
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'silent',
