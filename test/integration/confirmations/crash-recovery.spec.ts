@@ -157,7 +157,12 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
 
     service = await startCompiledService(mainJs, port, env);
     const restartedAt = Date.now();
-    await waitFor(async () => (await notFinalCount(sql)) === 0, 60_000, 'every recharge to be final after the restart', 100);
+    await waitFor(
+      async () => (await notFinalCount(sql)) === 0,
+      60_000,
+      'every recharge to be final after the restart',
+      100,
+    );
     const allFinalAt = Date.now();
 
     // Callbacks: every final recharge with a callbackUrl has one delivery, and all are delivered.
