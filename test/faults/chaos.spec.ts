@@ -17,7 +17,7 @@ import { createClientWithCli } from '../support/node-process';
 import { compiledService } from '../support/private-build';
 import { sleep, waitFor } from '../support/wait';
 import { faultSeed, fullRun, Rng, seededRandom, sized } from './fault-settings';
-import { startReplica, twoReplicas } from './replicas';
+import { chaosServiceEnv, startReplica, twoReplicas } from './replicas';
 import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
 /**
@@ -196,26 +196,18 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       SIMULATOR_NOTIFY_OUT_OF_ORDER: 'true',
       SIMULATOR_NOTIFY_DELAY_MS: String(setup.notifyDelayMs),
     });
-    env = {
-      DATABASE_URL: databaseUrl,
-      PROVIDER: 'simulator',
-      ALIBABA_CLOUD_BSS_ENDPOINT: sim.url,
+    env = chaosServiceEnv(databaseUrl, sim.url, {
       PROVIDER_MAX_RPS: String(PROVIDER_MAX_RPS),
       PROVIDER_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
       PROVIDER_WEBHOOK_SECRETS: webhookSecret,
-      RECONCILE_INTERVAL_MS: '1000',
-      RECONCILE_AFTER_MS: '1500',
       // Longer than a dead replica's lease (10 s) plus a few re-sends (every 1.5 s until one is
       // answered with a success), so every recharge the provider applied ends SUCCEEDED; short
       // enough that a blocked account's recharge whose earlier send may have landed (a send cut by
       // the SIGKILL, then re-sends answered NotAuthorized: unknown stays unknown) ends
       // FAILED/TIMEOUT within the run.
       CONFIRMATION_WINDOW_MS: String(CONFIRMATION_WINDOW_MS),
-      CLIENT_RATE_LIMIT_RPS: '10000',
-      SHUTDOWN_DRAIN_DELAY_MS: '0',
       SHUTDOWN_GRACE_MS: '3000',
-      LOG_LEVEL: 'warn',
-    };
+    });
     ({ apiKey } = await createClientWithCli(out, databaseUrl, { name: 'chaos' }));
     await Promise.all(procs.map((proc) => startReplica(proc, mainJs, env)));
   }, 180_000);

@@ -13,6 +13,29 @@ export interface Replica {
   up: boolean;
 }
 
+/**
+ * What the chaos suites run the compiled service with: the simulator as the provider, re-drives
+ * due 1.5 s after an unknown outcome (checked every second), no client rate limit, no drain delay
+ * at shutdown; `env` adds the suite's own (rate, timeouts, secrets) and may override any of these.
+ */
+export function chaosServiceEnv(
+  databaseUrl: string,
+  simulatorUrl: string,
+  env: Record<string, string>,
+): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    PROVIDER: 'simulator',
+    ALIBABA_CLOUD_BSS_ENDPOINT: simulatorUrl,
+    RECONCILE_INTERVAL_MS: '1000',
+    RECONCILE_AFTER_MS: '1500',
+    CLIENT_RATE_LIMIT_RPS: '10000',
+    SHUTDOWN_DRAIN_DELAY_MS: '0',
+    LOG_LEVEL: 'warn',
+    ...env,
+  };
+}
+
 /** Processes A and B, not started; their ports are set in beforeAll. */
 export const twoReplicas = (): Replica[] => [
   { name: 'A', port: 0, up: false },

@@ -6,7 +6,7 @@ import { createClientWithCli } from '../support/node-process';
 import { compiledService } from '../support/private-build';
 import { sleep } from '../support/wait';
 import { faultSeed, seededRandom, sized } from './fault-settings';
-import { startReplica, twoReplicas } from './replicas';
+import { chaosServiceEnv, startReplica, twoReplicas } from './replicas';
 import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
 /**
@@ -95,21 +95,13 @@ describe(`rules chaos: ${RULES} rules, two processes, a throttling provider, SIG
       });
       expect(res.status).toBe(200);
     }
-    env = {
-      DATABASE_URL: databaseUrl,
-      PROVIDER: 'simulator',
-      ALIBABA_CLOUD_BSS_ENDPOINT: sim.url,
+    env = chaosServiceEnv(databaseUrl, sim.url, {
       PROVIDER_MAX_RPS: String(PROVIDER_MAX_RPS),
       PROVIDER_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
-      RECONCILE_INTERVAL_MS: '1000',
-      RECONCILE_AFTER_MS: '1500',
       CONFIRMATION_WINDOW_MS: '600000',
-      CLIENT_RATE_LIMIT_RPS: '10000',
       RULES_ENABLED: 'true',
-      SHUTDOWN_DRAIN_DELAY_MS: '0',
       SHUTDOWN_GRACE_MS: '2000',
-      LOG_LEVEL: 'warn',
-    };
+    });
     ({ apiKey } = await createClientWithCli(out, databaseUrl, { name: 'rules-chaos' }));
     await Promise.all(procs.map((proc) => startReplica(proc, mainJs, env)));
   }, 180_000);
