@@ -20,6 +20,19 @@ export function dispatcherEnv(sim: BssSimulator, env: Record<string, string> = {
   };
 }
 
+/**
+ * The Authorization header of a new client for every account, registered through the application
+ * itself on `databaseUrl`: for service processes, which have no admin API to register one.
+ */
+export async function authForNewClient(databaseUrl: string): Promise<string> {
+  const app = await startTestAppOn(databaseUrl);
+  try {
+    return `Bearer ${(await app.createClient(['*'])).apiKey}`;
+  } finally {
+    await app.close();
+  }
+}
+
 export interface DispatcherRig {
   sim: BssSimulator;
   app: TestApp;

@@ -81,3 +81,15 @@ export async function startServiceProcess(
     },
   };
 }
+
+/** `count` replicas on the same `env`, started together; if one does not start, the others are stopped. */
+export async function startReplicas(env: Record<string, string>, count = 2): Promise<ServiceProcess[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startServiceProcess(env)));
+  const replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(replicas.map((r) => r.stop()));
+    throw failed.reason;
+  }
+  return replicas;
+}

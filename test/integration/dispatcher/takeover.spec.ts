@@ -1,10 +1,10 @@
 import request from 'supertest';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
 import { createTestDatabase, query } from '../../support/database';
-import { dispatcherEnv, ledgerRowsOf, newAccountId, startTestAppOn } from '../../support/dispatcher-harness';
+import { authForNewClient, dispatcherEnv, ledgerRowsOf, newAccountId } from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
-import { ServiceProcess, startServiceProcess } from '../../support/service-process';
+import { ServiceProcess, startReplicas } from '../../support/service-process';
 
 const RECHARGES = 30;
 
@@ -23,12 +23,7 @@ describe('takeover after a replica is killed mid-call (issue 16)', () => {
     // Every answer takes a while, so the killed replica has calls in flight.
     sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 100, latencyMs: 1_000 });
     databaseUrl = await createTestDatabase();
-    const admin = await startTestAppOn(databaseUrl);
-    try {
-      auth = `Bearer ${(await admin.createClient(['*'])).apiKey}`;
-    } finally {
-      await admin.close();
-    }
+    auth = await authForNewClient(databaseUrl);
     const env = {
       ...dispatcherEnv(sim, {
         PROVIDER_MAX_RPS: '10',
@@ -40,10 +35,7 @@ describe('takeover after a replica is killed mid-call (issue 16)', () => {
       // The transitions each replica logs say which replica sent and which concluded a recharge.
       LOG_LEVEL: 'info',
     };
-    const started = await Promise.allSettled([startServiceProcess(env), startServiceProcess(env)]);
-    replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    replicas = await startReplicas(env);
   }, 90_000);
 
   afterAll(async () => {

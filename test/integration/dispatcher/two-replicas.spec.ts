@@ -1,10 +1,10 @@
 import request from 'supertest';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
 import { createTestDatabase, query } from '../../support/database';
-import { dispatcherEnv, newAccountId, startTestAppOn } from '../../support/dispatcher-harness';
+import { authForNewClient, dispatcherEnv, newAccountId } from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
-import { ServiceProcess, startServiceProcess } from '../../support/service-process';
+import { ServiceProcess, startReplicas } from '../../support/service-process';
 
 const RECHARGES = 200;
 const PROVIDER_MAX_RPS = 20;
@@ -26,13 +26,7 @@ describe('two service processes on one database (issue 3)', () => {
     // The simulator's own flow control well above ours: a throttled call would only hide a burst.
     sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 2 * PROVIDER_MAX_RPS });
     databaseUrl = await createTestDatabase();
-    // The API client, registered through the application itself (no admin API in the service).
-    const admin = await startTestAppOn(databaseUrl);
-    try {
-      auth = `Bearer ${(await admin.createClient(['*'])).apiKey}`;
-    } finally {
-      await admin.close();
-    }
+    auth = await authForNewClient(databaseUrl);
     const env = {
       ...dispatcherEnv(sim, {
         PROVIDER_MAX_RPS: String(PROVIDER_MAX_RPS),
@@ -42,10 +36,7 @@ describe('two service processes on one database (issue 3)', () => {
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'warn',
     };
-    const started = await Promise.allSettled([startServiceProcess(env), startServiceProcess(env)]);
-    replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    replicas = await startReplicas(env);
   }, 90_000);
 
   afterAll(async () => {
