@@ -4,7 +4,7 @@ import { createServer as createHttpServer, IncomingHttpHeaders, Server } from 'n
 import { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { startNode } from './node-process';
+import { SERVICE_LISTENING, startNodeUntilLine } from './node-process';
 export { freePort } from './node-process';
 
 /**
@@ -182,13 +182,7 @@ export async function startCompiledService(
   env: Record<string, string>,
   startTimeoutMs = 30_000,
 ): Promise<ChildService> {
-  const proc = startNode(mainJs, [], { ...env, PORT: String(port) });
-  try {
-    await proc.waitForLine(/alicloud-recharge listening/, startTimeoutMs);
-  } catch (err) {
-    await proc.kill();
-    throw err;
-  }
+  const proc = await startNodeUntilLine(mainJs, { ...env, PORT: String(port) }, SERVICE_LISTENING, startTimeoutMs);
   return {
     url: `http://127.0.0.1:${port}`,
     pid: proc.pid,

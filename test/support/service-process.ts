@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
-import { freePort, startNode } from './node-process';
+import { freePort, SERVICE_LISTENING, startNodeUntilLine } from './node-process';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -65,13 +65,13 @@ export async function startServiceProcess(
   startTimeoutMs = 60_000,
 ): Promise<ServiceProcess> {
   const port = await freePort();
-  const proc = startNode(resolve(ROOT, 'src/main.ts'), [], { ...env, PORT: String(port) }, ['-e', TS_HOOK]);
-  try {
-    await proc.waitForLine(/alicloud-recharge listening/, startTimeoutMs);
-  } catch (err) {
-    await proc.kill();
-    throw err;
-  }
+  const proc = await startNodeUntilLine(
+    resolve(ROOT, 'src/main.ts'),
+    { ...env, PORT: String(port) },
+    SERVICE_LISTENING,
+    startTimeoutMs,
+    ['-e', TS_HOOK],
+  );
   return {
     url: `http://127.0.0.1:${port}`,
     pid: proc.pid,
