@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
+import { countsByState, notFinalCount, Sql, sqlOn } from '../../support/confirmations';
 import { createTestDatabase, query } from '../../support/database';
 import { authForNewClient, dispatcherEnv, ledgerRowsOf, newAccountId } from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
@@ -17,12 +18,14 @@ describe('takeover after a replica is killed mid-call (issue 16)', () => {
   let sim: BssSimulator;
   let replicas: ServiceProcess[] = [];
   let databaseUrl: string;
+  let sql: Sql;
   let auth: string;
 
   beforeAll(async () => {
     // Every answer takes a while, so the killed replica has calls in flight.
     sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 100, latencyMs: 1_000 });
     databaseUrl = await createTestDatabase();
+    sql = sqlOn(databaseUrl);
     auth = await authForNewClient(databaseUrl);
     const env = {
       ...dispatcherEnv(sim, {
@@ -41,6 +44,7 @@ describe('takeover after a replica is killed mid-call (issue 16)', () => {
   afterAll(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
     await sim?.close();
+    await sql?.close();
   });
 
   /** Recharges this replica's log shows it moved to `state`. */
@@ -79,24 +83,9 @@ describe('takeover after a replica is killed mid-call (issue 16)', () => {
     );
     process.kill(doomed.pid, 'SIGKILL');
 
-    await waitFor(
-      async () => {
-        const [row] = await query<{ open: string }>(
-          databaseUrl,
-          `SELECT count(*) AS open FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
-        );
-        return Number(row!.open) === 0;
-      },
-      90_000,
-      'every recharge to be final',
-      100,
-    );
+    await waitFor(async () => (await notFinalCount(sql)) === 0, 90_000, 'every recharge to be final', 100);
 
-    const states = await query<{ state: string; n: string }>(
-      databaseUrl,
-      'SELECT state, count(*) AS n FROM recharges GROUP BY state',
-    );
-    expect(states).toEqual([{ state: 'SUCCEEDED', n: String(RECHARGES) }]);
+    expect(await countsByState(sql)).toEqual({ SUCCEEDED: RECHARGES });
     // The recharges the dead replica had in flight were concluded by the survivor.
     const concludedBySurvivor = movedBy(survivor, 'SUCCEEDED');
     for (const id of inFlight) expect(concludedBySurvivor.has(id)).toBe(true);

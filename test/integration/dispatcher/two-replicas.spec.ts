@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
+import { countsByState, notFinalCount, Sql, sqlOn } from '../../support/confirmations';
 import { createTestDatabase, query } from '../../support/database';
 import { authForNewClient, dispatcherEnv, newAccountId } from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
@@ -20,12 +21,14 @@ describe('two service processes on one database (issue 3)', () => {
   let sim: BssSimulator;
   let replicas: ServiceProcess[] = [];
   let databaseUrl: string;
+  let sql: Sql;
   let auth: string;
 
   beforeAll(async () => {
     // The simulator's own flow control well above ours: a throttled call would only hide a burst.
     sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 2 * PROVIDER_MAX_RPS });
     databaseUrl = await createTestDatabase();
+    sql = sqlOn(databaseUrl);
     auth = await authForNewClient(databaseUrl);
     const env = {
       ...dispatcherEnv(sim, {
@@ -42,6 +45,7 @@ describe('two service processes on one database (issue 3)', () => {
   afterAll(async () => {
     const codes = await Promise.all(replicas.map((r) => r.stop()));
     await sim?.close();
+    await sql?.close();
     // A clean SIGTERM shutdown of both replicas is part of the contract too.
     expect(codes).toEqual(replicas.map(() => 0));
   });
@@ -78,28 +82,13 @@ describe('two service processes on one database (issue 3)', () => {
     }
     const createdAfterMs = Date.now() - started;
 
-    await waitFor(
-      async () => {
-        const [row] = await query<{ open: string }>(
-          databaseUrl,
-          `SELECT count(*) AS open FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
-        );
-        return Number(row.open) === 0;
-      },
-      45_000,
-      'every recharge to be final',
-      100,
-    );
+    await waitFor(async () => (await notFinalCount(sql)) === 0, 45_000, 'every recharge to be final', 100);
     const drainMs = Date.now() - started;
     const stats = sim.stats();
     const credits = sim.credits();
 
     // Every recharge SUCCEEDED, and exactly once (one SUCCEEDED event each, whichever replica sent it).
-    const states = await query<{ state: string; n: string }>(
-      databaseUrl,
-      'SELECT state, count(*) AS n FROM recharges GROUP BY state',
-    );
-    expect(states).toEqual([{ state: 'SUCCEEDED', n: String(RECHARGES) }]);
+    expect(await countsByState(sql)).toEqual({ SUCCEEDED: RECHARGES });
     const succeededEvents = await query<{ n: string; distinct_ids: string }>(
       databaseUrl,
       `SELECT count(*) AS n, count(DISTINCT recharge_id) AS distinct_ids FROM recharge_events WHERE to_state = 'SUCCEEDED'`,
