@@ -52,6 +52,28 @@ describe('admin API /admin/v1 (operators, audit)', () => {
       [rechargeId],
     );
 
+  /**
+   * A FAILED/TIMEOUT recharge with a callback, resolved not_applied by the operator; its TIMEOUT
+   * callback was delivered before that, or still waited.
+   */
+  async function resolvedNotApplied(timeoutCallback: 'delivered' | 'waiting'): Promise<string> {
+    const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
+      callbackUrl: 'https://hooks.example.com/recharges',
+    });
+    if (timeoutCallback === 'delivered')
+      await query(
+        t.databaseUrl,
+        `UPDATE callback_deliveries SET status = 'delivered', delivered_at = now(), next_attempt_at = NULL WHERE recharge_id = $1`,
+        [id],
+      );
+    await t.http
+      .post(`/admin/v1/recharges/${id}/resolve`)
+      .set('Authorization', op())
+      .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
+      .expect(200);
+    return id;
+  }
+
   beforeAll(async () => {
     sim = await createBssSimulator({ port: 0 });
     sim.setAccount(ACCOUNT, { quota: '1000.00', currency: 'CNY' });
@@ -213,19 +235,7 @@ describe('admin API /admin/v1 (operators, audit)', () => {
     });
 
     it('FAILED/TIMEOUT → not_applied sends the client a new recharge.failed with NOT_APPLIED (the TIMEOUT one was delivered)', async () => {
-      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
-        callbackUrl: 'https://hooks.example.com/recharges',
-      });
-      await query(
-        t.databaseUrl,
-        `UPDATE callback_deliveries SET status = 'delivered', delivered_at = now(), next_attempt_at = NULL WHERE recharge_id = $1`,
-        [id],
-      );
-      await t.http
-        .post(`/admin/v1/recharges/${id}/resolve`)
-        .set('Authorization', op())
-        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
-        .expect(200);
+      const id = await resolvedNotApplied('delivered');
       const rows = await callbacksOf(id);
       expect(rows.map((r) => [r.event_type, r.status, r.failure])).toEqual([
         ['recharge.failed', 'delivered', 'TIMEOUT'],
@@ -236,14 +246,7 @@ describe('admin API /admin/v1 (operators, audit)', () => {
     });
 
     it('FAILED/TIMEOUT → not_applied while the TIMEOUT callback still waits: the new one supersedes it', async () => {
-      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
-        callbackUrl: 'https://hooks.example.com/recharges',
-      });
-      await t.http
-        .post(`/admin/v1/recharges/${id}/resolve`)
-        .set('Authorization', op())
-        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
-        .expect(200);
+      const id = await resolvedNotApplied('waiting');
       const rows = await callbacksOf(id);
       expect(rows.map((r) => [r.status, r.failure])).toEqual([
         ['superseded', 'TIMEOUT'],
@@ -352,17 +355,6 @@ describe('admin API /admin/v1 (operators, audit)', () => {
   });
 
   describe('redeliver after an operator resolution', () => {
-    async function resolvedNotApplied(): Promise<string> {
-      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
-        callbackUrl: 'https://hooks.example.com/recharges',
-      });
-      await t.http
-        .post(`/admin/v1/recharges/${id}/resolve`)
-        .set('Authorization', op())
-        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
-        .expect(200);
-      return id;
-    }
     const redeliver = (id: string) =>
       t.http
         .post(`/admin/v1/recharges/${id}/callbacks/redeliver`)
@@ -370,7 +362,7 @@ describe('admin API /admin/v1 (operators, audit)', () => {
         .send({ reason: 'receiver asked for it again' });
 
     it('re-queues the NOT_APPLIED callback, never the superseded TIMEOUT one, and never makes a second waiting one', async () => {
-      const id = await resolvedNotApplied();
+      const id = await resolvedNotApplied('waiting');
       const [, notApplied] = await callbacksOf(id);
       // Still waiting: redeliver only makes it due now.
       expect((await redeliver(id)).body).toMatchObject({ deliveryId: notApplied.id, eventType: 'recharge.failed' });
@@ -393,19 +385,7 @@ describe('admin API /admin/v1 (operators, audit)', () => {
       // The TIMEOUT callback was delivered; the NOT_APPLIED one, queued by a replica whose clock is an
       // hour behind, carries an older created_at. "Latest by time" would pick the delivered one and
       // make a second waiting callback (refused by the one-waiting index: a 500).
-      const id = await seedRecharge(t, client.apiKey, 'TIMEOUT', {
-        callbackUrl: 'https://hooks.example.com/recharges',
-      });
-      await query(
-        t.databaseUrl,
-        `UPDATE callback_deliveries SET status = 'delivered', delivered_at = now(), next_attempt_at = NULL WHERE recharge_id = $1`,
-        [id],
-      );
-      await t.http
-        .post(`/admin/v1/recharges/${id}/resolve`)
-        .set('Authorization', op())
-        .send({ outcome: 'not_applied', reason: 'no such OutBizId at the provider' })
-        .expect(200);
+      const id = await resolvedNotApplied('delivered');
       const [, notApplied] = await callbacksOf(id);
       await query(
         t.databaseUrl,

@@ -1,22 +1,23 @@
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { AppliedCredit } from '../../libs/bss-simulator';
 import { Currency, formatMinorAmount } from '../../libs/bss-simulator/money';
 import { ALLOWED_TRANSITIONS, RechargeState } from '../../src/recharge/domain/recharge-state';
 import {
-  ChildService,
+  countsByState,
   freePort,
   newWebhookId,
   newWebhookSecret,
-  run,
+  notFinalCount,
   signatureHeaders,
   Sql,
   sqlOn,
-  startCompiledService,
 } from '../support/confirmations';
 import { createTestDatabase } from '../support/database';
+import { createClientWithCli } from '../support/node-process';
 import { compiledService } from '../support/private-build';
 import { sleep, waitFor } from '../support/wait';
 import { faultSeed, fullRun, Rng, seededRandom, sized } from './fault-settings';
+import { chaosServiceEnv, startReplica, twoReplicas } from './replicas';
 import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
 /**
@@ -39,7 +40,6 @@ import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
  * `npm run test:faults`. Size: FAULT_RECHARGES, else 300 under `npm run test:faults` and 80
  * inside `npm test`.
  */
-const ROOT = resolve(__dirname, '../..');
 /** The plan `npm test` runs. */
 const FIXED_SEED = 20261203;
 const SEED = faultSeed(FIXED_SEED);
@@ -165,16 +165,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
   let env: Record<string, string>;
   let webhookSecret: string;
   let apiKey: string;
-  interface Proc {
-    name: 'A' | 'B';
-    port: number;
-    svc?: ChildService;
-    up: boolean;
-  }
-  const procs: Proc[] = [
-    { name: 'A', port: 0, up: false },
-    { name: 'B', port: 0, up: false },
-  ];
+  const procs = twoReplicas();
   const victim = procs[setup.victim]!;
   const survivor = procs[1 - setup.victim]!;
 
@@ -205,47 +196,20 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
       SIMULATOR_NOTIFY_OUT_OF_ORDER: 'true',
       SIMULATOR_NOTIFY_DELAY_MS: String(setup.notifyDelayMs),
     });
-    env = {
-      DATABASE_URL: databaseUrl,
-      PROVIDER: 'simulator',
-      ALIBABA_CLOUD_BSS_ENDPOINT: sim.url,
+    env = chaosServiceEnv(databaseUrl, sim.url, {
       PROVIDER_MAX_RPS: String(PROVIDER_MAX_RPS),
       PROVIDER_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
       PROVIDER_WEBHOOK_SECRETS: webhookSecret,
-      RECONCILE_INTERVAL_MS: '1000',
-      RECONCILE_AFTER_MS: '1500',
       // Longer than a dead replica's lease (10 s) plus a few re-sends (every 1.5 s until one is
       // answered with a success), so every recharge the provider applied ends SUCCEEDED; short
       // enough that a blocked account's recharge whose earlier send may have landed (a send cut by
       // the SIGKILL, then re-sends answered NotAuthorized: unknown stays unknown) ends
       // FAILED/TIMEOUT within the run.
       CONFIRMATION_WINDOW_MS: String(CONFIRMATION_WINDOW_MS),
-      CLIENT_RATE_LIMIT_RPS: '10000',
-      SHUTDOWN_DRAIN_DELAY_MS: '0',
       SHUTDOWN_GRACE_MS: '3000',
-      LOG_LEVEL: 'warn',
-    };
-    const cli = await run(
-      process.execPath,
-      [join(out, 'src', 'cli.js'), 'clients:create', '--name', 'chaos', '--accounts', '*', '--json'],
-      {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          DATABASE_URL: databaseUrl,
-          LOG_LEVEL: 'silent',
-        },
-      },
-    );
-    if (cli.code !== 0) throw new Error(`clients:create failed (${cli.code}):\n${cli.stdout}${cli.stderr}`);
-    apiKey = (JSON.parse(cli.stdout) as { apiKey: string }).apiKey;
-    await Promise.all(
-      procs.map(async (proc) => {
-        proc.svc = await startCompiledService(mainJs, proc.port, env);
-        proc.up = true;
-      }),
-    );
+    });
+    ({ apiKey } = await createClientWithCli(out, databaseUrl, { name: 'chaos' }));
+    await Promise.all(procs.map((proc) => startReplica(proc, mainJs, env)));
   }, 180_000);
 
   afterAll(async () => {
@@ -298,9 +262,8 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
         );
         restart = (async () => {
           await sleep(setup.restartAfterMs);
-          victim.svc = await startCompiledService(mainJs, victim.port, env);
+          await startReplica(victim, mainJs, env);
           restartedAt = Date.now();
-          victim.up = true;
         })();
       };
       // Mid-run: once enough recharges have succeeded, with the rest in every stage of flight.
@@ -476,12 +439,7 @@ describe(`chaos: ${RECHARGES} recharges, two service processes, random provider 
 
         // Every recharge final.
         await waitFor(
-          async () =>
-            (
-              await sql<{ n: number }>(
-                `SELECT count(*)::int AS n FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
-              )
-            )[0]!.n === 0,
+          async () => (await notFinalCount(sql)) === 0,
           CONFIRMATION_WINDOW_MS + (fullRun() ? 240_000 : 120_000),
           'every recharge to be final',
           250,
@@ -835,13 +793,6 @@ async function whyNotFinal(q: Sql): Promise<string> {
     lines.push(`${JSON.stringify(row)}\n  calls ${JSON.stringify(calls)}\n  events ${JSON.stringify(events)}`);
   }
   return lines.join('\n');
-}
-
-async function countsByState(q: Sql): Promise<Record<string, number>> {
-  const rows = await q<{ state: string; n: number }>(
-    'SELECT state, count(*)::int AS n FROM recharges GROUP BY state ORDER BY state',
-  );
-  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
 
 /** What money and state look like: must not move once everything is final. */

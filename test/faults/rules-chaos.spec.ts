@@ -1,11 +1,12 @@
-import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { Money } from '../../src/recharge/domain/money';
-import { ChildService, freePort, run, Sql, sqlOn, startCompiledService } from '../support/confirmations';
+import { freePort, Sql, sqlOn } from '../support/confirmations';
 import { createTestDatabase } from '../support/database';
+import { createClientWithCli } from '../support/node-process';
 import { compiledService } from '../support/private-build';
 import { sleep } from '../support/wait';
-import { fullRun, seededRandom, sized } from './fault-settings';
+import { faultSeed, seededRandom, sized } from './fault-settings';
+import { chaosServiceEnv, startReplica, twoReplicas } from './replicas';
 import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
 /**
@@ -20,23 +21,12 @@ import { SimulatorProcess, startSimulatorProcess } from './simulator-process';
  * random one; FAULT_SEED=<seed> replays a plan (process timing still varies).
  */
 const FIXED_SEED = 1515;
-const SEED = chooseSeed();
+const SEED = faultSeed(FIXED_SEED);
 const RULES = sized('FAULT_RULES', 60, 24);
 const PROVIDER_MAX_RPS = 10;
 const PROVIDER_TIMEOUT_MS = 1000;
 /** Long enough for every schedule rule to reach one minute boundary and every threshold rule a second check. */
 const RUN_MS = 75_000;
-const ROOT = join(__dirname, '../..');
-
-/** FAULT_SEED when set; a fresh random seed under `npm run test:faults`; else the fixed one. */
-function chooseSeed(): number {
-  const raw = process.env.FAULT_SEED?.trim();
-  if (raw) {
-    if (!/^-?\d+$/.test(raw)) throw new Error(`FAULT_SEED must be an integer, got "${raw}"`);
-    return Number(raw) | 0;
-  }
-  return fullRun() ? randomInt(1, 2 ** 31 - 1) : FIXED_SEED;
-}
 
 interface PlannedRule {
   accountId: string;
@@ -78,10 +68,7 @@ describe(`rules chaos: ${RULES} rules, two processes, a throttling provider, SIG
   let mainJs: string;
   let env: Record<string, string>;
   let apiKey: string;
-  const procs: Array<{ name: string; port: number; svc?: ChildService; up: boolean }> = [
-    { name: 'A', port: 0, up: false },
-    { name: 'B', port: 0, up: false },
-  ];
+  const procs = twoReplicas();
 
   beforeAll(async () => {
     console.log(
@@ -108,42 +95,15 @@ describe(`rules chaos: ${RULES} rules, two processes, a throttling provider, SIG
       });
       expect(res.status).toBe(200);
     }
-    env = {
-      DATABASE_URL: databaseUrl,
-      PROVIDER: 'simulator',
-      ALIBABA_CLOUD_BSS_ENDPOINT: sim.url,
+    env = chaosServiceEnv(databaseUrl, sim.url, {
       PROVIDER_MAX_RPS: String(PROVIDER_MAX_RPS),
       PROVIDER_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS),
-      RECONCILE_INTERVAL_MS: '1000',
-      RECONCILE_AFTER_MS: '1500',
       CONFIRMATION_WINDOW_MS: '600000',
-      CLIENT_RATE_LIMIT_RPS: '10000',
       RULES_ENABLED: 'true',
-      SHUTDOWN_DRAIN_DELAY_MS: '0',
       SHUTDOWN_GRACE_MS: '2000',
-      LOG_LEVEL: 'warn',
-    };
-    const cli = await run(
-      process.execPath,
-      [join(out, 'src', 'cli.js'), 'clients:create', '--name', 'rules-chaos', '--accounts', '*', '--json'],
-      {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          DATABASE_URL: databaseUrl,
-          LOG_LEVEL: 'silent',
-        },
-      },
-    );
-    if (cli.code !== 0) throw new Error(`clients:create failed (${cli.code}):\n${cli.stdout}${cli.stderr}`);
-    apiKey = (JSON.parse(cli.stdout) as { apiKey: string }).apiKey;
-    await Promise.all(
-      procs.map(async (proc) => {
-        proc.svc = await startCompiledService(mainJs, proc.port, env);
-        proc.up = true;
-      }),
-    );
+    });
+    ({ apiKey } = await createClientWithCli(out, databaseUrl, { name: 'rules-chaos' }));
+    await Promise.all(procs.map((proc) => startReplica(proc, mainJs, env)));
   }, 180_000);
 
   afterAll(async () => {
@@ -194,8 +154,7 @@ describe(`rules chaos: ${RULES} rules, two processes, a throttling provider, SIG
       `SIGKILL process ${victim.name} at +${Date.now() - started} ms with ${inFlight[0].n} top-ups in flight`,
     );
     await sleep(setup.restartAfterMs);
-    victim.svc = await startCompiledService(mainJs, victim.port, env);
-    victim.up = true;
+    await startReplica(victim, mainJs, env);
     console.log(
       `process ${victim.name} restarted at +${Date.now() - started} ms; ${survivor.name} ran alone meanwhile`,
     );

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { AppliedCredit, SimulatorStats } from '../../libs/bss-simulator';
-import { startNode } from '../support/node-process';
+import { startNodeUntilLine } from '../support/node-process';
 
 /**
  * The compiled BSS simulator (`<build>/libs/bss-simulator/main.js`, what `npm run simulator`
@@ -24,17 +24,12 @@ export async function startSimulatorProcess(
   env: Record<string, string>,
   startTimeoutMs = 20_000,
 ): Promise<SimulatorProcess> {
-  const proc = startNode(join(buildOut, 'libs', 'bss-simulator', 'main.js'), [], {
-    ...env,
-    SIMULATOR_PORT: String(port),
-    SIMULATOR_HOST: '127.0.0.1',
-  });
-  try {
-    await proc.waitForLine(/listening on/, startTimeoutMs);
-  } catch (err) {
-    await proc.kill();
-    throw err;
-  }
+  const proc = await startNodeUntilLine(
+    join(buildOut, 'libs', 'bss-simulator', 'main.js'),
+    { ...env, SIMULATOR_PORT: String(port), SIMULATOR_HOST: '127.0.0.1' },
+    /listening on/,
+    startTimeoutMs,
+  );
   const url = `http://127.0.0.1:${port}`;
   const admin = async <T>(path: string): Promise<T> => {
     const res = await fetch(`${url}/__admin/${path}`);

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, IncomingHttpHeaders, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { startNode } from './node-process';
+import { SERVICE_LISTENING, startNodeUntilLine } from './node-process';
 export { freePort } from './node-process';
 
 /**
@@ -24,6 +23,22 @@ export function sqlOn(databaseUrl: string): Sql {
   const sql = (async <T>(text: string, params: unknown[] = []) => (await pool.query(text, params)).rows as T[]) as Sql;
   sql.close = () => pool.end();
   return sql;
+}
+
+/** How many recharges are in each state. */
+export async function countsByState(sql: Sql): Promise<Record<string, number>> {
+  const rows = await sql<{ state: string; n: number }>(
+    'SELECT state, count(*)::int AS n FROM recharges GROUP BY state ORDER BY state',
+  );
+  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+}
+
+/** How many recharges are not final yet (neither SUCCEEDED, FAILED nor CANCELED). */
+export async function notFinalCount(sql: Sql): Promise<number> {
+  const [row] = await sql<{ n: number }>(
+    `SELECT count(*)::int AS n FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
+  );
+  return row!.n;
 }
 
 /** A fresh Standard Webhooks secret, `whsec_<base64 of 32 random bytes>`. */
@@ -166,13 +181,7 @@ export async function startCompiledService(
   env: Record<string, string>,
   startTimeoutMs = 30_000,
 ): Promise<ChildService> {
-  const proc = startNode(mainJs, [], { ...env, PORT: String(port) });
-  try {
-    await proc.waitForLine(/alicloud-recharge listening/, startTimeoutMs);
-  } catch (err) {
-    await proc.kill();
-    throw err;
-  }
+  const proc = await startNodeUntilLine(mainJs, { ...env, PORT: String(port) }, SERVICE_LISTENING, startTimeoutMs);
   return {
     url: `http://127.0.0.1:${port}`,
     pid: proc.pid,
@@ -184,25 +193,4 @@ export async function startCompiledService(
       return (await proc.stop(timeoutMs)).code;
     },
   };
-}
-
-/** Runs a command to completion; resolves with its exit code and output (never rejects on a non-zero code). */
-export function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client } from 'pg';
 
 const TEMPLATE_DB = 'recharge_template';
@@ -37,6 +39,47 @@ export async function query<T = Record<string, unknown>>(
   } finally {
     await c.end();
   }
+}
+
+const ROLES_SQL = readFileSync(join(__dirname, '../../config/database/roles.sql'), 'utf8');
+
+/**
+ * An empty database `<prefix>_<suffix>` with the two roles exactly as config/database/roles.sql
+ * grants them (the migrator with DDL, the service's role without), each with a password. The
+ * roles get the per-run suffix too: roles are global to the server.
+ */
+export function rolesDatabase(prefix: string) {
+  const suffix = randomBytes(4).toString('hex');
+  const migrator = `recharge_migrator_${suffix}`;
+  const appRole = `recharge_app_${suffix}`;
+  const password = randomBytes(12).toString('hex');
+  const database = `${prefix}_${suffix}`;
+  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL!;
+  return {
+    migrator,
+    appRole,
+    /** Both roles' password, for checking that nothing prints it. */
+    password,
+    /** The database's URL, connecting as `role`. */
+    urlAs(role: string): string {
+      const u = new URL(withDatabase(adminUrl, database));
+      u.username = role;
+      u.password = password;
+      return u.toString();
+    },
+    async create(): Promise<void> {
+      await query(adminUrl, `CREATE DATABASE ${database}`);
+      await query(
+        withDatabase(adminUrl, database),
+        ROLES_SQL.replace(/\brecharge_migrator\b/g, migrator).replace(/\brecharge_app\b/g, appRole),
+      );
+      for (const role of [migrator, appRole]) await query(adminUrl, `ALTER ROLE ${role} PASSWORD '${password}'`);
+    },
+    async drop(): Promise<void> {
+      await query(adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      for (const role of [appRole, migrator]) await query(adminUrl, `DROP ROLE IF EXISTS ${role}`);
+    },
+  };
 }
 
 export { TEMPLATE_DB, withDatabase };

@@ -1,5 +1,7 @@
 import { createBssSimulator, BssSimulator, BssSimulatorOptions } from '../../libs/bss-simulator';
+import type { Sql } from './confirmations';
 import { createTestDatabase, query } from './database';
+import { newKey } from './e2e-helpers';
 
 import { startTestAppOn, TestApp } from './test-app';
 
@@ -18,6 +20,19 @@ export function dispatcherEnv(sim: BssSimulator, env: Record<string, string> = {
     SHUTDOWN_DRAIN_DELAY_MS: '0',
     ...env,
   };
+}
+
+/**
+ * The Authorization header of a new client for every account, registered through the application
+ * itself on `databaseUrl`: for service processes, which have no admin API to register one.
+ */
+export async function authForNewClient(databaseUrl: string): Promise<string> {
+  const app = await startTestAppOn(databaseUrl);
+  try {
+    return `Bearer ${(await app.createClient(['*'])).apiKey}`;
+  } finally {
+    await app.close();
+  }
 }
 
 export interface DispatcherRig {
@@ -84,6 +99,43 @@ export const creditCalls = (sim: BssSimulator): number => sim.stats().requests.C
 let accountSeq = 0;
 export const newAccountId = (): string =>
   `1${String(process.pid % 1000).padStart(3, '0')}${String(Date.now() % 1e8).padStart(8, '0')}${String(++accountSeq).padStart(4, '0')}`;
+
+/** A recharge the provider's answer is awaited for, as a notification about it needs. */
+export interface AwaitedRecharge {
+  id: string;
+  accountId: string;
+  amount: number;
+  currency: string;
+}
+
+/**
+ * A recharge created through the API of `t`, then put where a provider answer is awaited (by SQL,
+ * parked an hour ahead as after a lost answer, so nothing re-sends it meanwhile).
+ */
+export async function awaitedRecharge(
+  t: TestApp,
+  sql: Sql,
+  auth: string,
+  {
+    state,
+    amount = 4999,
+    currency = 'CNY',
+  }: { state: 'SUBMITTED' | 'PENDING_CONFIRMATION'; amount?: number; currency?: string },
+): Promise<AwaitedRecharge> {
+  const accountId = newAccountId();
+  const res = await t.http
+    .post('/v1/recharges')
+    .set('Authorization', auth)
+    .set('Idempotency-Key', newKey())
+    .send({ accountId, amount, currency });
+  expect(res.status).toBe(202);
+  const id = res.body.id as string;
+  await sql(
+    `UPDATE recharges SET state = $2, submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`,
+    [id, state],
+  );
+  return { id, accountId, amount, currency };
+}
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

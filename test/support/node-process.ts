@@ -131,6 +131,30 @@ export function startNode(
   };
 }
 
+/**
+ * startNode, resolved once the process prints a line matching `pattern` (it is listening); killed,
+ * and the error thrown, if it exits first or does not print it within timeoutMs.
+ */
+export async function startNodeUntilLine(
+  script: string,
+  env: Record<string, string>,
+  pattern: RegExp,
+  timeoutMs: number,
+  nodeArgs: string[] = [],
+): Promise<NodeProcess> {
+  const proc = startNode(script, [], env, nodeArgs);
+  try {
+    await proc.waitForLine(pattern, timeoutMs);
+  } catch (err) {
+    await proc.kill();
+    throw err;
+  }
+  return proc;
+}
+
+/** The line the service logs once it accepts requests. */
+export const SERVICE_LISTENING = /alicloud-recharge listening/;
+
 export interface ServiceProcessHandle extends NodeProcess {
   /** e.g. http://127.0.0.1:40123 */
   url: string;
@@ -146,13 +170,12 @@ export async function startCompiledService(
   startTimeoutMs = 30_000,
 ): Promise<ServiceProcessHandle> {
   const port = await freePort();
-  const proc = startNode(join(buildOut, 'src', 'main.js'), [], { ...env, PORT: String(port) });
-  try {
-    await proc.waitForLine(/alicloud-recharge listening/, startTimeoutMs);
-  } catch (err) {
-    await proc.kill();
-    throw err;
-  }
+  const proc = await startNodeUntilLine(
+    join(buildOut, 'src', 'main.js'),
+    { ...env, PORT: String(port) },
+    SERVICE_LISTENING,
+    startTimeoutMs,
+  );
   return Object.assign(proc, { url: `http://127.0.0.1:${port}` });
 }
 
@@ -186,11 +209,11 @@ export async function runNode(
 export async function createClientWithCli(
   buildOut: string,
   databaseUrl: string,
-  accounts = '*',
+  { name = 'test client', accounts = '*' }: { name?: string; accounts?: string } = {},
 ): Promise<{ clientId: string; apiKey: string; webhookSecret: string }> {
   const run = await runNode(
     join(buildOut, 'src', 'cli.js'),
-    ['clients:create', '--name', 'observability test', '--accounts', accounts, '--json'],
+    ['clients:create', '--name', name, '--accounts', accounts, '--json'],
     {
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'silent',

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
-import { freePort, startNode } from './node-process';
+import { freePort, SERVICE_LISTENING, startNodeUntilLine } from './node-process';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -65,13 +65,13 @@ export async function startServiceProcess(
   startTimeoutMs = 60_000,
 ): Promise<ServiceProcess> {
   const port = await freePort();
-  const proc = startNode(resolve(ROOT, 'src/main.ts'), [], { ...env, PORT: String(port) }, ['-e', TS_HOOK]);
-  try {
-    await proc.waitForLine(/alicloud-recharge listening/, startTimeoutMs);
-  } catch (err) {
-    await proc.kill();
-    throw err;
-  }
+  const proc = await startNodeUntilLine(
+    resolve(ROOT, 'src/main.ts'),
+    { ...env, PORT: String(port) },
+    SERVICE_LISTENING,
+    startTimeoutMs,
+    ['-e', TS_HOOK],
+  );
   return {
     url: `http://127.0.0.1:${port}`,
     pid: proc.pid,
@@ -80,4 +80,16 @@ export async function startServiceProcess(
       return (await proc.stop(timeoutMs)).code;
     },
   };
+}
+
+/** `count` replicas on the same `env`, started together; if one does not start, the others are stopped. */
+export async function startReplicas(env: Record<string, string>, count = 2): Promise<ServiceProcess[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startServiceProcess(env)));
+  const replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(replicas.map((r) => r.stop()));
+    throw failed.reason;
+  }
+  return replicas;
 }

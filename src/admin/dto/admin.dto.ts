@@ -1,14 +1,26 @@
-import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../../../libs/shared/account-id';
+import { ACCOUNT_ID_PATTERN } from '../../../libs/shared/account-id';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { ALL_STATES, RechargeState, RechargeStatus, STATUSES } from '../../recharge/domain/recharge-state';
 import { PageQuery } from '../../api/dto/recharge.dto';
+import { AccountIdFilter, OptionalMatching, stacked } from '../../api/dto/property-rules';
 import { PRINTABLE } from '../../api/dto/validation';
 
 /** The one account-id rule (no leading zeros: `0123` would be a second ledger for account 123). */
 export const ACCOUNT_ID = ACCOUNT_ID_PATTERN;
 const CLIENT_ID = /^cli_[A-Za-z0-9_]{1,64}$/;
 export const MIN_REASON_LENGTH = 10;
+
+const ClientIdFilter = () => OptionalMatching(CLIENT_ID, 'clientId must be a client id (cli_…)');
+
+/** What a reason must be, wherever an operator gives one. */
+const ReasonRules = () =>
+  stacked(
+    IsString({ message: 'reason must be a string' }),
+    MinLength(MIN_REASON_LENGTH, { message: `reason must be at least ${MIN_REASON_LENGTH} characters` }),
+    MaxLength(2000),
+    Matches(PRINTABLE, { message: 'reason must not contain control characters' }),
+  );
 
 export class SearchRechargesQuery extends PageQuery {
   @ApiPropertyOptional({ enum: ALL_STATES })
@@ -21,16 +33,10 @@ export class SearchRechargesQuery extends PageQuery {
   @IsIn(STATUSES as unknown as string[], { message: `status must be one of ${STATUSES.join(', ')}` })
   status?: RechargeStatus;
 
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @Matches(CLIENT_ID, { message: 'clientId must be a client id (cli_…)' })
+  @ClientIdFilter()
   clientId?: string;
 
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @Matches(ACCOUNT_ID, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
+  @AccountIdFilter()
   accountId?: string;
 
   @ApiPropertyOptional({ description: 'ISO 8601, inclusive' })
@@ -65,16 +71,10 @@ export class OperatorRulesQuery extends PageQuery {
   @IsIn(['active', 'paused', 'disabled'], { message: 'status must be one of active, paused, disabled' })
   status?: 'active' | 'paused' | 'disabled';
 
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @Matches(CLIENT_ID, { message: 'clientId must be a client id (cli_…)' })
+  @ClientIdFilter()
   clientId?: string;
 
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @Matches(ACCOUNT_ID, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
+  @AccountIdFilter()
   accountId?: string;
 }
 
@@ -89,20 +89,14 @@ export class LedgerCsvQuery {
   @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 date-time' })
   to?: string;
 
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @Matches(ACCOUNT_ID, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
+  @AccountIdFilter()
   accountId?: string;
 }
 
 /** Why the operator acts: kept in the audit trail and on the recharge's timeline. */
 class ReasonBody {
   @ApiProperty({ minLength: MIN_REASON_LENGTH, maxLength: 2000 })
-  @IsString({ message: 'reason must be a string' })
-  @MinLength(MIN_REASON_LENGTH, { message: `reason must be at least ${MIN_REASON_LENGTH} characters` })
-  @MaxLength(2000)
-  @Matches(PRINTABLE, { message: 'reason must not contain control characters' })
+  @ReasonRules()
   reason!: string;
 }
 
@@ -127,10 +121,7 @@ export class RuleActionDto extends ReasonBody {}
 export class ActionDto {
   @ApiPropertyOptional({ minLength: MIN_REASON_LENGTH, maxLength: 2000 })
   @IsOptional()
-  @IsString({ message: 'reason must be a string' })
-  @MinLength(MIN_REASON_LENGTH, { message: `reason must be at least ${MIN_REASON_LENGTH} characters` })
-  @MaxLength(2000)
-  @Matches(PRINTABLE, { message: 'reason must not contain control characters' })
+  @ReasonRules()
   reason?: string;
 }
 

@@ -4,6 +4,7 @@ import { IsIn, IsInt, IsOptional, IsPositive, IsString, IsUrl, Matches, Max, Max
 import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../../../libs/shared/account-id';
 import { CURRENCIES } from '../../recharge/domain/money';
 import { STATUSES, RechargeStatus } from '../../recharge/domain/recharge-state';
+import { AccountIdFilter } from './property-rules';
 import { IsStringMap, PRINTABLE } from './validation';
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
@@ -81,10 +82,7 @@ export class PageQuery {
 }
 
 export class ListRechargesQuery extends PageQuery {
-  @ApiPropertyOptional({ pattern: ACCOUNT_ID_PATTERN.source, description: ACCOUNT_ID_RULE })
-  @IsOptional()
-  @IsString()
-  @Matches(ACCOUNT_ID_PATTERN, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
+  @AccountIdFilter({ pattern: ACCOUNT_ID_PATTERN.source, description: ACCOUNT_ID_RULE })
   accountId?: string;
 
   @ApiPropertyOptional({ enum: STATUSES })

@@ -20,6 +20,7 @@ import { DomainError, FieldError } from '../../../libs/shared/domain-error';
 import { CURRENCIES, Currency } from '../../recharge/domain/money';
 import { RULE_STATUSES, RuleDraft, RuleStatus } from '../../rules/domain/rule';
 import type { RulePatch } from '../../rules/application/manage-rules.use-case';
+import { AccountIdFilter } from './property-rules';
 import { PageQuery } from './recharge.dto';
 import { PRINTABLE } from './validation';
 
@@ -165,10 +166,7 @@ export class UpdateRuleDto extends RuleFieldsDto {
 }
 
 export class ListRulesQuery extends PageQuery {
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @Matches(ACCOUNT_ID_PATTERN, { message: `accountId must be ${ACCOUNT_ID_RULE}` })
+  @AccountIdFilter()
   accountId?: string;
 
   @ApiPropertyOptional({ enum: RULE_STATUSES })

@@ -1,5 +1,5 @@
 import { DomainError } from '../../../libs/shared/domain-error';
-import { Money } from './money';
+import { aRecharge } from '../../../test/support/fakes/recharge-builder';
 import { Recharge } from './recharge';
 import { InvalidTransitionError } from './recharge.errors';
 import { RechargeState as S } from './recharge-state';
@@ -12,20 +12,7 @@ type Setup = 'CREATED' | 'SUBMITTED' | 'PENDING' | 'SUCCEEDED' | 'TIMEOUT' | 'RE
 
 /** A recharge driven through the aggregate's own methods into the situation named. */
 function recharge(setup: Setup): Recharge {
-  const r = Recharge.create(
-    {
-      id: 'rch_0',
-      clientId: 'cli_0',
-      idempotencyKey: 'k',
-      requestFingerprint: 'f',
-      accountId: '1234567890123456',
-      amount: Money.of(4999, 'CNY'),
-      orderReference: null,
-      metadata: {},
-      callbackUrl: null,
-    },
-    now,
-  );
+  const r = aRecharge(now);
   if (setup === 'CANCELED') r.cancel('caller canceled', 'api', now);
   if (setup !== 'CREATED' && setup !== 'CANCELED') r.submit('dispatcher', now);
   if (setup === 'PENDING' || setup === 'NOT_APPLIED') r.awaitConfirmation('outcome unknown', 'dispatcher', now);

@@ -1,4 +1,4 @@
-import { Money } from './money';
+import { aRecharge } from '../../../test/support/fakes/recharge-builder';
 import { Recharge } from './recharge';
 import { InvalidTransitionError } from './recharge.errors';
 import { ALL_STATES, ALLOWED_TRANSITIONS, RechargeState as S } from './recharge-state';
@@ -7,22 +7,7 @@ import { requestFingerprint } from './request-fingerprint';
 
 const now = new Date('2026-11-25T12:00:00Z');
 
-function newRecharge(): Recharge {
-  return Recharge.create(
-    {
-      id: 'rch_0',
-      clientId: 'cli_0',
-      idempotencyKey: 'k',
-      requestFingerprint: 'f',
-      accountId: '1234567890123456',
-      amount: Money.of(4999, 'CNY'),
-      orderReference: null,
-      metadata: {},
-      callbackUrl: null,
-    },
-    now,
-  );
-}
+const newRecharge = (): Recharge => aRecharge(now, { id: 'rch_0' });
 
 /** A recharge driven into `state` through allowed transitions only. */
 function inState(state: S, failure: 'TIMEOUT' | 'PROVIDER_REJECTED' = 'TIMEOUT'): Recharge {

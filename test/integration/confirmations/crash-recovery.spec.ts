@@ -1,24 +1,24 @@
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { BssSimulator, createBssSimulator, formatMinorAmount } from '../../../libs/bss-simulator';
 import {
   CallbackReceiver,
   ChildService,
+  countsByState,
   freePort,
   newWebhookSecret,
-  run,
+  notFinalCount,
   Sql,
   sqlOn,
   startCallbackReceiver,
   startCompiledService,
 } from '../../support/confirmations';
 import { createTestDatabase } from '../../support/database';
+import { createClientWithCli } from '../../support/node-process';
 import { newAccountId } from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
 import { compiledService } from '../../support/private-build';
-
-const ROOT = resolve(__dirname, '../../..');
 
 const RECHARGES = 100;
 const KILL_AFTER_SUCCEEDED = 25;
@@ -39,13 +39,11 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
   let client: { clientId: string; apiKey: string; webhookSecret: string };
   let service: ChildService | undefined;
   let mainJs: string;
-  let cliJs: string;
 
   beforeAll(async () => {
     // `npm run build` of the current sources into a private folder (shared by the suites that need it).
     const out = compiledService();
     mainJs = join(out, 'src', 'main.js');
-    cliJs = join(out, 'src', 'cli.js');
 
     databaseUrl = await createTestDatabase();
     sql = sqlOn(databaseUrl);
@@ -85,21 +83,7 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
     };
 
     // The operator's way to register a client: the compiled CLI against the same database.
-    const cli = await run(
-      process.execPath,
-      [cliJs, 'clients:create', '--name', 'crash-test', '--accounts', '*', '--json'],
-      {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          DATABASE_URL: databaseUrl,
-          LOG_LEVEL: 'silent',
-        },
-      },
-    );
-    if (cli.code !== 0) throw new Error(`clients:create failed (${cli.code}):\n${cli.stdout}${cli.stderr}`);
-    client = JSON.parse(cli.stdout);
+    client = await createClientWithCli(out, databaseUrl, { name: 'crash-test' });
     expect(client).toEqual({
       clientId: expect.any(String),
       apiKey: expect.any(String),
@@ -113,21 +97,6 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
     await receiver?.close();
     await sim?.close();
   });
-
-  const countsByState = async () =>
-    Object.fromEntries(
-      (
-        await sql<{ state: string; n: number }>(
-          'SELECT state, count(*)::int AS n FROM recharges GROUP BY state ORDER BY state',
-        )
-      ).map((r) => [r.state, r.n]),
-    ) as Record<string, number>;
-  const openCount = async () =>
-    (
-      await sql<{ n: number }>(
-        `SELECT count(*)::int AS n FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
-      )
-    )[0]!.n;
 
   it(`${RECHARGES} recharges, the service SIGKILLed mid-flight and restarted: all final, money moved exactly once, every callback delivered`, async () => {
     service = await startCompiledService(mainJs, port, env);
@@ -172,13 +141,13 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
     );
 
     await waitFor(
-      async () => ((await countsByState()).SUCCEEDED ?? 0) >= KILL_AFTER_SUCCEEDED,
+      async () => ((await countsByState(sql)).SUCCEEDED ?? 0) >= KILL_AFTER_SUCCEEDED,
       30_000,
       `${KILL_AFTER_SUCCEEDED} recharges to succeed`,
     );
     const killedAt = Date.now();
     await service.kill9();
-    const atKill = await countsByState();
+    const atKill = await countsByState(sql);
     const inFlight = RECHARGES - (atKill.SUCCEEDED ?? 0) - (atKill.FAILED ?? 0) - (atKill.CANCELED ?? 0);
     const creditsAtKill = sim.credits().length;
     console.log(
@@ -188,7 +157,12 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
 
     service = await startCompiledService(mainJs, port, env);
     const restartedAt = Date.now();
-    await waitFor(async () => (await openCount()) === 0, 60_000, 'every recharge to be final after the restart', 100);
+    await waitFor(
+      async () => (await notFinalCount(sql)) === 0,
+      60_000,
+      'every recharge to be final after the restart',
+      100,
+    );
     const allFinalAt = Date.now();
 
     // Callbacks: every final recharge with a callbackUrl has one delivery, and all are delivered.
@@ -215,7 +189,7 @@ describe('crash recovery: kill -9 mid-flight, restart, settle exactly once (issu
     );
 
     // Every recharge final; no rejection fault was configured, so every one SUCCEEDED.
-    expect(await countsByState()).toEqual({ SUCCEEDED: RECHARGES });
+    expect(await countsByState(sql)).toEqual({ SUCCEEDED: RECHARGES });
 
     // Provider: exactly one credit per recharge, each applied once, with our amount, owner and currency.
     expect(credits).toHaveLength(RECHARGES);

@@ -3,7 +3,7 @@ import { newId } from '../../../libs/shared/ids';
 import { ReconciliationReport, ReconcileUseCase } from '../../../src/recharge/application/reconcile.use-case';
 import { Sql, sqlOn } from '../../support/confirmations';
 import { createTestDatabase } from '../../support/database';
-import { creditCalls, LedgerRow, newAccountId, signed, startTestAppOn } from '../../support/dispatcher-harness';
+import { creditCalls, ledgerRowsOf, newAccountId, signed, startTestAppOn } from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
 import { TestApp } from '../../support/test-app';
@@ -44,13 +44,6 @@ describe('reconciliation (issue 4)', () => {
     await sql?.close();
     await sim?.close();
   });
-
-  const ledgerRowsOf = (id: string) =>
-    sql<LedgerRow>(
-      `SELECT recharge_id, ledger_account, account_id, direction, amount::text AS amount, currency
-         FROM ledger_entries WHERE recharge_id = $1 ORDER BY direction DESC, ledger_account`,
-      [id],
-    );
 
   const runOnce = async (app: TestApp) => {
     const report = await app.app.get(ReconcileUseCase).runOnce();
@@ -113,7 +106,7 @@ describe('reconciliation (issue 4)', () => {
     for (const c of credits) expect(c.timesApplied).toBe(1);
     // Our books: two balanced lines per recharge, and per account the sum the provider applied.
     for (const [i, id] of ids.entries()) {
-      const rows = await ledgerRowsOf(id);
+      const rows = await ledgerRowsOf(databaseUrl, id);
       expect(rows.map((r) => [r.direction, r.amount])).toEqual([
         ['debit', String(planned[i]!.amount)],
         ['credit', String(planned[i]!.amount)],
@@ -169,7 +162,7 @@ describe('reconciliation (issue 4)', () => {
       [report.runId],
     );
     expect(row).toEqual({ expired: 1, outcome: 'succeeded', finished_at: expect.any(Date) });
-    expect(await ledgerRowsOf(id)).toEqual([]);
+    expect(await ledgerRowsOf(databaseUrl, id)).toEqual([]);
     expect(creditCalls(sim)).toBe(callsBefore);
     await sql(`UPDATE recharges SET next_attempt_at = NULL, state = 'CANCELED', completed_at = now() WHERE id = $1`, [
       within,
@@ -214,7 +207,7 @@ describe('reconciliation (issue 4)', () => {
       { webhook_id: staleHook, result: 'applied' },
       { webhook_id: freshHook, result: null },
     ]);
-    expect((await ledgerRowsOf(stale)).map((r) => r.amount)).toEqual(['4999', '4999']);
+    expect((await ledgerRowsOf(databaseUrl, stale)).map((r) => r.amount)).toEqual(['4999', '4999']);
     await sql(`UPDATE recharges SET next_attempt_at = NULL, state = 'CANCELED', completed_at = now() WHERE id = $1`, [
       fresh,
     ]);
@@ -238,7 +231,7 @@ describe('reconciliation (issue 4)', () => {
 
     expect(report).toMatchObject({ outcome: 'succeeded', discrepancies: 1 });
     expect(await stateOf(id)).toEqual({ state: 'CANCELED', failure_code: 'CANCELED' });
-    expect(await ledgerRowsOf(id)).toEqual([]);
+    expect(await ledgerRowsOf(databaseUrl, id)).toEqual([]);
     expect(
       await sql(
         `SELECT kind, evidence->>'webhookId' AS webhook_id, acknowledged_at FROM discrepancies WHERE recharge_id = $1`,

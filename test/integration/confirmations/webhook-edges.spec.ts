@@ -9,8 +9,8 @@ import {
   Sql,
   sqlOn,
 } from '../../support/confirmations';
-import { newAccountId } from '../../support/dispatcher-harness';
-import { newKey, PROBLEM_JSON } from '../../support/e2e-helpers';
+import { AwaitedRecharge, awaitedRecharge } from '../../support/dispatcher-harness';
+import { PROBLEM_JSON } from '../../support/e2e-helpers';
 import { startTestApp, TestApp } from '../../support/test-app';
 
 /**
@@ -36,30 +36,11 @@ describe('provider notifications: type vs Status, retryable failures (issue 11 i
     await t?.close();
   });
 
-  interface Open {
-    id: string;
-    accountId: string;
-  }
+  /** A recharge of 49.99 CNY awaiting the provider's answer. */
+  const awaiting = (state: 'SUBMITTED' | 'PENDING_CONFIRMATION' = 'PENDING_CONFIRMATION') =>
+    awaitedRecharge(t, sql, auth, { state });
 
-  /** A recharge awaiting the provider's answer, parked an hour ahead (as after a lost answer). */
-  async function awaiting(state: 'SUBMITTED' | 'PENDING_CONFIRMATION' = 'PENDING_CONFIRMATION'): Promise<Open> {
-    const accountId = newAccountId();
-    const res = await t.http
-      .post('/v1/recharges')
-      .set('Authorization', auth)
-      .set('Idempotency-Key', newKey())
-      .send({ accountId, amount: 4999, currency: 'CNY' });
-    expect(res.status).toBe(202);
-    const id = res.body.id as string;
-    await sql(
-      `UPDATE recharges SET state = $2, submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour'
-       WHERE id = $1`,
-      [id, state],
-    );
-    return { id, accountId };
-  }
-
-  const dataFor = (r: Open, overrides: NotificationData = {}): NotificationData => ({
+  const dataFor = (r: AwaitedRecharge, overrides: NotificationData = {}): NotificationData => ({
     OutBizId: r.id,
     OwnerId: r.accountId,
     Amount: '49.99',

@@ -11,7 +11,7 @@ import {
   Sql,
   sqlOn,
 } from '../../support/confirmations';
-import { LedgerRow, newAccountId, signed } from '../../support/dispatcher-harness';
+import { AwaitedRecharge, awaitedRecharge, ledgerRowsOf, newAccountId, signed } from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
 import { newKey, PROBLEM_JSON } from '../../support/e2e-helpers';
 import { startTestApp, TestApp } from '../../support/test-app';
@@ -41,43 +41,11 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
     await t?.close();
   });
 
-  const ledgerRowsOf = (id: string) =>
-    sql<LedgerRow>(
-      `SELECT recharge_id, ledger_account, account_id, direction, amount::text AS amount, currency
-         FROM ledger_entries WHERE recharge_id = $1 ORDER BY direction DESC, ledger_account`,
-      [id],
-    );
-
-  interface Open {
-    id: string;
-    accountId: string;
-    amount: number;
-    currency: string;
-  }
-
-  /** A recharge created through the API, then put where a provider answer is awaited (SQL, parked 1 h ahead). */
-  async function openRecharge(
-    state: 'SUBMITTED' | 'PENDING_CONFIRMATION' = 'SUBMITTED',
-    amount = 4999,
-    currency = 'CNY',
-  ): Promise<Open> {
-    const accountId = newAccountId();
-    const res = await t.http
-      .post('/v1/recharges')
-      .set('Authorization', auth)
-      .set('Idempotency-Key', newKey())
-      .send({ accountId, amount, currency });
-    expect(res.status).toBe(202);
-    const id = res.body.id as string;
-    await sql(
-      `UPDATE recharges SET state = $2, submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`,
-      [id, state],
-    );
-    return { id, accountId, amount, currency };
-  }
+  const openRecharge = (state: 'SUBMITTED' | 'PENDING_CONFIRMATION' = 'SUBMITTED', amount = 4999, currency = 'CNY') =>
+    awaitedRecharge(t, sql, auth, { state, amount, currency });
 
   /** A recharge that ended FAILED: our own TIMEOUT, or a definitive provider rejection. */
-  async function failedRecharge(code: 'TIMEOUT' | 'PROVIDER_REJECTED'): Promise<Open> {
+  async function failedRecharge(code: 'TIMEOUT' | 'PROVIDER_REJECTED'): Promise<AwaitedRecharge> {
     const r = await openRecharge();
     await sql(
       `UPDATE recharges SET state = 'FAILED', failure_code = $2, failure_message = 'set up by the test', failure_provider_code = $3,
@@ -87,7 +55,7 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
     return r;
   }
 
-  const dataFor = (r: Open, overrides: NotificationData = {}): NotificationData => ({
+  const dataFor = (r: AwaitedRecharge, overrides: NotificationData = {}): NotificationData => ({
     OutBizId: r.id,
     OwnerId: r.accountId,
     Amount: (r.amount / 100).toFixed(2),
@@ -127,8 +95,8 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
     (await t.http.get(`/v1/accounts/${accountId}/balance`).set('Authorization', auth)).body;
 
   /** Credited once in our books: the two journal lines, summing to zero, and the account balance. */
-  async function expectLedgeredOnce(r: Open) {
-    const rows = await ledgerRowsOf(r.id);
+  async function expectLedgeredOnce(r: AwaitedRecharge) {
+    const rows = await ledgerRowsOf(t.databaseUrl, r.id);
     expect(rows).toEqual([
       {
         recharge_id: r.id,
@@ -154,8 +122,8 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
     });
   }
 
-  async function expectNotLedgered(r: Open) {
-    expect(await ledgerRowsOf(r.id)).toEqual([]);
+  async function expectNotLedgered(r: AwaitedRecharge) {
+    expect(await ledgerRowsOf(t.databaseUrl, r.id)).toEqual([]);
     expect(await balanceOf(r.accountId)).toEqual({ accountId: r.accountId, balances: [] });
   }
 
@@ -239,7 +207,7 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
     async function expectRefused(
       res: { status: number; headers: Record<string, string>; body: Record<string, unknown> },
       before: number,
-      r: Open,
+      r: AwaitedRecharge,
     ) {
       expect(res.status).toBe(401);
       expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
@@ -334,7 +302,7 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
   });
 
   describe('malformed but correctly signed: 400 INVALID_ARGUMENT, nothing stored', () => {
-    const cases: Array<[string, (r: Open) => string, string | undefined]> = [
+    const cases: Array<[string, (r: AwaitedRecharge) => string, string | undefined]> = [
       ['a body that is not JSON', () => '{"specversion":"1.0", not json', undefined],
       ['a JSON array', (r) => JSON.stringify([providerEvent('Succeeded', dataFor(r))]), undefined],
       [
@@ -554,7 +522,7 @@ describe('provider notifications: POST /webhooks/alibaba-cloud (issue 4)', () =>
         .set('Authorization', auth)
         .set('Idempotency-Key', newKey())
         .send({ accountId, amount: 4999, currency: 'CNY' });
-      const r: Open = { id: created.body.id, accountId, amount: 4999, currency: 'CNY' };
+      const r: AwaitedRecharge = { id: created.body.id, accountId, amount: 4999, currency: 'CNY' };
       await t.http.post(`/v1/recharges/${r.id}/cancel`).set('Authorization', auth).expect(200);
       const before = metricValue(await metrics(), 'recharge_discrepancies_total', { kind: 'success_after_cancel' });
 

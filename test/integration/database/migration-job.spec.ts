@@ -1,9 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
-import { withDatabase } from '../../support/database';
+import { rolesDatabase } from '../../support/database';
 import { freePort, runNode, ServiceProcessHandle, startCompiledService } from '../../support/node-process';
 import { compiledService } from '../../support/private-build';
 import { sleep } from '../../support/wait';
@@ -14,31 +11,11 @@ import { sleep } from '../../support/wait';
  * the migration Job (`migrate.js`) with nothing but DATABASE_URL of the migrator role applies the
  * migrations; the service becomes ready. /metrics answers on its own port only.
  */
-const ROLES_SQL = readFileSync(join(__dirname, '../../../config/database/roles.sql'), 'utf8');
 const BUILD_AND_START_MS = 180_000;
 
 describe('migration Job and a DDL-less service role (compiled)', () => {
-  const suffix = randomBytes(4).toString('hex');
-  const migrator = `recharge_migrator_${suffix}`;
-  const appRole = `recharge_app_${suffix}`;
-  const password = randomBytes(12).toString('hex');
-  const database = `job_${suffix}`;
-  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL!;
-  const urlAs = (role: string) => {
-    const u = new URL(withDatabase(adminUrl, database));
-    u.username = role;
-    u.password = password;
-    return u.toString();
-  };
-  const sql = async (url: string, text: string) => {
-    const c = new Client({ connectionString: url });
-    await c.connect();
-    try {
-      return (await c.query(text)).rows;
-    } finally {
-      await c.end();
-    }
-  };
+  const db = rolesDatabase('job');
+  const { migrator, appRole, password, urlAs } = db;
   let build: string;
   let sim: BssSimulator;
   let service: ServiceProcessHandle | undefined;
@@ -46,12 +23,7 @@ describe('migration Job and a DDL-less service role (compiled)', () => {
 
   beforeAll(async () => {
     build = compiledService();
-    await sql(adminUrl, `CREATE DATABASE ${database}`);
-    await sql(
-      withDatabase(adminUrl, database),
-      ROLES_SQL.replace(/\brecharge_migrator\b/g, migrator).replace(/\brecharge_app\b/g, appRole),
-    );
-    for (const role of [migrator, appRole]) await sql(adminUrl, `ALTER ROLE ${role} PASSWORD '${password}'`);
+    await db.create();
     sim = await createBssSimulator({ port: 0 });
     metricsPort = await freePort();
     service = await startCompiledService(build, {
@@ -69,8 +41,7 @@ describe('migration Job and a DDL-less service role (compiled)', () => {
   afterAll(async () => {
     await service?.kill();
     await sim?.close();
-    await sql(adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    for (const role of [appRole, migrator]) await sql(adminUrl, `DROP ROLE IF EXISTS ${role}`);
+    await db.drop();
   });
 
   it('starts without migrating and is not ready; the Job (DATABASE_URL only) migrates; then it is ready; metrics on their own port', async () => {

@@ -1,12 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Client } from 'pg';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
 import { runMigrations } from '../../../src/database/migrations';
 import { DispatchRechargeUseCase } from '../../../src/recharge/application/dispatch-recharge.use-case';
 import { ReconcileUseCase } from '../../../src/recharge/application/reconcile.use-case';
-import { withDatabase } from '../../support/database';
+import { rolesDatabase } from '../../support/database';
 import { newAccountId } from '../../support/dispatcher-harness';
 import { bearer, newKey, rechargeBody } from '../../support/e2e-helpers';
 import { startTestAppOn, TestApp } from '../../support/test-app';
@@ -18,40 +15,14 @@ import { startTestAppOn, TestApp } from '../../support/test-app';
  * disable the ledger's append-only trigger, replace its function, drop or truncate the ledger,
  * or create anything. Role names get a per-run suffix: roles are global to the server.
  */
-const ROLES_SQL = readFileSync(join(__dirname, '../../../config/database/roles.sql'), 'utf8');
-
 describe('database roles: a migrator with DDL, a service role without', () => {
-  const suffix = randomBytes(4).toString('hex');
-  const migrator = `recharge_migrator_${suffix}`;
-  const appRole = `recharge_app_${suffix}`;
-  const password = randomBytes(12).toString('hex');
-  const database = `roles_${suffix}`;
-  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL!;
-  const urlAs = (role: string) => {
-    const u = new URL(withDatabase(adminUrl, database));
-    u.username = role;
-    u.password = password;
-    return u.toString();
-  };
+  const db = rolesDatabase('roles');
+  const { migrator, appRole, urlAs } = db;
   let sim: BssSimulator;
   let app: Client;
 
-  const admin = async <T>(url: string, run: (c: Client) => Promise<T>): Promise<T> => {
-    const c = new Client({ connectionString: url });
-    await c.connect();
-    try {
-      return await run(c);
-    } finally {
-      await c.end();
-    }
-  };
-
   beforeAll(async () => {
-    await admin(adminUrl, (c) => c.query(`CREATE DATABASE ${database}`));
-    await admin(withDatabase(adminUrl, database), async (c) => {
-      await c.query(ROLES_SQL.replace(/\brecharge_migrator\b/g, migrator).replace(/\brecharge_app\b/g, appRole));
-      for (const role of [migrator, appRole]) await c.query(`ALTER ROLE ${role} PASSWORD '${password}'`);
-    });
+    await db.create();
     // The migration Job: DATABASE_URL with the migrator role, nothing else.
     expect((await runMigrations(urlAs(migrator))).length).toBeGreaterThan(0);
     sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 1000 });
@@ -62,10 +33,7 @@ describe('database roles: a migrator with DDL, a service role without', () => {
   afterAll(async () => {
     await app?.end();
     await sim?.close();
-    await admin(adminUrl, async (c) => {
-      await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      for (const role of [appRole, migrator]) await c.query(`DROP ROLE IF EXISTS ${role}`);
-    });
+    await db.drop();
   });
 
   it('the migrator owns every table, the service role none', async () => {

@@ -1,10 +1,11 @@
 import request from 'supertest';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
+import { countsByState, notFinalCount, Sql, sqlOn } from '../../support/confirmations';
 import { createTestDatabase, query } from '../../support/database';
-import { dispatcherEnv, ledgerRowsOf, newAccountId, startTestAppOn } from '../../support/dispatcher-harness';
+import { authForNewClient, dispatcherEnv, ledgerRowsOf, newAccountId } from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
-import { ServiceProcess, startServiceProcess } from '../../support/service-process';
+import { ServiceProcess, startReplicas } from '../../support/service-process';
 
 const RECHARGES = 30;
 
@@ -17,18 +18,15 @@ describe('takeover after a replica is killed mid-call (issue 16)', () => {
   let sim: BssSimulator;
   let replicas: ServiceProcess[] = [];
   let databaseUrl: string;
+  let sql: Sql;
   let auth: string;
 
   beforeAll(async () => {
     // Every answer takes a while, so the killed replica has calls in flight.
     sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 100, latencyMs: 1_000 });
     databaseUrl = await createTestDatabase();
-    const admin = await startTestAppOn(databaseUrl);
-    try {
-      auth = `Bearer ${(await admin.createClient(['*'])).apiKey}`;
-    } finally {
-      await admin.close();
-    }
+    sql = sqlOn(databaseUrl);
+    auth = await authForNewClient(databaseUrl);
     const env = {
       ...dispatcherEnv(sim, {
         PROVIDER_MAX_RPS: '10',
@@ -40,15 +38,13 @@ describe('takeover after a replica is killed mid-call (issue 16)', () => {
       // The transitions each replica logs say which replica sent and which concluded a recharge.
       LOG_LEVEL: 'info',
     };
-    const started = await Promise.allSettled([startServiceProcess(env), startServiceProcess(env)]);
-    replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    replicas = await startReplicas(env);
   }, 90_000);
 
   afterAll(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
     await sim?.close();
+    await sql?.close();
   });
 
   /** Recharges this replica's log shows it moved to `state`. */
@@ -87,24 +83,9 @@ describe('takeover after a replica is killed mid-call (issue 16)', () => {
     );
     process.kill(doomed.pid, 'SIGKILL');
 
-    await waitFor(
-      async () => {
-        const [row] = await query<{ open: string }>(
-          databaseUrl,
-          `SELECT count(*) AS open FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
-        );
-        return Number(row!.open) === 0;
-      },
-      90_000,
-      'every recharge to be final',
-      100,
-    );
+    await waitFor(async () => (await notFinalCount(sql)) === 0, 90_000, 'every recharge to be final', 100);
 
-    const states = await query<{ state: string; n: string }>(
-      databaseUrl,
-      'SELECT state, count(*) AS n FROM recharges GROUP BY state',
-    );
-    expect(states).toEqual([{ state: 'SUCCEEDED', n: String(RECHARGES) }]);
+    expect(await countsByState(sql)).toEqual({ SUCCEEDED: RECHARGES });
     // The recharges the dead replica had in flight were concluded by the survivor.
     const concludedBySurvivor = movedBy(survivor, 'SUCCEEDED');
     for (const id of inFlight) expect(concludedBySurvivor.has(id)).toBe(true);

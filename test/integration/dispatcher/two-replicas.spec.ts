@@ -1,10 +1,11 @@
 import request from 'supertest';
 import { BssSimulator, createBssSimulator } from '../../../libs/bss-simulator';
+import { countsByState, notFinalCount, Sql, sqlOn } from '../../support/confirmations';
 import { createTestDatabase, query } from '../../support/database';
-import { dispatcherEnv, newAccountId, startTestAppOn } from '../../support/dispatcher-harness';
+import { authForNewClient, dispatcherEnv, newAccountId } from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
 import { newKey } from '../../support/e2e-helpers';
-import { ServiceProcess, startServiceProcess } from '../../support/service-process';
+import { ServiceProcess, startReplicas } from '../../support/service-process';
 
 const RECHARGES = 200;
 const PROVIDER_MAX_RPS = 20;
@@ -20,19 +21,15 @@ describe('two service processes on one database (issue 3)', () => {
   let sim: BssSimulator;
   let replicas: ServiceProcess[] = [];
   let databaseUrl: string;
+  let sql: Sql;
   let auth: string;
 
   beforeAll(async () => {
     // The simulator's own flow control well above ours: a throttled call would only hide a burst.
     sim = await createBssSimulator({ port: 0, rateLimitPerSecond: 2 * PROVIDER_MAX_RPS });
     databaseUrl = await createTestDatabase();
-    // The API client, registered through the application itself (no admin API in the service).
-    const admin = await startTestAppOn(databaseUrl);
-    try {
-      auth = `Bearer ${(await admin.createClient(['*'])).apiKey}`;
-    } finally {
-      await admin.close();
-    }
+    sql = sqlOn(databaseUrl);
+    auth = await authForNewClient(databaseUrl);
     const env = {
       ...dispatcherEnv(sim, {
         PROVIDER_MAX_RPS: String(PROVIDER_MAX_RPS),
@@ -42,15 +39,13 @@ describe('two service processes on one database (issue 3)', () => {
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'warn',
     };
-    const started = await Promise.allSettled([startServiceProcess(env), startServiceProcess(env)]);
-    replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    replicas = await startReplicas(env);
   }, 90_000);
 
   afterAll(async () => {
     const codes = await Promise.all(replicas.map((r) => r.stop()));
     await sim?.close();
+    await sql?.close();
     // A clean SIGTERM shutdown of both replicas is part of the contract too.
     expect(codes).toEqual(replicas.map(() => 0));
   });
@@ -87,28 +82,13 @@ describe('two service processes on one database (issue 3)', () => {
     }
     const createdAfterMs = Date.now() - started;
 
-    await waitFor(
-      async () => {
-        const [row] = await query<{ open: string }>(
-          databaseUrl,
-          `SELECT count(*) AS open FROM recharges WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELED')`,
-        );
-        return Number(row.open) === 0;
-      },
-      45_000,
-      'every recharge to be final',
-      100,
-    );
+    await waitFor(async () => (await notFinalCount(sql)) === 0, 45_000, 'every recharge to be final', 100);
     const drainMs = Date.now() - started;
     const stats = sim.stats();
     const credits = sim.credits();
 
     // Every recharge SUCCEEDED, and exactly once (one SUCCEEDED event each, whichever replica sent it).
-    const states = await query<{ state: string; n: string }>(
-      databaseUrl,
-      'SELECT state, count(*) AS n FROM recharges GROUP BY state',
-    );
-    expect(states).toEqual([{ state: 'SUCCEEDED', n: String(RECHARGES) }]);
+    expect(await countsByState(sql)).toEqual({ SUCCEEDED: RECHARGES });
     const succeededEvents = await query<{ n: string; distinct_ids: string }>(
       databaseUrl,
       `SELECT count(*) AS n, count(DISTINCT recharge_id) AS distinct_ids FROM recharge_events WHERE to_state = 'SUCCEEDED'`,
