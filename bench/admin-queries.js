@@ -11,7 +11,15 @@
 const { performance } = require('node:perf_hooks');
 const { writeFileSync } = require('node:fs');
 const { resolve } = require('node:path');
-const { ROOT, freePort, startNode, stopAll, runNode } = require('./lib/children');
+const {
+  ROOT,
+  freePort,
+  startNode,
+  stopAll,
+  runNode,
+  serviceNodeArgs,
+  deploymentNodeOptions,
+} = require('./lib/children');
 const { startDatabase, seedHistory, vacuumAnalyze, withClient } = require('./lib/database');
 
 const RUNS = 10;
@@ -77,8 +85,9 @@ async function main() {
         ALIBABA_CLOUD_BSS_ENDPOINT: 'http://127.0.0.1:9',
         DISPATCHER_ENABLED: 'false',
         SHUTDOWN_DRAIN_DELAY_MS: '0',
+        NODE_OPTIONS: deploymentNodeOptions(),
       },
-      { readyPattern: /alicloud-recharge listening/ },
+      { readyPattern: /alicloud-recharge listening/, nodeArgs: serviceNodeArgs() },
     );
     const base = `http://127.0.0.1:${port}`;
     const headers = { Authorization: `Bearer ${operator.token}` };

@@ -1,6 +1,6 @@
 'use strict';
 /**
- * `npm run bench`: the production build (`node dist/src/main.js`) as a child process against a
+ * `npm run bench`: the production build (`npm run start:prod`'s command) as a child process against a
  * real PostgreSQL and the BSS simulator (its own child process, 50 ms per call), loaded by wrk (its
  * own process) and in-process open-loop clients; a plain node:http + pg baseline (one named
  * statement, one round trip per POST) measured in the same run. Prints a table with
@@ -21,7 +21,15 @@ const { performance } = require('node:perf_hooks');
 const { mkdirSync, writeFileSync, readFileSync } = require('node:fs');
 const os = require('node:os');
 const { resolve } = require('node:path');
-const { ROOT, freePort, startNode, stopAll, runNode } = require('./lib/children');
+const {
+  ROOT,
+  freePort,
+  startNode,
+  stopAll,
+  runNode,
+  serviceNodeArgs,
+  deploymentNodeOptions,
+} = require('./lib/children');
 const {
   startDatabase,
   withClient,
@@ -65,6 +73,15 @@ const PHASES = (process.env.BENCH_PHASES ?? ALL_PHASES.join(','))
 for (const p of PHASES)
   if (!ALL_PHASES.includes(p)) throw new Error(`BENCH_PHASES: unknown phase ${p} (known: ${ALL_PHASES.join(', ')})`);
 const runs = (phase) => PHASES.includes(phase);
+/**
+ * The service runs with production's Node flags: `npm run start:prod`'s and the Kubernetes
+ * Deployment's NODE_OPTIONS. BENCH_SERVICE_NODE_ARGS come last on the command line and win over both
+ * (for V8 flags the last occurrence wins, and the command line wins over NODE_OPTIONS).
+ */
+const SERVICE_NODE_OPTIONS = deploymentNodeOptions();
+const SERVICE_NODE_ARGS = serviceNodeArgs().concat(
+  (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+);
 
 const t0 = Date.now();
 
@@ -165,22 +182,20 @@ async function main() {
       CLIENT_RATE_LIMIT_RPS: '1000000',
       SHUTDOWN_DRAIN_DELAY_MS: '0',
       SHUTDOWN_GRACE_MS: '5000',
+      NODE_OPTIONS: SERVICE_NODE_OPTIONS,
       ...extraEnv,
     };
     const proc = await startNode(`service (${phase})`, 'dist/src/main.js', env, {
       readyPattern: /alicloud-recharge listening/,
-      nodeArgs: (process.env.BENCH_SERVICE_NODE_ARGS ?? '')
-        .split(' ')
-        .filter(Boolean)
-        .concat(
-          process.env.BENCH_CPU_PROF
-            ? [
-                '--cpu-prof',
-                `--cpu-prof-dir=${resolve(ROOT, 'bench/.data/profiles')}`,
-                `--cpu-prof-name=${phase}.cpuprofile`,
-              ]
-            : [],
-        ),
+      nodeArgs: SERVICE_NODE_ARGS.concat(
+        process.env.BENCH_CPU_PROF
+          ? [
+              '--cpu-prof',
+              `--cpu-prof-dir=${resolve(ROOT, 'bench/.data/profiles')}`,
+              `--cpu-prof-name=${phase}.cpuprofile`,
+            ]
+          : [],
+      ),
     });
     const url = `http://127.0.0.1:${port}`;
     const ready = await fetch(`${url}/health/ready`);
@@ -199,6 +214,8 @@ async function main() {
     git: gitState(),
     machine: info,
     database: { kind: database.kind, version: database.version, settings: database.settings },
+    serviceNodeOptions: SERVICE_NODE_OPTIONS,
+    serviceNodeArgs: SERVICE_NODE_ARGS,
     serviceLogLevel: SERVICE_LOG_LEVEL,
     ingestLogLevel: INGEST_LOG_LEVEL,
     targets: TARGETS,
@@ -711,7 +728,7 @@ function table(r) {
     '',
     `alicloud-recharge bench — ${r.startedAt}`,
     `machine: ${m.nproc} × ${m.cpuModel}, ${m.memoryGb} GB RAM, Node ${m.node}; PostgreSQL ${r.database.version} (${r.database.kind}, fsync=${r.database.settings.fsync}, synchronous_commit=${r.database.settings.synchronous_commit}); everything on this one machine`,
-    `service: node dist/src/main.js, LOG_LEVEL=${r.ingestLogLevel} for ingest, paced and scale (${r.serviceLogLevel} for the dispatch phases), CLIENT_RATE_LIMIT_RPS=1000000, tracing off (no OTEL exporter), dispatcher on during ingest (PROVIDER_MAX_RPS=10); provider: BSS simulator child, 50 ms per call`,
+    `service: NODE_OPTIONS=${r.serviceNodeOptions} node ${r.serviceNodeArgs.join(' ')} dist/src/main.js, LOG_LEVEL=${r.ingestLogLevel} for ingest, paced and scale (${r.serviceLogLevel} for the dispatch phases), CLIENT_RATE_LIMIT_RPS=1000000, tracing off (no OTEL exporter), dispatcher on during ingest (PROVIDER_MAX_RPS=10); provider: BSS simulator child, 50 ms per call`,
     `load: ingest = wrk -t1 -c32 (its own process, bench/lib/wrk-post.lua), unique Idempotency-Key per request; "evenly paced" = one POST every 5 ms from the bench process, open loop, latency from the due time`,
     `baseline: bench/baseline-server.js (node:http + pg, pool 20, one named statement per POST: WITH ins AS (INSERT recharges … RETURNING id) INSERT recharge_events … in autocommit)`,
     '',

@@ -666,8 +666,10 @@ describe('Dockerfile', () => {
 
   it('starts with node directly (so SIGTERM reaches it), the same command as npm run start:prod', () => {
     const cmd = JSON.parse(last(final, 'CMD')!);
-    expect(cmd).toEqual(['node', 'dist/src/main.js']);
+    expect(cmd).toEqual(['node', '--max-semi-space-size=16', 'dist/src/main.js']);
     expect(cmd).toEqual(pkg.scripts['start:prod'].split(' '));
+    // npm start runs the same command after building, young-generation size included.
+    expect(pkg.scripts.start).toBe(`npm run build && ${pkg.scripts['start:prod']}`);
     expect(final.steps.some((s) => s.op === 'ENTRYPOINT')).toBe(false);
   });
 
