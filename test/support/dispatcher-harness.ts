@@ -108,6 +108,17 @@ export interface AwaitedRecharge {
   currency: string;
 }
 
+/** POST /v1/recharges with a fresh Idempotency-Key; expects 202 and returns the new recharge's id. */
+export async function postRecharge(
+  t: TestApp,
+  auth: string,
+  body: { accountId: string; amount: number; currency: string },
+): Promise<string> {
+  const res = await t.http.post('/v1/recharges').set('Authorization', auth).set('Idempotency-Key', newKey()).send(body);
+  expect(res.status).toBe(202);
+  return res.body.id as string;
+}
+
 /**
  * A recharge created through the API of `t`, then put where a provider answer is awaited (by SQL,
  * parked an hour ahead as after a lost answer, so nothing re-sends it meanwhile).
@@ -123,13 +134,7 @@ export async function awaitedRecharge(
   }: { state: 'SUBMITTED' | 'PENDING_CONFIRMATION'; amount?: number; currency?: string },
 ): Promise<AwaitedRecharge> {
   const accountId = newAccountId();
-  const res = await t.http
-    .post('/v1/recharges')
-    .set('Authorization', auth)
-    .set('Idempotency-Key', newKey())
-    .send({ accountId, amount, currency });
-  expect(res.status).toBe(202);
-  const id = res.body.id as string;
+  const id = await postRecharge(t, auth, { accountId, amount, currency });
   await sql(
     `UPDATE recharges SET state = $2, submitted_at = now(), attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`,
     [id, state],

@@ -17,7 +17,8 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
  * Nest's ValidationPipe, checking synchronously. Every constraint of our DTOs is synchronous, and
  * the asynchronous `validate` builds a promise per constraint and awaits them all: measured on
  * Node 24, 27 → 16 µs of CPU for a typical POST /v1/recharges body (see docs/performance.md).
- * `validateSync` silently skips asynchronous constraints, so the pipe refuses to exist alongside one.
+ * `validateSync` silently skips asynchronous constraints, so createApp refuses to start with one
+ * registered (assertNoAsyncConstraints).
  */
 class SyncValidationPipe extends ValidationPipe {
   protected override validate(object: object, options?: Parameters<typeof validateSync>[1]): ValidationError[] {

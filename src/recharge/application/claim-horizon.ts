@@ -14,11 +14,8 @@ import { ProviderSendSchedule } from './ports/provider-send-schedule';
 export const CLAIM_HORIZON_MS = 250;
 export const CLAIM_HORIZON_SLOTS = 3;
 
-export function claimHorizonMs(schedule: ProviderSendSchedule): number {
-  return Math.max(CLAIM_HORIZON_MS, CLAIM_HORIZON_SLOTS * schedule.slotIntervalMs);
-}
-
-/** How many more recharges may be claimed now, with the slots reserved `aheadMs` ahead; < 1 means none. */
-export function claimRoom(schedule: ProviderSendSchedule, aheadMs = schedule.creditsReservedAheadMs()): number {
-  return Math.floor((claimHorizonMs(schedule) - aheadMs) / schedule.slotIntervalMs);
+/** How many more recharges may be claimed now; < 1 means none. */
+export function claimRoom(schedule: ProviderSendSchedule): number {
+  const horizonMs = Math.max(CLAIM_HORIZON_MS, CLAIM_HORIZON_SLOTS * schedule.slotIntervalMs);
+  return Math.floor((horizonMs - schedule.creditsReservedAheadMs()) / schedule.slotIntervalMs);
 }

@@ -3,9 +3,15 @@ import { newId } from '../../../libs/shared/ids';
 import { ReconciliationReport, ReconcileUseCase } from '../../../src/recharge/application/reconcile.use-case';
 import { Sql, sqlOn } from '../../support/confirmations';
 import { createTestDatabase } from '../../support/database';
-import { creditCalls, ledgerRowsOf, newAccountId, signed, startTestAppOn } from '../../support/dispatcher-harness';
+import {
+  creditCalls,
+  ledgerRowsOf,
+  newAccountId,
+  postRecharge,
+  signed,
+  startTestAppOn,
+} from '../../support/dispatcher-harness';
 import { waitFor } from '../../support/wait';
-import { newKey } from '../../support/e2e-helpers';
 import { TestApp } from '../../support/test-app';
 
 /**
@@ -51,15 +57,8 @@ describe('reconciliation (issue 4)', () => {
     return report;
   };
 
-  async function createRecharge(accountId: string, amount: number, currency = 'CNY'): Promise<string> {
-    const res = await a.http
-      .post('/v1/recharges')
-      .set('Authorization', auth)
-      .set('Idempotency-Key', newKey())
-      .send({ accountId, amount, currency });
-    expect(res.status).toBe(202);
-    return res.body.id as string;
-  }
+  const createRecharge = (accountId: string, amount: number, currency = 'CNY'): Promise<string> =>
+    postRecharge(a, auth, { accountId, amount, currency });
 
   const stateOf = async (id: string) =>
     (
