@@ -222,6 +222,7 @@ async function main() {
   };
 
   if (runs('ingest')) {
+    const withCounters = { counters: () => pgCounters(database.url), counterDelta };
     // 1. Baseline.
     await truncateRecharges(database.url);
     log('baseline: ingest at 32 connections (wrk -t1 -c32, 3 s warm-up + 10 s)');
@@ -233,7 +234,7 @@ async function main() {
       { readyPattern: /baseline listening/ },
     );
     const baseUrl = `http://127.0.0.1:${basePort}`;
-    const baselineIngest = await load.ingest(baseUrl, apiKey, { pid: baseline.pid });
+    const baselineIngest = await load.ingest(baseUrl, apiKey, { pid: baseline.pid, ...withCounters });
     log(
       `baseline: ${baselineIngest.requestsPerSecond} req/s, p50 ${baselineIngest.latencyMs.p50} ms, p99 ${baselineIngest.latencyMs.p99} ms, ${baselineIngest.cpu.serverMsPerRequest} ms CPU/request; now evenly paced 200 req/s for 10 s`,
     );
@@ -259,7 +260,7 @@ async function main() {
     // 2. Service ingest, as deployed: default log level, dispatcher on at the default provider rate (10/s).
     const ingestSvc = await startService('ingest', { LOG_LEVEL: INGEST_LOG_LEVEL });
     log('service: ingest at 32 connections (wrk -t1 -c32, 3 s warm-up + 10 s)');
-    const serviceIngest = await load.ingest(ingestSvc.url, apiKey, { pid: ingestSvc.proc.pid });
+    const serviceIngest = await load.ingest(ingestSvc.url, apiKey, { pid: ingestSvc.proc.pid, ...withCounters });
     log(
       `service: ${serviceIngest.requestsPerSecond} req/s, p50 ${serviceIngest.latencyMs.p50} ms, p99 ${serviceIngest.latencyMs.p99} ms, ${serviceIngest.cpu.serverMsPerRequest} ms CPU/request; now evenly paced 200 req/s for 10 s`,
     );
@@ -280,11 +281,11 @@ async function main() {
       { DATABASE_URL: database.url, PORT: String(basePort), BASELINE_CLIENT_ID: created.clientId },
       { readyPattern: /baseline listening/ },
     );
-    const baselineIngest2 = await load.ingest(baseUrl, apiKey, { pid: baseline2.pid });
+    const baselineIngest2 = await load.ingest(baseUrl, apiKey, { pid: baseline2.pid, ...withCounters });
     await baseline2.stop();
     await truncateRecharges(database.url);
     const ingestSvc2 = await startService('ingest-2', { LOG_LEVEL: INGEST_LOG_LEVEL });
-    const serviceIngest2 = await load.ingest(ingestSvc2.url, apiKey, { pid: ingestSvc2.proc.pid });
+    const serviceIngest2 = await load.ingest(ingestSvc2.url, apiKey, { pid: ingestSvc2.proc.pid, ...withCounters });
     await stopService(ingestSvc2);
     log(
       `round 2: baseline ${baselineIngest2.requestsPerSecond} req/s (${baselineIngest2.cpu.serverMsPerRequest} ms CPU/request), service ${serviceIngest2.requestsPerSecond} req/s (${serviceIngest2.cpu.serverMsPerRequest} ms CPU/request)`,
@@ -543,6 +544,12 @@ function table(r) {
   const bad = (x) =>
     x.non2xx || x.errors ? `  (${x.non2xx} non-2xx, ${x.errors} errors: ${JSON.stringify(x.statusCodes)})` : '';
   const cpuPerRequest = (x) => `${x.cpu.serverMsPerRequest} ms`;
+  // The bench's processes' CPU in the window (PostgreSQL, wrk, the simulator, the bench) minus the server's, per request.
+  const restPerRequest = (x) => {
+    const ms = ((x.cpu.oursCores - x.cpu.serverCores) * 1000) / x.requestsPerSecond;
+    const pg = x.postgres?.perRequest;
+    return `${round(ms, 2)} ms${pg ? `; ${pg.commits} · ${pg.walSyncs ?? '?'}` : ''}`;
+  };
   // Where a paced p99 missed: was the machine busy with others, did PostgreSQL checkpoint or write much WAL?
   const pacedEvidence = (x) =>
     `others ${x.cpu.foreignCores} cores; ${x.postgres.checkpoints} checkpoints, ${Math.round(x.postgres.wal_bytes / 1e6)} MB WAL, ${x.postgres.wal_fpi} FPI; >25 ms by second ${JSON.stringify(x.over25msBySecond)}`;
@@ -572,6 +579,14 @@ function table(r) {
             `${cpuPerRequest(r.baseline.ingest)} · ${cpuPerRequest(r.baseline.ingestRound2)}`,
             '',
             `wrk ${r.ingest.cpu.wrkCores} · ${r.baseline.ingest.cpu.wrkCores} cores`,
+            '',
+          ],
+          [
+            '  other bench processes per POST, r1 · r2',
+            `${restPerRequest(r.ingest)} · ${restPerRequest(r.ingest.round2)}`,
+            `${restPerRequest(r.baseline.ingest)} · ${restPerRequest(r.baseline.ingestRound2)}`,
+            '',
+            'CPU ms (PostgreSQL, wrk, simulator, bench); commits · WAL flushes',
             '',
           ],
           [

@@ -6,10 +6,12 @@
  * own environment reach a child, so a developer's real Alibaba Cloud keys never do.
  */
 const { spawn } = require('node:child_process');
-const { readFileSync } = require('node:fs');
+const { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } = require('node:fs');
+const { resolve } = require('node:path');
 const { createServer } = require('node:net');
 
-const ROOT = require('node:path').resolve(__dirname, '../..');
+const ROOT = resolve(__dirname, '../..');
+const LOG_DIR = resolve(ROOT, 'bench/.data/logs');
 const live = new Set();
 
 function freePort() {
@@ -57,31 +59,27 @@ function procStatusKb(pid, field) {
 
 /**
  * Starts `node <script>` and resolves once a line of its output matches `readyPattern`.
+ * The child writes stdout and stderr straight into a file (bench/.data/logs/<name>.log), as a
+ * container runtime takes a pod's output: no process of the bench reads, splits or matches its
+ * log lines while it is measured (the service writes two `info` lines per POST; piped into the
+ * bench, that reading cost the machine's CPU per POST that the baseline, which logs nothing, did not
+ * pay). The file is read only until the ready line, and its tail for error messages.
  * Samples VmRSS every 200 ms while it runs; VmHWM (the kernel's own peak) is read just before stop.
  */
 async function startNode(name, script, env, { readyPattern, startTimeoutMs = 60_000, nodeArgs = [] } = {}) {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const logPath = resolve(LOG_DIR, `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}.log`);
+  const fd = openSync(logPath, 'w');
   const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd, fd],
   });
-  const lines = [];
+  closeSync(fd);
+  const lines = () => tailLines(logPath, 300);
   let onReady = () => undefined;
   const ready = new Promise((resolve) => (onReady = resolve));
-  let partial = '';
-  const collect = (chunk) => {
-    const text = partial + chunk.toString('utf8');
-    const parts = text.split('\n');
-    partial = parts.pop();
-    for (const line of parts) {
-      if (!line) continue;
-      lines.push(line);
-      if (lines.length > 300) lines.shift();
-      if (readyPattern.test(line)) onReady();
-    }
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
+  const watcher = watchForLine(logPath, readyPattern, onReady);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const proc = {
     name,
@@ -90,8 +88,8 @@ async function startNode(name, script, env, { readyPattern, startTimeoutMs = 60_
     exited,
     peakRssKb: 0,
     hwmKb: null,
-    output: (n = 40) => lines.slice(-n).join('\n'),
-    lines,
+    output: (n = 40) => lines().slice(-n).join('\n'),
+    logPath,
     async stop(timeoutMs = 20_000) {
       clearInterval(sampler);
       const hwm = procStatusKb(child.pid, 'VmHWM');
@@ -127,6 +125,7 @@ async function startNode(name, script, env, { readyPattern, startTimeoutMs = 60_
     new Promise((r) => (timer = setTimeout(() => r('timeout'), startTimeoutMs))),
   ]);
   clearTimeout(timer);
+  watcher.stop();
   if (outcome !== 'ready') {
     await proc.stop(2000);
     throw new Error(
@@ -134,6 +133,49 @@ async function startNode(name, script, env, { readyPattern, startTimeoutMs = 60_
     );
   }
   return proc;
+}
+
+/** Polls a log file every 20 ms for a line matching `pattern` (only new bytes are read). */
+function watchForLine(path, pattern, onMatch) {
+  let offset = 0;
+  let partial = '';
+  const buffer = Buffer.alloc(64 * 1024);
+  const timer = setInterval(() => {
+    const fd = openSync(path, 'r');
+    try {
+      for (let n; (n = readSync(fd, buffer, 0, buffer.length, offset)) > 0;) {
+        offset += n;
+        const parts = (partial + buffer.toString('utf8', 0, n)).split('\n');
+        partial = parts.pop();
+        if (parts.some((line) => pattern.test(line))) {
+          clearInterval(timer);
+          onMatch();
+          return;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }, 20);
+  return { stop: () => clearInterval(timer) };
+}
+
+/** The last `n` lines of a file (reads at most its last 256 KiB). */
+function tailLines(path, n) {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const length = Math.min(size, 256 * 1024);
+      const buffer = Buffer.alloc(length);
+      readSync(fd, buffer, 0, length, size - length);
+      return buffer.toString('utf8').split('\n').filter(Boolean).slice(-n);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return [];
+  }
 }
 
 /** Stops every child still running (used on any exit path). */

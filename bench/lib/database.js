@@ -230,7 +230,13 @@ async function pgCounters(url) {
     const db = (
       await c.query('SELECT blks_read, blks_hit, xact_commit FROM pg_stat_database WHERE datname = current_database()')
     ).rows[0];
-    const wal = (await c.query('SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal')).rows[0];
+    // wal_write and wal_sync (flushes) are in pg_stat_wal up to PostgreSQL 17 (18 moved them to pg_stat_io).
+    const walRow = (await c.query('SELECT * FROM pg_stat_wal')).rows[0];
+    const wal = Object.fromEntries(
+      ['wal_records', 'wal_fpi', 'wal_bytes', 'wal_write', 'wal_sync']
+        .filter((k) => k in walRow)
+        .map((k) => [k, walRow[k]]),
+    );
     const ckpt = (await c.query('SELECT num_timed + num_requested AS checkpoints FROM pg_stat_checkpointer')).rows[0];
     const vac = (
       await c.query(

@@ -121,13 +121,19 @@ function runWrk(url, apiKey, { connections, seconds }) {
  * takes little of the machine's two cores): a short warm-up, then the measured window. With the
  * server's `pid`, the server process's own CPU over the window is reported per request.
  */
-async function ingest(url, apiKey, { connections = 32, warmupSeconds = 3, seconds = 10, pid = null } = {}) {
+async function ingest(
+  url,
+  apiKey,
+  { connections = 32, warmupSeconds = 3, seconds = 10, pid = null, counters = null, counterDelta = null } = {},
+) {
   await runWrk(url, apiKey, { connections, seconds: warmupSeconds });
+  const countersBefore = counters ? await counters() : null;
   const before = cpu.snapshot();
   const serverBefore = pid === null ? null : cpu.processTicks(pid);
   const w = await runWrk(url, apiKey, { connections, seconds });
   const serverAfter = pid === null ? null : cpu.processTicks(pid);
   const usage = cpu.usage(before);
+  const postgres = counters ? counterDelta(countersBefore, await counters()) : null;
   const durationSeconds = w.durationUs / 1e6;
   const ok = Object.entries(w.statusCodes)
     .filter(([code]) => Number(code) >= 200 && Number(code) < 300)
@@ -153,6 +159,18 @@ async function ingest(url, apiKey, { connections = 32, warmupSeconds = 3, second
       wrkCpuMs: w.wrkCpuMs,
       wrkCores: round(w.wrkCpuMs / 1000 / durationSeconds, 2),
     },
+    ...(postgres && {
+      // What PostgreSQL did per request in the window: commits (the dispatcher's included) and
+      // WAL flushes. Fewer requests per flush means more of the machine per request (group commit).
+      postgres: {
+        ...postgres,
+        perRequest: {
+          commits: round(postgres.xact_commit / w.requests, 3),
+          walSyncs: postgres.wal_sync === undefined ? null : round(postgres.wal_sync / w.requests, 3),
+          walWrites: postgres.wal_write === undefined ? null : round(postgres.wal_write / w.requests, 3),
+        },
+      },
+    }),
   };
 }
 
