@@ -374,9 +374,12 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
   /** One hold statement; answers how many permits it took, or null when the statement failed (its waiters are failed). */
   private async hold(forCredits: boolean): Promise<number | null> {
     const limiter = PgProviderRateLimiter;
-    const count = forCredits ? Math.min(this.credits.length, limiter.MAX_BATCH) : 1;
+    let count = 1;
     try {
       if (!this.ensured) await this.ensurePermits();
+      // Counted after the first statement: callers who asked meanwhile share this hold.
+      count = forCredits ? Math.min(this.credits.length, limiter.MAX_BATCH) : 1;
+      if (count === 0) return null;
       const asked = this.local.now();
       const rows = await this.sql.query<HoldRow>(HOLD_PERMITS, [
         PROVIDER_BUDGET,
@@ -565,16 +568,18 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
     return Number.isFinite(lo) ? dbAt - lo : dbAt - Date.now() + this.local.now();
   }
 
-  private idle(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        if (this.wakePump === done) this.wakePump = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakePump = done;
-    });
+  /** Sleeps on the local clock until `ms` from now or until woken (a new caller, a release). */
+  private async idle(ms: number): Promise<void> {
+    const woken = new AbortController();
+    const wake = () => woken.abort();
+    this.wakePump = wake;
+    try {
+      await this.local.sleepUntil(this.local.now() + ms, woken.signal);
+    } catch {
+      // Woken early.
+    } finally {
+      if (this.wakePump === wake) this.wakePump = null;
+    }
   }
 
   private wake(): void {
