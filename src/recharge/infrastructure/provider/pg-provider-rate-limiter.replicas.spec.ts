@@ -166,7 +166,9 @@ describe('PgProviderRateLimiter on PostgreSQL, several replicas', () => {
     expect(heldUntil).not.toBeNull();
     let sentAtDb = 0;
     await survivor.limiter.send('credit', async () => {
-      const { rows } = await admin().query<{ now: string }>('SELECT EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS now');
+      const { rows } = await admin().query<{ now: string }>(
+        'SELECT EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS now',
+      );
       sentAtDb = Number(rows[0]!.now);
     });
     // The lease the dead holder last wrote may have been renewed once more before the cut: read
@@ -189,7 +191,12 @@ describe('PgProviderRateLimiter on PostgreSQL, several replicas', () => {
     const later = Array.from({ length: 5 }, () => b.limiter.send('credit', record('credit')));
     await Promise.all([...backlog, ...later, query]);
     expect(started.map((s) => s.kind)).toEqual([...Array(30).fill('credit'), 'query']);
-    expect(mostInAnyWindow(started.map((s) => s.at), WINDOW_MS)).toBeLessThanOrEqual(RATE);
+    expect(
+      mostInAnyWindow(
+        started.map((s) => s.at),
+        WINDOW_MS,
+      ),
+    ).toBeLessThanOrEqual(RATE);
   }, 20_000);
 
   it('a query that gives up while credits keep the budget busy makes no call and holds no permit', async () => {
