@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Statement, StatementRunner } from '../../../database/pg-statements';
-import { LocalClock, PgProviderRateLimiter, PROVIDER_BUDGET } from './pg-provider-rate-limiter';
+import { LocalClock, markProviderCallEnded, PgProviderRateLimiter, PROVIDER_BUDGET } from './pg-provider-rate-limiter';
 
 /**
  * Virtual time, so what is asserted does not depend on how busy the machine is: sleepers wake in
@@ -213,6 +213,21 @@ describe('PgProviderRateLimiter', () => {
     let sentAtDb = 0;
     await l.send('credit', async () => void (sentAtDb = db.dbNow()));
     expect(sentAtDb).toBeGreaterThanOrEqual(answeredAtDb + 1000);
+  });
+
+  it('counts the window from when the call said its answer was in, not from the caller’s work after it', async () => {
+    db.seed(1);
+    const l = limiter(1);
+    let answeredAtDb = 0;
+    await l.send('credit', async () => {
+      await clock.pass(40);
+      answeredAtDb = db.dbNow();
+      markProviderCallEnded();
+      // Writing the call log, after the answer.
+      await clock.pass(100);
+    });
+    await waitUntil(() => db.rows[0]!.heldBy === null);
+    expect(db.rows[0]!.freeAt).toBe(answeredAtDb + 1000);
   });
 
   it('holds permits for every credit waiting in one statement', async () => {

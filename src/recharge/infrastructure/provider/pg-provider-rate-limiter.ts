@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { Statement, StatementRunner } from '../../../database/pg-statements';
@@ -27,6 +28,17 @@ export const MONOTONIC_CLOCK: LocalClock = {
   now: () => performance.timeOrigin + performance.now(),
   sleepUntil,
 };
+
+const callEnded = new AsyncLocalStorage<() => void>();
+
+/**
+ * Says, from inside a call made through `PgProviderRateLimiter.send()`, that the provider's answer
+ * is in (or the call was given up): the permit's next use counts from now, not from when the
+ * caller's own work after the answer (writing the call log) is done. Outside a send it does nothing.
+ */
+export function markProviderCallEnded(): void {
+  callEnded.getStore()?.();
+}
 
 /** The whole provider shares one budget: every action and every replica. */
 export const PROVIDER_BUDGET = 'provider';
@@ -283,10 +295,11 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
   async send<T>(priority: ProviderCallPriority, call: () => Promise<T>, options: SendOptions = {}): Promise<T> {
     const permit = await this.acquire(priority, options.signal);
     permit.state = 'sending';
+    let endedAt: number | null = null;
     try {
-      return await call();
+      return await callEnded.run(() => void (endedAt ??= this.local.now()), call);
     } finally {
-      this.release(permit, true);
+      this.release(permit, endedAt ?? this.local.now());
     }
   }
 
@@ -449,13 +462,15 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
 
   /** Returns the held permits nobody waits for, unused (free_at unchanged): another replica may need them. */
   private returnIdle(): void {
-    for (const permit of this.idlePermits.splice(0)) this.release(permit, false);
+    for (const permit of this.idlePermits.splice(0)) this.release(permit, null);
   }
 
-  private release(permit: Permit, used: boolean): void {
+  /** `endedAt`: when the call's answer came (or it was given up), on the local clock; null when the permit was not used. */
+  private release(permit: Permit, endedAt: number | null): void {
+    const used = endedAt !== null;
     const { hi } = this.clock.bounds();
     // Rounded up to the microsecond, the database's resolution: a bound must not round down.
-    const answeredAt = used && Number.isFinite(hi) ? Math.ceil((this.local.now() + hi) * 1000) / 1000 : null;
+    const answeredAt = used && Number.isFinite(hi) ? Math.ceil((endedAt + hi) * 1000) / 1000 : null;
     if (used) {
       const freeAt = (answeredAt ?? Infinity) + this.windowMs;
       if (Number.isFinite(freeAt)) this.nextFreeAt = Math.min(this.nextFreeAt ?? Infinity, freeAt);
