@@ -177,7 +177,12 @@ interface RenewRow {
  * event loop, a GC pause or the network does between a grant and the request's arrival. (The
  * previous design spaced slots 1/rate apart and needed a 6 % margin against exactly that jitter,
  * which capped a saturated drain at 94.3 % of the limit; here a permit's cycle is W plus one call's
- * latency, ≈ 99 % at a few milliseconds per call.)
+ * round trip: ≈ 99 % of the limit at a few milliseconds per call, 95 % at the bench simulator's
+ * 50 ms. Knowing only when a request left and when its answer came, no scheme can do better.)
+ * A call given up without an answer (a timeout, a reset) counts from when it was given up: a
+ * request still on its way then would have to arrive more than W later to matter.
+ * Permits that come free together are used together (the provider allows N at once in a window):
+ * after an idle spell sends go out in bursts of up to N per window rather than evenly spaced.
  *
  * `send()` holds a permit, sleeps until it is free on the local clock (never early: the database
  * clock's position is bounded by round trips, the later bound is used), makes the call and
