@@ -7,9 +7,10 @@ import { Migration } from '@mikro-orm/migrations';
  * (see PgProviderRateLimiter). Rows are created by the service on demand, for the rate it runs at.
  *
  * UNLOGGED, like the table it replaces: every call holds and releases a permit, and those
- * commits need no WAL flush. A database crash empties the table; the service then recreates the
- * missing rows free only one window after their creation (free_at = now + window), so calls
- * answered just before the crash still count against the budget.
+ * commits need no WAL flush. A database crash empties it. provider_send_budgets (logged, written
+ * once per budget) tells that apart from a budget never used: an emptied budget's permits are
+ * recreated free only a window plus a hold's lease after that, so calls answered just before and
+ * permits a replica still believed it held cannot add to the new permits' first window.
  */
 export class Migration20261203011001_send_permits extends Migration {
   override async up(): Promise<void> {
@@ -23,6 +24,9 @@ export class Migration20261203011001_send_permits extends Migration {
         PRIMARY KEY (budget, slot),
         CHECK ((held_by IS NULL) = (held_until IS NULL))
       );
+      CREATE TABLE provider_send_budgets (
+        budget text PRIMARY KEY
+      );
       DROP TABLE provider_rate_limits;
     `);
   }
@@ -34,6 +38,7 @@ export class Migration20261203011001_send_permits extends Migration {
         next_slot_at timestamptz NOT NULL
       );
       DROP TABLE provider_send_permits;
+      DROP TABLE provider_send_budgets;
     `);
   }
 }

@@ -64,6 +64,7 @@ interface Row {
  */
 class FakeDatabase {
   rows: Row[] = [];
+  readonly budgets = new Set<string>();
   offsetMs = 0;
   answerAfterMs = 0;
   readonly statements: Array<{ name: string; values: unknown[] }> = [];
@@ -96,8 +97,10 @@ class FakeDatabase {
   private run(name: string, v: unknown[]): unknown[] {
     const now = this.dbNow();
     if (name.includes('ensure')) {
-      const [, n, windowS] = v as [string, number, number];
-      const freeAt = this.rows.length > 0 ? now : now + windowS * 1000;
+      const [budget, n, emptiedS] = v as [string, number, number];
+      const fresh = !this.budgets.has(budget);
+      this.budgets.add(budget);
+      const freeAt = fresh || this.rows.length > 0 ? now : now + emptiedS * 1000;
       for (let slot = 0; slot < n; slot += 1)
         if (!this.rows.some((r) => r.slot === slot)) this.rows.push({ slot, freeAt, heldBy: null, heldUntil: null });
       return [];

@@ -113,16 +113,25 @@ const HOLD_PERMITS: Statement = {
 };
 
 /**
- * Creates the budget's missing permits. With none at all the table was emptied (a crash of the
- * UNLOGGED table, a TRUNCATE) or the budget is new: they come free one window from now, so calls
- * answered within the last window still count. Otherwise the rate went up: the new permits have
- * never carried a call and are free now. $1 budget, $2 N, $3 the window in seconds.
+ * Creates the budget's missing permits. A budget never used before (no provider_send_budgets row)
+ * gets them free now. One whose permits are all gone was emptied (a crash of the UNLOGGED table, a
+ * TRUNCATE): they come free only after $3 seconds, a window plus a hold's lease, so that neither a
+ * call answered just before nor a permit some replica still believes it holds (it finds out at
+ * its next renewal, and sends on it only while its lease lasts) adds to their first window.
+ * Otherwise the rate went up: the new permits never carried a call and are free now.
+ * $1 budget, $2 N. (Concurrent first calls on a new budget: the second waits for the first's
+ * budget row, then finds its permits and inserts nothing.)
  */
 const ENSURE_PERMITS: Statement = {
   name: 'provider_send_permits_ensure_v1',
-  text: `INSERT INTO provider_send_permits (budget, slot, free_at)
-    SELECT $1, s, clock_timestamp() + CASE WHEN EXISTS (SELECT 1 FROM provider_send_permits WHERE budget = $1)
-                                          THEN interval '0' ELSE make_interval(secs => $3) END
+  text: `WITH fresh AS (
+      INSERT INTO provider_send_budgets (budget) VALUES ($1) ON CONFLICT (budget) DO NOTHING RETURNING budget
+    )
+    INSERT INTO provider_send_permits (budget, slot, free_at)
+    SELECT $1, s, clock_timestamp() + CASE
+             WHEN EXISTS (SELECT 1 FROM fresh) THEN interval '0'
+             WHEN EXISTS (SELECT 1 FROM provider_send_permits WHERE budget = $1) THEN interval '0'
+             ELSE make_interval(secs => $3) END
       FROM generate_series(0, $2::int - 1) AS s
     ON CONFLICT (budget, slot) DO NOTHING`,
 };
@@ -440,7 +449,11 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
   }
 
   private async ensurePermits(): Promise<void> {
-    await this.sql.query(ENSURE_PERMITS, [PROVIDER_BUDGET, this.permits, this.windowMs / 1000]);
+    await this.sql.query(ENSURE_PERMITS, [
+      PROVIDER_BUDGET,
+      this.permits,
+      (this.windowMs + PgProviderRateLimiter.HOLD_LEASE_MS) / 1000,
+    ]);
     this.ensured = true;
   }
 
