@@ -10,6 +10,7 @@ import { Migration20261203007001_operators } from './Migration20261203007001_ope
 import { Migration20261203007002_admin_indexes } from './Migration20261203007002_admin_indexes';
 import { Migration20261203009001_fair_dispatch } from './Migration20261203009001_fair_dispatch';
 import { Migration20261203010001_rule_operator_actions } from './Migration20261203010001_rule_operator_actions';
+import { Migration20261203011001_send_permits } from './Migration20261203011001_send_permits';
 
 /** Listed explicitly so the compiled service and the TypeScript tests run the same migrations. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261203008001_rules', class: Migration20261203008001_rules },
   { name: 'Migration20261203009001_fair_dispatch', class: Migration20261203009001_fair_dispatch },
   { name: 'Migration20261203010001_rule_operator_actions', class: Migration20261203010001_rule_operator_actions },
+  { name: 'Migration20261203011001_send_permits', class: Migration20261203011001_send_permits },
 ];

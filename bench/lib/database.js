@@ -94,6 +94,8 @@ async function withClient(url, work) {
  * window starts from the same state: otherwise a checkpoint that happens to start inside one
  * window (and the full-page images written after it) charges that window alone.
  * The ledger and the provider call log refuse TRUNCATE by trigger; the bench lifts it for this one statement.
+ * The provider's send permits stay: emptied, they would all come free only a second after the next
+ * service recreates them, which would charge that second to the next measured drain.
  */
 async function truncateRecharges(url) {
   await withClient(url, async (c) => {
@@ -107,7 +109,7 @@ async function truncateRecharges(url) {
         await c.query('ALTER TABLE provider_calls DISABLE TRIGGER provider_calls_no_truncate');
         await c.query(
           `TRUNCATE recharges, recharge_events, ledger_entries, balances, callback_deliveries, callback_attempts,
-                    provider_notifications, discrepancies, reconciliation_runs, provider_rate_limits, provider_calls,
+                    provider_notifications, discrepancies, reconciliation_runs, provider_calls,
                     rule_top_ups, rule_evaluations, dispatch_queues, dispatch_clients`,
         );
         await c.query('ALTER TABLE provider_calls ENABLE TRIGGER provider_calls_no_truncate');

@@ -19,8 +19,8 @@ export class DispatcherWorker implements OnApplicationBootstrap, BeforeApplicati
   /**
    * Slow start: after an idle spell the loop takes on this many recharges, and one more for each
    * that completes, up to `concurrency`. Starting all of them at once on a cold process made the
-   * first slot reservations come back 150–250 ms late (the event loop busy with 25 first
-   * transactions), and a late slot must be given up (see PgProviderRateLimiter).
+   * first rate-limit statements come back 150–250 ms late (the event loop busy with 25 first
+   * transactions); with the old spaced slots a late slot had to be given up.
    */
   static readonly INITIAL_WINDOW = 4;
   private readonly logger = new Logger('Dispatcher');

@@ -1,12 +1,12 @@
 import { ProviderSendSchedule } from './ports/provider-send-schedule';
 
 /**
- * How far ahead work may be claimed for the provider: while the reserved slots run out within
- * this horizon — HORIZON_MS, or HORIZON_SLOTS slots when they are longer — and no more than fits
- * under it. A claimed recharge waits for its slot behind every slot reserved before it, out of
- * the fair queue, so claiming seconds ahead would put another client's urgent recharge behind
- * seconds of work chosen before it arrived. The horizon covers a claim, the preparing write and
- * the slot's reservation, so a backlog still keeps every slot busy. The reconciliation's re-drive
+ * How far ahead work may be claimed for the provider: while the credits in hand run out within
+ * this horizon — HORIZON_MS, or HORIZON_SLOTS send intervals when they are longer — and no more
+ * than fits under it. A claimed recharge waits for a send permit behind every credit claimed
+ * before it, out of the fair queue, so claiming seconds ahead would put another client's urgent
+ * recharge behind seconds of work chosen before it arrived. The horizon covers a claim, the
+ * preparing write and holding a permit, so a backlog still keeps every permit busy. The re-drive
  * keeps to it. (The dispatcher loop kept to it too for a while; on Node 24 in CI two replicas
  * then put 21 calls into one second at a limit of 20, twice in three runs, so the loop is back to
  * its window until that is understood: docs/fair-dispatch.md.)

@@ -328,7 +328,7 @@ describe('DispatchRechargeUseCase (unit, in-memory fakes)', () => {
   });
 
   describe('item 3/4: leases', () => {
-    it('item 4: while process() waits (for a rate slot or the call) its lease is renewed, so no other claim takes the recharge', async () => {
+    it('item 4: while process() waits (for a send permit or the call) its lease is renewed, so no other claim takes the recharge', async () => {
       jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
       try {
         settings.leaseMs = 3_000;

@@ -8,7 +8,7 @@ import { ProviderOutcome, RechargeProvider } from './ports/recharge-provider';
 export abstract class DispatchSettings {
   /**
    * How long a claim stays invisible to other replicas without being renewed. While `process()`
-   * runs (waiting for a rate slot, then the call) the lease is renewed every quarter of this, so
+   * runs (waiting for a send permit, then the call) the lease is renewed every quarter of this, so
    * only three renewals in a row failing (a replica dead, or cut from the database) let another
    * replica take it over — and its re-send carries the same OutBizId.
    */
@@ -75,7 +75,7 @@ export class DispatchRechargeUseCase {
   }
 
   /**
-   * The lease must outlive the wait for a rate slot and the call, however long they take, without
+   * The lease must outlive the wait for a send permit and the call, however long they take, without
    * knowing how the rate limiter works: renew it on a timer until the work ends. A replica that
    * dies stops renewing, and another one takes the recharge over once the lease lapses.
    */

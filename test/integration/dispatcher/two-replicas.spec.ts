@@ -153,8 +153,8 @@ describe('two service processes on one database (issue 3)', () => {
       ].join('\n'),
     );
     expect(stats.maxRequestsPerSecond).toBeLessThanOrEqual(PROVIDER_MAX_RPS);
-    // Nor does the limiter starve the work: 200 at 20/s take at least 10.3 s; this bound is generous
-    // because a loaded machine makes replicas give up late slots (see PgProviderRateLimiter).
+    // Nor does the limiter starve the work: 200 at 20/s take about 10 s (20 at once, then each
+    // permit again a second after its call's answer); this bound is generous for a loaded machine.
     expect(drainMs).toBeLessThan(30_000);
   }, 60_000);
 });

@@ -192,7 +192,7 @@ describe('unknown stays unknown (issue 11, real PostgreSQL)', () => {
         )
       )[0];
 
-    it('item 4: a claim waiting (rate slot + call) ten times its lease is renewed: the other replica never claims it, one send', async () => {
+    it('item 4: a claim waiting (send permit + call) ten times its lease is renewed: the other replica never claims it, one send', async () => {
       const id = await create();
       const providerA = new ScriptedRechargeProvider().answer(slowly(2_000, outcomes.succeeded()));
       const providerB = new ScriptedRechargeProvider().answer(outcomes.succeeded(), outcomes.succeeded());

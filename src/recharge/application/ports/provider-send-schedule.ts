@@ -1,17 +1,17 @@
 /**
- * How far ahead the provider's credit slots are already spoken for. The dispatcher reads it before
- * claiming work: a recharge claimed now waits behind every slot reserved before it, and while it
- * waits it is out of the fair queue. So work is claimed only when the schedule is about to run dry,
- * and a client's urgent recharge that arrives behind another client's backlog is chosen shortly
- * before a slot rather than seconds ahead of one.
+ * How far ahead the provider's send budget is already spoken for by this replica's credits. The
+ * reconciliation's re-drive reads it before claiming work: a recharge claimed now waits behind
+ * every credit claimed before it, and while it waits it is out of the fair queue. So work is
+ * claimed only when the credits in hand are about to run out, and a client's urgent recharge that
+ * arrives behind another client's backlog is chosen shortly before it can be sent rather than
+ * seconds ahead.
  */
 export abstract class ProviderSendSchedule {
-  /** The time between two send slots (ms). */
+  /** The average time between two sends at the full rate (ms): one window over the number of permits. */
   abstract readonly slotIntervalMs: number;
   /**
-   * How long from now until the slots reserved so far are used up (ms), as this replica last saw
-   * the shared schedule, plus the credits of this replica waiting for a reservation; 0 when idle.
-   * Another replica's reservations show up at this replica's next one.
+   * How long from now until the credits this replica holds send permits for have left (ms), plus
+   * one interval for each of its credits still waiting for a permit; 0 when idle.
    */
   abstract creditsReservedAheadMs(): number;
 }

@@ -9,6 +9,7 @@ import {
   ProviderQueryError,
   RechargeProvider,
 } from '../../application/ports/recharge-provider';
+import { markProviderCallEnded } from './pg-provider-rate-limiter';
 
 /**
  * Keeps a provider_calls row for every call that reaches the adapter (it sits inside the rate
@@ -80,6 +81,9 @@ export class LoggedRechargeProvider extends RechargeProvider {
   }
 
   private async record(call: ProviderCall): Promise<void> {
+    // The answer is in (or the call failed): the rate limiter's permit counts from now, not from
+    // after this write.
+    markProviderCallEnded();
     try {
       await this.log.record(call);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { StatementRunner } from '../../../database/pg-statements';
-import { LocalClock, MONOTONIC_CLOCK, PgProviderRateLimiter } from './pg-provider-rate-limiter';
+import { Statement, StatementRunner } from '../../../database/pg-statements';
+import { LocalClock, markProviderCallEnded, PgProviderRateLimiter, PROVIDER_BUDGET } from './pg-provider-rate-limiter';
 
 /**
  * Virtual time, so what is asserted does not depend on how busy the machine is: sleepers wake in
@@ -8,14 +8,24 @@ import { LocalClock, MONOTONIC_CLOCK, PgProviderRateLimiter } from './pg-provide
  */
 class VirtualClock implements LocalClock {
   t = 1_800_000_000_000;
-  private timers: Array<{ at: number; wake: () => void }> = [];
+  private timers: Array<{ at: number; wake: () => void; fail: (err: unknown) => void }> = [];
   private ticking = false;
 
   now = (): number => this.t;
 
-  sleepUntil = (at: number): Promise<void> =>
-    new Promise<void>((wake) => {
-      this.timers.push({ at, wake });
+  sleepUntil = (at: number, signal?: AbortSignal): Promise<void> =>
+    new Promise<void>((wake, fail) => {
+      if (signal?.aborted) return fail(signal.reason);
+      const timer = { at, wake, fail };
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.timers = this.timers.filter((t) => t !== timer);
+          fail(signal.reason);
+        },
+        { once: true },
+      );
+      this.timers.push(timer);
       this.tick();
     });
 
@@ -40,122 +50,262 @@ class VirtualClock implements LocalClock {
   }
 }
 
+interface Row {
+  slot: number;
+  freeAt: number;
+  heldBy: string | null;
+  heldUntil: number | null;
+}
+
 /**
- * A database whose clock is ours: it computes the slot `queuedMs` after the statement arrived
- * (time spent queued on the row lock), the first slot beginning `waitMs` after that, and answers
- * `answerAfterMs` after the statement arrived.
+ * The permits table in memory, on a database clock `offsetMs` ahead of ours, answering each
+ * statement `answerAfterMs` after it arrived (it runs when it arrives). Enough of the four
+ * statements' meaning to watch what the limiter asks for.
  */
-function fakeDatabase(
-  clock: VirtualClock,
-  answers: Array<{ answerAfterMs: number; waitMs: number; queuedMs?: number }>,
-) {
-  const calls: unknown[][] = [];
-  const sql = {
-    query: async (_statement: unknown, params: unknown[]) => {
-      calls.push(params);
-      const answer = answers[Math.min(calls.length - 1, answers.length - 1)]!;
-      const started = clock.now();
-      const computed = started + (answer.queuedMs ?? 0);
-      await clock.pass(answer.answerAfterMs);
-      return [{ slot_at: String(computed + answer.waitMs), db_now: String(computed) }];
+class FakeDatabase {
+  rows: Row[] = [];
+  readonly budgets = new Set<string>();
+  offsetMs = 0;
+  answerAfterMs = 0;
+  readonly statements: Array<{ name: string; values: unknown[] }> = [];
+  /** Runs right after a statement took effect, before its answer is on its way. */
+  afterStatement: (name: string) => void = () => undefined;
+  constructor(private readonly clock: VirtualClock) {}
+
+  dbNow(): number {
+    return this.clock.now() + this.offsetMs;
+  }
+
+  seed(count: number, freeAt = this.dbNow()): void {
+    for (let slot = 0; slot < count; slot += 1) this.rows.push({ slot, freeAt, heldBy: null, heldUntil: null });
+  }
+
+  readonly sql: StatementRunner = {
+    query: async <T>(statement: Statement, values: unknown[]): Promise<T[]> => {
+      this.statements.push({ name: statement.name, values });
+      const rows = this.run(statement.name, values);
+      this.afterStatement(statement.name);
+      await this.clock.pass(this.answerAfterMs);
+      return rows as T[];
     },
-  } as unknown as StatementRunner;
-  return { sql, calls };
+  };
+
+  count(name: string): number {
+    return this.statements.filter((s) => s.name.includes(name)).length;
+  }
+
+  private run(name: string, v: unknown[]): unknown[] {
+    const now = this.dbNow();
+    if (name.includes('ensure')) {
+      const [budget, n, emptiedS] = v as [string, number, number];
+      const fresh = !this.budgets.has(budget);
+      this.budgets.add(budget);
+      const freeAt = fresh || this.rows.length > 0 ? now : now + emptiedS * 1000;
+      for (let slot = 0; slot < n; slot += 1)
+        if (!this.rows.some((r) => r.slot === slot)) this.rows.push({ slot, freeAt, heldBy: null, heldUntil: null });
+      return [];
+    }
+    if (name.includes('hold')) {
+      const [, n, k, aheadS, holder, leaseS, windowS] = v as [string, number, number, number, string, number, number];
+      const effective = (r: Row) => (r.heldBy === null ? r.freeAt : Math.max(r.freeAt, r.heldUntil! + windowS * 1000));
+      const takable = this.rows.filter((r) => r.slot < n && (r.heldBy === null || r.heldUntil! < now));
+      const taken = takable
+        .filter((r) => effective(r) <= now + aheadS * 1000)
+        .sort((a, b) => effective(a) - effective(b) || a.slot - b.slot)
+        .slice(0, k);
+      const left = takable.filter((r) => !taken.includes(r));
+      const out: unknown[] = taken.map((r) => {
+        r.freeAt = effective(r);
+        r.heldBy = holder;
+        r.heldUntil = now + leaseS * 1000;
+        return { slot: r.slot, free_at: String(r.freeAt), held_until: String(r.heldUntil), db_now: String(now) };
+      });
+      const next = left.length > 0 ? Math.min(...left.map(effective)) : null;
+      out.push({
+        slot: null,
+        next_free_at: next === null ? null : String(next),
+        present: this.rows.filter((r) => r.slot < n).length,
+        db_now: String(now),
+      });
+      return out;
+    }
+    if (name.includes('renew')) {
+      const [, holder, leaseS] = v as [string, string, number];
+      return this.rows
+        .filter((r) => r.heldBy === holder)
+        .map((r) => {
+          r.heldUntil = now + leaseS * 1000;
+          return { slot: r.slot, held_until: String(r.heldUntil), db_now: String(now) };
+        });
+    }
+    if (name.includes('release')) {
+      const [, slots, used, answered, windowS, holder] = v as [
+        string,
+        number[],
+        boolean[],
+        Array<number | null>,
+        number,
+        string,
+      ];
+      slots.forEach((slot, i) => {
+        const r = this.rows.find((row) => row.slot === slot && row.heldBy === holder);
+        if (!r) return;
+        if (used[i]) r.freeAt = Math.max(r.freeAt, Math.min(now, answered[i] ?? Infinity) + windowS * 1000);
+        r.heldBy = null;
+        r.heldUntil = null;
+      });
+      return [];
+    }
+    throw new Error(`unexpected statement ${name}`);
+  }
 }
 
 describe('PgProviderRateLimiter', () => {
   let clock: VirtualClock;
+  let db: FakeDatabase;
+  const limiters: PgProviderRateLimiter[] = [];
   beforeAll(() => Logger.overrideLogger(false));
   afterAll(() => Logger.overrideLogger(['error', 'warn', 'log']));
-  beforeEach(() => (clock = new VirtualClock()));
-
-  it('reserves one slot spaced SAFETY_FACTOR/rate on the one row of the whole provider, and waits until it begins, never earlier', async () => {
-    const { sql, calls } = fakeDatabase(clock, [{ answerAfterMs: 0, waitMs: 60 }]);
-    const started = clock.now();
-    const grant = await new PgProviderRateLimiter(sql, 20, clock).acquire('credit');
-    expect(clock.now() - started).toBeGreaterThanOrEqual(60);
-    expect(grant).toEqual({ priority: 'credit', slotAt: started + 60, reservations: 1 });
-    expect(calls).toHaveLength(1);
-    const [row, seconds] = calls[0] as [string, number];
-    // One row for the whole provider, whatever the action: one budget.
-    expect(row).toBe('provider');
-    expect(seconds).toBeCloseTo(PgProviderRateLimiter.SAFETY_FACTOR / 20, 9);
+  beforeEach(() => {
+    clock = new VirtualClock();
+    db = new FakeDatabase(clock);
+  });
+  afterEach(async () => {
+    await Promise.all(limiters.splice(0).map((l) => l.close()));
   });
 
-  it('serves callers who ask while a reservation is on its way with one statement for all of them, one interval apart', async () => {
-    const { sql, calls } = fakeDatabase(clock, [
-      { answerAfterMs: 5, waitMs: 0 },
-      { answerAfterMs: 5, waitMs: 40 },
-    ]);
-    const limiter = new PgProviderRateLimiter(sql, 20, clock);
-    const started = clock.now();
-    const sentAt = await Promise.all(
-      Array.from({ length: 5 }, () => limiter.acquire('credit').then(() => clock.now() - started)),
-    );
-    // The first caller's statement was already on its way; the four others share the next one.
-    const interval = PgProviderRateLimiter.SAFETY_FACTOR / 20;
-    expect(calls.map((params) => params[1])).toEqual([expect.closeTo(interval, 9), expect.closeTo(4 * interval, 9)]);
-    const later = sentAt.slice(1).sort((a, b) => a - b);
-    for (let i = 0; i < later.length; i += 1) expect(later[i]).toBeGreaterThanOrEqual(5 + 40 + i * interval * 1000);
+  function limiter(rate: number): PgProviderRateLimiter {
+    const l = new PgProviderRateLimiter(db.sql, rate, clock);
+    limiters.push(l);
+    return l;
+  }
+
+  it('has floor(rate) permits and a window of N / rate seconds; the schedule reads one window per N sends', () => {
+    expect([limiter(10).permits, limiter(10).windowMs, limiter(10).slotIntervalMs]).toEqual([10, 1000, 100]);
+    expect([limiter(0.5).permits, limiter(0.5).windowMs]).toEqual([1, 2000]);
   });
 
-  it('gives up a slot it would use too late (its answer arrived late) and reserves a new one', async () => {
-    // The first answer comes 60 ms after the question: the slot may have begun 60 ms ago.
-    const { sql, calls } = fakeDatabase(clock, [
-      { answerAfterMs: 60, waitMs: 0 },
-      { answerAfterMs: 0, waitMs: 10 },
-    ]);
-    const grant = await new PgProviderRateLimiter(sql, 20, clock).acquire('credit');
-    expect(calls).toHaveLength(2);
-    expect(grant.reservations).toBe(2);
+  it('waits until its permit is free on the later bound of the database clock, never earlier', async () => {
+    db.offsetMs = 5_000;
+    db.answerAfterMs = 7;
+    db.seed(1, db.dbNow() + 60);
+    const freeAt = db.rows[0]!.freeAt;
+    let sentAtDb = 0;
+    await limiter(1).send('credit', async () => void (sentAtDb = db.dbNow()));
+    // Each answer took 7 ms, so the database clock is known to within 7 ms: the send waits for
+    // the later bound (at most 7 ms past the permit's free_at), never for the earlier one.
+    expect(sentAtDb).toBeGreaterThanOrEqual(freeAt);
+    expect(sentAtDb).toBeLessThanOrEqual(freeAt + 7);
+    expect(db.statements[0]!.values[0]).toBe(PROVIDER_BUDGET);
   });
 
-  it('does not count time queued on the row lock as lateness once a fast round trip has placed the database clock', async () => {
-    const { sql, calls } = fakeDatabase(clock, [
-      { answerAfterMs: 1, waitMs: 5 },
-      { answerAfterMs: 60, waitMs: 0, queuedMs: 55 },
-    ]);
-    const limiter = new PgProviderRateLimiter(sql, 20, clock);
-    await limiter.acquire('credit');
-    expect((await limiter.acquire('credit')).reservations).toBe(1);
-    expect(calls).toHaveLength(2);
+  it('releases the permit a window after the answer, whatever the call did, and never before the answer', async () => {
+    db.seed(1);
+    const l = limiter(1);
+    let answeredAtDb = 0;
+    await expect(
+      l.send('credit', async () => {
+        await clock.pass(40);
+        answeredAtDb = db.dbNow();
+        throw new Error('socket hang up');
+      }),
+    ).rejects.toThrow('socket hang up');
+    await waitUntil(() => db.rows[0]!.heldBy === null);
+    expect(db.rows[0]!.freeAt).toBeGreaterThanOrEqual(answeredAtDb + 1000);
+    // The next call on it waits for that.
+    let sentAtDb = 0;
+    await l.send('credit', async () => void (sentAtDb = db.dbNow()));
+    expect(sentAtDb).toBeGreaterThanOrEqual(answeredAtDb + 1000);
   });
 
-  it('places a slot by the fastest recent round trip: one slow answer does not make its slot look late', async () => {
-    const { sql, calls } = fakeDatabase(clock, [
-      { answerAfterMs: 0, waitMs: 5 },
-      // Answered 60 ms after it was asked, for a slot 100 ms after the database computed it: the
-      // first round trip already told where the database's clock stands, so the slot is known to
-      // begin 40 ms after the answer, not anywhere within 60 ms of it.
-      { answerAfterMs: 60, waitMs: 100 },
-    ]);
-    const limiter = new PgProviderRateLimiter(sql, 20, clock);
-    await limiter.acquire('credit');
-    const grant = await limiter.acquire('credit');
-    expect(grant.reservations).toBe(1);
-    expect(calls).toHaveLength(2);
-  });
-
-  it('never sends on a late slot, however many in a row: it keeps reserving until one is punctual', async () => {
-    const late = { answerAfterMs: PgProviderRateLimiter.MAX_LATENESS_MS + 30, waitMs: 0 };
-    const { sql, calls } = fakeDatabase(clock, [
-      ...Array.from({ length: 9 }, () => late),
-      { answerAfterMs: 0, waitMs: 5 },
-    ]);
-    const grant = await new PgProviderRateLimiter(sql, 20, clock).acquire('credit');
-    expect(calls).toHaveLength(10);
-    expect(grant.reservations).toBe(10);
-  });
-
-  it('stops waiting when the caller gives up, and sends nothing', async () => {
-    // Real time here: a slot 10 s away, and a caller that waits 20 ms at most.
-    const now = () => MONOTONIC_CLOCK.now();
-    const sql = {
-      query: async () => [{ slot_at: String(now() + 10_000), db_now: String(now()) }],
-    } as unknown as StatementRunner;
-    const limiter = new PgProviderRateLimiter(sql, 20);
-    await expect(limiter.acquire('credit', { signal: AbortSignal.timeout(20) })).rejects.toMatchObject({
-      name: 'TimeoutError',
+  it('counts the window from when the call said its answer was in, not from the caller’s work after it', async () => {
+    db.seed(1);
+    const l = limiter(1);
+    let answeredAtDb = 0;
+    await l.send('credit', async () => {
+      await clock.pass(40);
+      answeredAtDb = db.dbNow();
+      markProviderCallEnded();
+      // Writing the call log, after the answer.
+      await clock.pass(100);
     });
+    await waitUntil(() => db.rows[0]!.heldBy === null);
+    expect(db.rows[0]!.freeAt).toBe(answeredAtDb + 1000);
+  });
+
+  it('holds permits for every credit waiting in one statement', async () => {
+    db.seed(10);
+    const l = limiter(10);
+    await Promise.all(Array.from({ length: 5 }, () => l.send('credit', async () => undefined)));
+    // One ensure (the limiter's first statement), then one hold for all five.
+    expect(db.statements.filter((s) => s.name.includes('hold')).map((s) => s.values[2])).toEqual([5]);
+  });
+
+  it('serves its credits before its queries, and a query only takes a permit that is free now', async () => {
+    db.seed(1);
+    const l = limiter(1);
+    const order: string[] = [];
+    const record = (kind: string) => async () => void order.push(kind);
+    await Promise.all([
+      l.send('credit', record('credit')),
+      l.send('query', record('query')),
+      l.send('credit', record('credit')),
+    ]);
+    expect(order).toEqual(['credit', 'credit', 'query']);
+    const queryHolds = db.statements.filter((s) => s.name.includes('hold') && s.values[3] === 0);
+    expect(queryHolds.length).toBeGreaterThan(0);
+  });
+
+  it('stops waiting when the caller gives up, makes no call, and gives the permit back unused', async () => {
+    db.seed(1, db.dbNow() + 100);
+    const l = limiter(1);
+    const controller = new AbortController();
+    let called = false;
+    // The caller gives up just as its permit is held.
+    db.afterStatement = (name) => {
+      if (name.includes('hold') && db.rows[0]!.heldBy !== null) controller.abort(new Error('gave up'));
+    };
+    const sent = l.send('credit', async () => void (called = true), { signal: controller.signal });
+    await expect(sent).rejects.toThrow('gave up');
+    await waitUntil(() => db.rows[0]!.heldBy === null);
+    expect(called).toBe(false);
+    expect(db.rows[0]!.freeAt).toBe(1_800_000_000_100);
+  });
+
+  it('never sends on a permit whose lease may have lapsed: it renews first, and takes another permit when this one was taken over', async () => {
+    db.seed(2);
+    const l = limiter(2);
+    // Slow answers: by the time the hold's answer is in, its lease covers less than the margin.
+    db.answerAfterMs = PgProviderRateLimiter.HOLD_LEASE_MS - PgProviderRateLimiter.SEND_MARGIN_MS + 100;
+    const held = db.count('hold');
+    let sentOn = -1;
+    const sent = l.send('credit', async () => {
+      sentOn = db.rows.find((r) => r.heldBy === l.holderId)!.slot;
+    });
+    await waitUntil(() => db.count('hold') > held);
+    // Another replica took permit 0 over meanwhile (as if this replica's lease had lapsed).
+    const first = db.rows.find((r) => r.heldBy === l.holderId)!;
+    first.heldBy = 'another replica';
+    db.answerAfterMs = 0;
+    await sent;
+    expect(db.count('renew')).toBeGreaterThan(0);
+    expect(sentOn).not.toBe(first.slot);
+    expect(first.heldBy).toBe('another replica');
+  });
+
+  it('counts the credits it holds permits for and the ones waiting as work reserved ahead', async () => {
+    db.seed(1, db.dbNow() + 500);
+    const l = limiter(1);
+    expect(l.creditsReservedAheadMs()).toBe(0);
+    const sends = Array.from({ length: 3 }, () => l.send('credit', async () => undefined));
+    expect(l.creditsReservedAheadMs()).toBe(3 * 1000);
+    await Promise.all(sends);
+    await waitUntil(() => db.rows[0]!.heldBy === null);
+    expect(l.creditsReservedAheadMs()).toBe(0);
   });
 });
+
+async function waitUntil(probe: () => boolean): Promise<void> {
+  for (let i = 0; i < 10_000 && !probe(); i += 1) await new Promise((resolve) => setImmediate(resolve));
+  if (!probe()) throw new Error('never happened');
+}

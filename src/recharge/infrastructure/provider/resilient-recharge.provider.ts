@@ -29,12 +29,13 @@ const STATE_NAME = {
 } as const;
 
 /**
- * Wraps the real adapter with what every provider call needs: a slot of the one cross-replica rate
- * budget (credits first, quota queries when no credit needs the slot), a circuit breaker
+ * Wraps the real adapter with what every provider call needs: a send permit of the one
+ * cross-replica rate budget, held from before the call until its answer (credits first, quota
+ * queries when no credit needs a permit), a circuit breaker
  * (cockatiel) that stops hammering a failing provider and probes it half-open, and metrics.
  * Definitive rejections are answers from a healthy provider and do not trip it.
  *
- * A credit waits for its slot as long as it takes (its claim on the recharge is renewed meanwhile);
+ * A credit waits for its permit as long as it takes (its claim on the recharge is renewed meanwhile);
  * a quota query gives up after `queryWaitMs` (default 5 s) while credits keep the budget busy, and
  * fails like any unreadable quota, so a caller never waits behind a long backlog of credits.
  */
@@ -67,22 +68,23 @@ export class ResilientRechargeProvider extends RechargeProvider {
   async submitCredit(request: CreditRequest): Promise<ProviderOutcome> {
     const action = 'ChangeResellerConsumeAmount';
     try {
-      return await this.breaker.execute(async () => {
-        await this.limiter.acquire('credit');
-        return withSpan(
-          `BssOpenApi/${action}`,
-          { ...RPC_ATTRIBUTES, 'rpc.method': action, 'recharge.id': request.rechargeId },
-          async (span) => {
-            const started = process.hrtime.bigint();
-            const outcome = await this.inner.submitCredit(request);
-            this.telemetry.providerCall(action, outcome.kind, Number(process.hrtime.bigint() - started) / 1e9);
-            span.setAttribute('provider.outcome', outcome.kind);
-            if (outcome.kind !== 'succeeded' && outcome.providerCode)
-              span.setAttribute('provider.code', outcome.providerCode);
-            return outcome;
-          },
-        );
-      });
+      return await this.breaker.execute(() =>
+        this.limiter.send('credit', () =>
+          withSpan(
+            `BssOpenApi/${action}`,
+            { ...RPC_ATTRIBUTES, 'rpc.method': action, 'recharge.id': request.rechargeId },
+            async (span) => {
+              const started = process.hrtime.bigint();
+              const outcome = await this.inner.submitCredit(request);
+              this.telemetry.providerCall(action, outcome.kind, Number(process.hrtime.bigint() - started) / 1e9);
+              span.setAttribute('provider.outcome', outcome.kind);
+              if (outcome.kind !== 'succeeded' && outcome.providerCode)
+                span.setAttribute('provider.code', outcome.providerCode);
+              return outcome;
+            },
+          ),
+        ),
+      );
     } catch (err) {
       if (err instanceof BrokenCircuitError) {
         this.telemetry.providerCall(action, 'circuit_open', 0);
@@ -94,22 +96,28 @@ export class ResilientRechargeProvider extends RechargeProvider {
 
   async availableQuota(accountId: string, currency: Currency): Promise<AvailableQuota> {
     const action = 'QueryResellerAvailableQuota';
+    const waited = AbortSignal.timeout(this.queryWaitMs);
+    let started = process.hrtime.bigint();
     try {
-      await this.limiter.acquire('query', { signal: AbortSignal.timeout(this.queryWaitMs) });
-    } catch (err) {
-      if (!(err instanceof DOMException && err.name === 'TimeoutError')) throw err;
-      this.telemetry.providerCall(action, 'rate_budget_busy', 0);
-      throw new DomainError(
-        'PROVIDER_ERROR',
-        `no provider rate slot for a quota query within ${this.queryWaitMs} ms: credits go first`,
+      const quota = await this.limiter.send(
+        'query',
+        () => {
+          started = process.hrtime.bigint();
+          return this.inner.availableQuota(accountId, currency);
+        },
+        { signal: waited },
       );
-    }
-    const started = process.hrtime.bigint();
-    try {
-      const quota = await this.inner.availableQuota(accountId, currency);
       this.telemetry.providerCall(action, 'succeeded', Number(process.hrtime.bigint() - started) / 1e9);
       return quota;
     } catch (err) {
+      // The wait for a permit gave up (the call was never made): credits kept the budget busy.
+      if (waited.aborted && err === waited.reason) {
+        this.telemetry.providerCall(action, 'rate_budget_busy', 0);
+        throw new DomainError(
+          'PROVIDER_ERROR',
+          `no provider send permit for a quota query within ${this.queryWaitMs} ms: credits go first`,
+        );
+      }
       this.telemetry.providerCall(action, 'error', Number(process.hrtime.bigint() - started) / 1e9);
       throw err;
     }
