@@ -11,6 +11,11 @@ import { Migration } from '@mikro-orm/migrations';
  * once per budget) tells that apart from a budget never used: an emptied budget's permits are
  * recreated free only a window plus a hold's lease after that, so calls answered just before and
  * permits a replica still believed it held cannot add to the new permits' first window.
+ *
+ * Dropping provider_rate_limits in the same step is deliberate: during a rolling deploy a replica
+ * of the previous version can no longer reserve a slot, so its provider calls fail before anything
+ * is sent (its claimed work is retried, by a new replica at the latest) instead of sending on a
+ * second budget next to the permits, which could double the rate the provider sees.
  */
 export class Migration20261203011001_send_permits extends Migration {
   override async up(): Promise<void> {
