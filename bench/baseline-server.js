@@ -17,7 +17,9 @@ const http = require('node:http');
 const { Pool } = require('pg');
 const { uuidv7 } = require('uuidv7');
 
-const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
+// Idle connections stay open (pg's default closes them after 10 s), like the service's pool, whose
+// warm connections never close: see docs/performance.md, footnote ³.
+const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 20, idleTimeoutMillis: 0 });
 const clientId = process.env.BASELINE_CLIENT_ID;
 const BODY_LIMIT = 64 * 1024;
 
