@@ -40,6 +40,7 @@ class Environment {
   @IsOptional() @IsString() ALIBABA_CLOUD_BUSINESS_TYPE?: string;
   @IsOptional() @IsString() ALIBABA_CLOUD_SOURCE?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10000) PROVIDER_MAX_RPS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(60000) PROVIDER_MAX_TRANSIT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(120000) PROVIDER_TIMEOUT_MS?: number;
   @IsOptional()
   @Transform(toList)
@@ -101,6 +102,12 @@ export interface AppConfig {
   /** PROVIDER=simulator without an endpoint: the service starts the BSS simulator in-process. */
   simulatorEmbedded: boolean;
   providerMaxRps: number;
+  /**
+   * The longest a request takes to reach the provider after this service starts it, if the
+   * operator vouches for one; null (the default): nothing is assumed and the rate limit holds
+   * whatever the network does (see PgProviderRateLimiter).
+   */
+  providerMaxTransitMs: number | null;
   providerWebhookSecrets: string[];
   reconcileIntervalMs: number;
   reconcileAfterMs: number;
@@ -216,6 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     simulatorEmbedded,
     providerMaxRps: e.PROVIDER_MAX_RPS ?? 10,
+    providerMaxTransitMs: e.PROVIDER_MAX_TRANSIT_MS ?? null,
     providerWebhookSecrets: e.PROVIDER_WEBHOOK_SECRETS ?? [],
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS ?? 30000,
     reconcileAfterMs: e.RECONCILE_AFTER_MS ?? 60000,

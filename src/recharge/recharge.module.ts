@@ -77,7 +77,8 @@ import { Clock } from '../../libs/shared/clock';
     },
     {
       provide: PgProviderRateLimiter,
-      useFactory: (c: AppConfig, sql: PgStatements) => new PgProviderRateLimiter(sql, c.providerMaxRps),
+      useFactory: (c: AppConfig, sql: PgStatements) =>
+        new PgProviderRateLimiter(sql, c.providerMaxRps, { maxTransitMs: c.providerMaxTransitMs }),
       inject: [APP_CONFIG, PgStatements],
     },
     // The same budget, read by the dispatcher to claim work only shortly before it can be sent.

@@ -55,7 +55,7 @@ describe('PgProviderRateLimiter on PostgreSQL, several replicas', () => {
   }
 
   /** A replica whose pool has a connection open already: a first connect is slow on a busy machine. */
-  async function replica(rate = RATE): Promise<Replica> {
+  async function replica(rate = RATE, maxTransitMs: number | null = null): Promise<Replica> {
     const pool = new Pool({ connectionString: url, max: 4 });
     pools.push(pool);
     await pool.query('SELECT 1');
@@ -69,7 +69,7 @@ describe('PgProviderRateLimiter on PostgreSQL, several replicas', () => {
         return rows as T[];
       },
     };
-    const limiter = new PgProviderRateLimiter(sql, rate);
+    const limiter = new PgProviderRateLimiter(sql, rate, { maxTransitMs });
     limiters.push(limiter);
     return { limiter, statements: () => answered, cutOff: () => (cut = true) };
   }
@@ -129,6 +129,27 @@ describe('PgProviderRateLimiter on PostgreSQL, several replicas', () => {
     spans.sort((x, y) => x.arrived - y.arrived);
     expect(spans[1]!.arrived - spans[0]!.answered).toBeGreaterThanOrEqual(WINDOW_MS);
   }, 10_000);
+
+  it('with a transit bound, uses a permit again a window after the start plus the bound, without waiting for a slow answer', async () => {
+    await seed(1);
+    const a = await replica(1, 20);
+    const b = await replica(1, 20);
+    let firstStarted = 0;
+    const first = a.limiter.send('credit', async () => {
+      firstStarted = now();
+      await sleepMs(1500); // a slow answer
+      return now();
+    });
+    await waitFor(async () => firstStarted > 0);
+    let secondStarted = 0;
+    await b.limiter.send('credit', async () => void (secondStarted = now()));
+    const firstAnswered = await first;
+    // Not before a window after the start plus the bound: the limit holds if requests arrive within
+    // it … (less 1 ms: the limiter reads the clock for the start just before the call does)
+    expect(secondStarted - firstStarted).toBeGreaterThanOrEqual(20 + WINDOW_MS - 1);
+    // … and well before a window after the slow answer.
+    expect(secondStarted).toBeLessThan(firstAnswered + WINDOW_MS - 500);
+  }, 15_000);
 
   it('releases the permit when the call throws: free again a window after the failure', async () => {
     await seed(1);

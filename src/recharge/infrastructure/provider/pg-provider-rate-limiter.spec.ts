@@ -174,8 +174,8 @@ describe('PgProviderRateLimiter', () => {
     await Promise.all(limiters.splice(0).map((l) => l.close()));
   });
 
-  function limiter(rate: number): PgProviderRateLimiter {
-    const l = new PgProviderRateLimiter(db.sql, rate, clock);
+  function limiter(rate: number, maxTransitMs: number | null = null): PgProviderRateLimiter {
+    const l = new PgProviderRateLimiter(db.sql, rate, { clock, maxTransitMs });
     limiters.push(l);
     return l;
   }
@@ -230,6 +230,39 @@ describe('PgProviderRateLimiter', () => {
       await clock.pass(100);
     });
     await waitUntil(() => db.rows[0]!.heldBy === null);
+    expect(db.rows[0]!.freeAt).toBe(answeredAtDb + 1000);
+  });
+
+  it('with a transit bound, counts the window from the start plus the bound when that comes before the answer', async () => {
+    db.seed(1);
+    const l = limiter(1, 10);
+    let startedAtDb = 0;
+    await l.send('credit', async () => {
+      startedAtDb = db.dbNow();
+      await clock.pass(40); // the provider answers 40 ms later
+    });
+    await waitUntil(() => db.rows[0]!.heldBy === null);
+    expect(db.rows[0]!.freeAt).toBe(startedAtDb + 10 + 1000);
+    // An answer that comes within the bound still counts from the answer.
+    let answeredAtDb = 0;
+    await l.send('credit', async () => {
+      await clock.pass(4);
+      answeredAtDb = db.dbNow();
+    });
+    await waitUntil(() => db.rows[0]!.heldBy === null);
+    expect(db.rows[0]!.freeAt).toBe(answeredAtDb + 1000);
+  });
+
+  it('without a transit bound, counts the window from the answer however late it comes', async () => {
+    db.seed(1);
+    const l = limiter(1);
+    let answeredAtDb = 0;
+    await l.send('credit', async () => {
+      await clock.pass(40);
+      answeredAtDb = db.dbNow();
+    });
+    await waitUntil(() => db.rows[0]!.heldBy === null);
+    expect(l.maxTransitMs).toBeNull();
     expect(db.rows[0]!.freeAt).toBe(answeredAtDb + 1000);
   });
 

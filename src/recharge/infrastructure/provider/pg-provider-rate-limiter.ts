@@ -29,6 +29,18 @@ export const MONOTONIC_CLOCK: LocalClock = {
   sleepUntil,
 };
 
+export interface RateLimiterOptions {
+  /** The local clock (tests pass a virtual one). */
+  clock?: LocalClock;
+  /**
+   * The longest a request takes, at most, from when this replica starts making the call to when
+   * the provider counts it (PROVIDER_MAX_TRANSIT_MS). Unset: nothing is assumed, and a permit's
+   * next use counts from the answer. Set: from the answer or from the start plus this bound,
+   * whichever comes first; a request that takes longer may push one window over the limit.
+   */
+  maxTransitMs?: number | null;
+}
+
 const callEnded = new AsyncLocalStorage<() => void>();
 
 /**
@@ -188,6 +200,9 @@ interface RenewRow {
  * which capped a saturated drain at 94.3 % of the limit; here a permit's cycle is W plus one call's
  * round trip: ≈ 99 % of the limit at a few milliseconds per call, 95 % at the bench simulator's
  * 50 ms. Knowing only when a request left and when its answer came, no scheme can do better.)
+ * An operator who knows the network may bound the transit instead (PROVIDER_MAX_TRANSIT_MS, unset
+ * by default): the permit then counts from the start plus that bound when it comes before the
+ * answer, which brings a permit's cycle to W plus the bound, at the price of relying on it.
  * A call given up without an answer (a timeout, a reset) counts from when it was given up: a
  * request still on its way then would have to arrive more than W later to matter.
  * Permits that come free together are used together (the provider allows N at once in a window):
@@ -251,13 +266,19 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
   private renewTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
+  private readonly local: LocalClock;
+  /** See RateLimiterOptions.maxTransitMs; null: strict. */
+  readonly maxTransitMs: number | null;
+
   constructor(
     private readonly sql: StatementRunner,
     ratePerSecond: number,
-    private readonly local: LocalClock = MONOTONIC_CLOCK,
+    options: RateLimiterOptions = {},
   ) {
     this.permits = Math.max(1, Math.floor(ratePerSecond));
     this.windowMs = (this.permits * 1000) / ratePerSecond;
+    this.local = options.clock ?? MONOTONIC_CLOCK;
+    this.maxTransitMs = options.maxTransitMs ?? null;
   }
 
   /** The average time between two sends at the full rate: W / N. */
@@ -309,12 +330,21 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
   async send<T>(priority: ProviderCallPriority, call: () => Promise<T>, options: SendOptions = {}): Promise<T> {
     const permit = await this.acquire(priority, options.signal);
     permit.state = 'sending';
+    const startedAt = this.local.now();
     let endedAt: number | null = null;
     try {
       return await callEnded.run(() => void (endedAt ??= this.local.now()), call);
     } finally {
-      this.release(permit, endedAt ?? this.local.now());
+      this.release(permit, this.countedAt(startedAt, endedAt ?? this.local.now()));
     }
+  }
+
+  /**
+   * The latest instant (local clock) the provider may have counted a call started at `startedAt`
+   * and answered (or given up) at `endedAt`: the answer, unless a transit bound says sooner.
+   */
+  private countedAt(startedAt: number, endedAt: number): number {
+    return this.maxTransitMs === null ? endedAt : Math.min(endedAt, startedAt + this.maxTransitMs);
   }
 
   private async acquire(priority: ProviderCallPriority, signal: AbortSignal | undefined): Promise<Permit> {
@@ -483,7 +513,7 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
     for (const permit of this.idlePermits.splice(0)) this.release(permit, null);
   }
 
-  /** `endedAt`: when the call's answer came (or it was given up), on the local clock; null when the permit was not used. */
+  /** `endedAt`: the latest instant the provider may have counted the call, on the local clock (see countedAt); null when the permit was not used. */
   private release(permit: Permit, endedAt: number | null): void {
     const used = endedAt !== null;
     const { hi } = this.clock.bounds();
