@@ -81,15 +81,19 @@ function post(agent, base, apiKey, body, key, headers = {}) {
  * each answer's latency is B's POST → SUCCEEDED. Utilisation counts every credit the simulator
  * applied in B's window against the budget (10/s).
  */
-async function fairness({ databaseUrl, startService, stopService, simAdmin, clientA, clientB, log }) {
+async function fairness({ databaseUrl, startService, stopService, simAdmin, clientA, clientB, log, name, serviceEnv }) {
   const RPS = 10;
   const SECONDS = 60;
   const fill = await queueDirect(databaseUrl, clientA.clientId, 20_000, { tag: 'fairA' });
   log(
-    `fairness: client A queued 20,000 directly in ${fill.seconds} s; starting the service at PROVIDER_MAX_RPS=${RPS}`,
+    `${name}: client A queued 20,000 directly in ${fill.seconds} s; starting the service at PROVIDER_MAX_RPS=${RPS}${Object.entries(
+      serviceEnv,
+    )
+      .map(([k, v]) => `, ${k}=${v}`)
+      .join('')}`,
   );
   await simAdmin('POST', '/__admin/reset');
-  const svc = await startService('fairness', { PROVIDER_MAX_RPS: String(RPS) });
+  const svc = await startService(name, { PROVIDER_MAX_RPS: String(RPS), ...serviceEnv });
   await sleep(5_000); // A's backlog is draining at full rate before B arrives
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const windowStart = Date.now();
