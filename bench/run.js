@@ -77,6 +77,7 @@ const TARGETS = {
   peakRssMb: 250,
   fairnessP99Ms: 1500,
   fairnessUtilisation: 0.98,
+  fairnessMaxRate: 10,
   backlogDrainRatio: 0.95,
   takeoverMs: 5000,
 };
@@ -565,13 +566,15 @@ async function main() {
       fairness:
         results.fairness.bLatencyMs.p99 <= TARGETS.fairnessP99Ms &&
         results.fairness.bSucceeded === results.fairness.bPosted &&
-        results.fairness.utilisation >= TARGETS.fairnessUtilisation,
+        results.fairness.utilisation >= TARGETS.fairnessUtilisation &&
+        results.fairness.maxRequestsPerSecond <= TARGETS.fairnessMaxRate,
     }),
     ...(runs('fairness') && {
       fairnessTransitBound:
         results.fairnessTransitBound.bLatencyMs.p99 <= TARGETS.fairnessP99Ms &&
         results.fairnessTransitBound.bSucceeded === results.fairnessTransitBound.bPosted &&
-        results.fairnessTransitBound.utilisation >= TARGETS.fairnessUtilisation,
+        results.fairnessTransitBound.utilisation >= TARGETS.fairnessUtilisation &&
+        results.fairnessTransitBound.maxRequestsPerSecond <= TARGETS.fairnessMaxRate,
     }),
     ...(runs('backlog') && { backlog: results.backlog.drainRatio >= TARGETS.backlogDrainRatio }),
     ...(runs('takeover') && {
@@ -739,9 +742,9 @@ function table(r) {
       ? [
           [
             'fairness: B 1/s behind A 20,000 (10/s)',
-            `B p50 ${r.fairness.bLatencyMs.p50} · p99 ${r.fairness.bLatencyMs.p99} ms (${r.fairness.bSucceeded}/${r.fairness.bPosted}), util ${(r.fairness.utilisation * 100).toFixed(1)}%`,
+            `B p50 ${r.fairness.bLatencyMs.p50} · p99 ${r.fairness.bLatencyMs.p99} ms (${r.fairness.bSucceeded}/${r.fairness.bPosted}), util ${(r.fairness.utilisation * 100).toFixed(1)}%, peak ${r.fairness.maxRequestsPerSecond}/s`,
             '—',
-            'p99 ≤ 1.5 s, util ≥ 98%',
+            `p99 ≤ 1.5 s, util ≥ 98%, peak ≤ ${TARGETS.fairnessMaxRate}/s`,
             `${r.fairness.bLatencyMs.p99} ms, ${(r.fairness.utilisation * 100).toFixed(1)}%`,
             verdict(r.verdicts.fairness),
           ],
@@ -749,9 +752,9 @@ function table(r) {
             ? [
                 [
                   `  the same, PROVIDER_MAX_TRANSIT_MS=${r.fairnessTransitBound.env.PROVIDER_MAX_TRANSIT_MS}`,
-                  `B p50 ${r.fairnessTransitBound.bLatencyMs.p50} · p99 ${r.fairnessTransitBound.bLatencyMs.p99} ms (${r.fairnessTransitBound.bSucceeded}/${r.fairnessTransitBound.bPosted}), util ${(r.fairnessTransitBound.utilisation * 100).toFixed(1)}%`,
+                  `B p50 ${r.fairnessTransitBound.bLatencyMs.p50} · p99 ${r.fairnessTransitBound.bLatencyMs.p99} ms (${r.fairnessTransitBound.bSucceeded}/${r.fairnessTransitBound.bPosted}), util ${(r.fairnessTransitBound.utilisation * 100).toFixed(1)}%, peak ${r.fairnessTransitBound.maxRequestsPerSecond}/s`,
                   '—',
-                  'p99 ≤ 1.5 s, util ≥ 98%',
+                  `p99 ≤ 1.5 s, util ≥ 98%, peak ≤ ${TARGETS.fairnessMaxRate}/s`,
                   `${r.fairnessTransitBound.bLatencyMs.p99} ms, ${(r.fairnessTransitBound.utilisation * 100).toFixed(1)}%`,
                   verdict(r.verdicts.fairnessTransitBound),
                 ],

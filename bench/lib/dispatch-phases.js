@@ -118,6 +118,8 @@ async function fairness({ databaseUrl, startService, stopService, simAdmin, clie
   agent.destroy();
   const credits = (await simAdmin('GET', '/__admin/credits')).credits.map((c) => Date.parse(c.appliedAt));
   const inWindow = credits.filter((t) => t >= windowStart && t < windowEnd).length;
+  // The most calls the simulator saw in any sliding second since the service started (the limit is RPS).
+  const simStats = await simAdmin('GET', '/__admin/stats');
   const aLeft = await withClient(
     databaseUrl,
     async (c) =>
@@ -170,6 +172,8 @@ async function fairness({ databaseUrl, startService, stopService, simAdmin, clie
     bTimelineMs: bTimeline.map((t) => [t.claimed, t.sent, t.final, t.others_first]),
     creditsInWindow: inWindow,
     utilisation: round(inWindow / (SECONDS * RPS), 4),
+    maxRequestsPerSecond: simStats.maxRequestsPerSecond,
+    maxRequestsPerSecondAllActions: simStats.maxRequestsPerSecondAllActions,
     aOpenAfter: aLeft,
   };
 }
@@ -227,11 +231,14 @@ async function backlog({ databaseUrl, startService, stopService, simAdmin, trunc
     await stopService(svc);
     const credits = (await simAdmin('GET', '/__admin/credits')).credits.map((c) => Date.parse(c.appliedAt));
     const inWindow = credits.filter((t) => t >= windowStart && t < windowEnd).length;
+    // The most calls the simulator saw in any sliding second since the service started (the limit is RPS).
+    const simStats = await simAdmin('GET', '/__admin/stats');
     out[label] = {
       queued: count,
       fillSeconds: fill.seconds,
       claimMs: claim,
       drainPerSecond: round(inWindow / ((windowEnd - windowStart) / 1000), 2),
+      maxRequestsPerSecond: simStats.maxRequestsPerSecond,
     };
     log(`backlog ${count}: drain ${out[label].drainPerSecond}/s, claim p50 ${claim.p50} ms p99 ${claim.p99} ms`);
   }
