@@ -266,6 +266,15 @@ describe('PgProviderRateLimiter', () => {
     expect(db.rows[0]!.freeAt).toBe(answeredAtDb + 1000);
   });
 
+  it('spaces its sends half an interval apart when several permits are free at once, instead of one burst', async () => {
+    db.seed(10);
+    const l = limiter(10);
+    const sentAt: number[] = [];
+    await Promise.all(Array.from({ length: 5 }, () => l.send('credit', async () => void sentAt.push(clock.now()))));
+    const gaps = sentAt.slice(1).map((t, i) => t - sentAt[i]!);
+    expect(gaps).toEqual([50, 50, 50, 50]);
+  });
+
   it('holds permits for every credit waiting in one statement', async () => {
     db.seed(10);
     const l = limiter(10);

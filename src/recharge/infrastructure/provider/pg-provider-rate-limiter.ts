@@ -205,8 +205,10 @@ interface RenewRow {
  * answer, which brings a permit's cycle to W plus the bound, at the price of relying on it.
  * A call given up without an answer (a timeout, a reset) counts from when it was given up: a
  * request still on its way then would have to arrive more than W later to matter.
- * Permits that come free together are used together (the provider allows N at once in a window):
- * after an idle spell sends go out in bursts of up to N per window rather than evenly spaced.
+ * Each replica spaces its own sends at least half an interval (W / 2N) apart (pace()), so permits that come free
+ * together do not send in bursts: the provider takes requests in one after the other (a burst's
+ * last request is counted late, which matters with a transit bound), and a burst every cycle made
+ * a caller who just missed one wait a whole cycle. Spacing only ever delays a send.
  *
  * `send()` holds a permit, sleeps until it is free on the local clock (never early: the database
  * clock's position is bounded by round trips, the later bound is used), makes the call and
@@ -234,6 +236,12 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
   static readonly SEND_MARGIN_MS = 2000;
   /** Credits hold permits that come free within this long: enough for a poll and a round trip. */
   static readonly CREDIT_LOOKAHEAD_MS = 150;
+  /**
+   * This replica's sends leave at least this fraction of an interval (W / N) apart. A whole
+   * interval would pace at exactly the limit, and every late answer would then push all later
+   * sends back (a queue at full load); half breaks a burst up as well without that.
+   */
+  static readonly PACE_FRACTION = 0.5;
   /** A caller without a permit asks again after at least this long, at most after MAX_POLL_MS. */
   static readonly MIN_POLL_MS = 20;
   static readonly MAX_POLL_MS = 250;
@@ -254,6 +262,8 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
   private readonly idlePermits: Permit[] = [];
   private readonly credits: Waiter[] = [];
   private readonly queries: Waiter[] = [];
+  /** The earliest local instant this replica's next send may leave (see pace()). */
+  private nextPacedAt = -Infinity;
   private pumping = false;
   private pumpDone: Promise<void> = Promise.resolve();
   private wakePump: (() => void) | null = null;
@@ -353,6 +363,7 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
       const permit = await this.take(priority, signal);
       try {
         await this.local.sleepUntil(this.localLatest(permit.freeAt), signal);
+        await this.pace(signal);
         if (await this.covered(permit)) return permit;
       } catch (err) {
         this.giveBack(permit);
@@ -365,6 +376,19 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
         );
       }
     }
+  }
+
+  /**
+   * Spaces this replica's sends at least PACE_FRACTION of an interval (W / N) apart: permits that come free
+   * together (after an idle spell, and from then on every cycle, as they were used together) would
+   * otherwise send their calls in one burst, which the provider takes in one after the other, and a
+   * caller who arrives just after a burst would wait a whole cycle for the next. Only ever later,
+   * never earlier, than the permit allows, so the limit holds as before.
+   */
+  private async pace(signal: AbortSignal | undefined): Promise<void> {
+    const at = Math.max(this.local.now(), this.nextPacedAt);
+    this.nextPacedAt = at + this.slotIntervalMs * PgProviderRateLimiter.PACE_FRACTION;
+    await this.local.sleepUntil(at, signal);
   }
 
   /** Whether a request may leave on the permit now: still ours, and the lease covers the margin (renewing once if not). */
