@@ -205,10 +205,10 @@ interface RenewRow {
  * answer, which brings a permit's cycle to W plus the bound, at the price of relying on it.
  * A call given up without an answer (a timeout, a reset) counts from when it was given up: a
  * request still on its way then would have to arrive more than W later to matter.
- * Each replica spaces its own sends at least half an interval (W / 2N) apart (pace()), so permits that come free
- * together do not send in bursts: the provider takes requests in one after the other (a burst's
- * last request is counted late, which matters with a transit bound), and a burst every cycle made
- * a caller who just missed one wait a whole cycle. Spacing only ever delays a send.
+ * Each replica spaces its own sends at least half an interval (W / 2N) apart (pace()), so permits
+ * that come free together do not send in bursts: the provider takes requests in one after the
+ * other (a burst's last request is counted late, which matters with a transit bound), and a burst
+ * every cycle made a caller who just missed one wait a whole cycle. Spacing only ever delays a send.
  *
  * `send()` holds a permit, sleeps until it is free on the local clock (never early: the database
  * clock's position is bounded by round trips, the later bound is used), makes the call and
@@ -379,11 +379,11 @@ export class PgProviderRateLimiter implements ProviderSendSchedule {
   }
 
   /**
-   * Spaces this replica's sends at least PACE_FRACTION of an interval (W / N) apart: permits that come free
-   * together (after an idle spell, and from then on every cycle, as they were used together) would
-   * otherwise send their calls in one burst, which the provider takes in one after the other, and a
-   * caller who arrives just after a burst would wait a whole cycle for the next. Only ever later,
-   * never earlier, than the permit allows, so the limit holds as before.
+   * Spaces this replica's sends at least PACE_FRACTION of an interval (W / N) apart: permits that
+   * come free together (after an idle spell, and from then on every cycle, as they were used
+   * together) would otherwise send their calls in one burst, which the provider takes in one after
+   * the other, and a caller who arrives just after a burst would wait a whole cycle for the next.
+   * Only ever later, never earlier, than the permit allows, so the limit holds as before.
    */
   private async pace(signal: AbortSignal | undefined): Promise<void> {
     const at = Math.max(this.local.now(), this.nextPacedAt);
