@@ -495,6 +495,7 @@ async function main() {
       stopService,
       simAdmin,
       truncate: () => truncateRecharges(database.url),
+      describeEnv,
       client: created,
       log,
     };
@@ -549,32 +550,11 @@ async function main() {
       ingestRatio: results.ingest.ratioToBaseline >= TARGETS.ingestRatioToBaseline,
       p99AtPaced200: results.paced200.latencyMs.p99 <= TARGETS.p99At200RpsMs,
     }),
-    ...(runs('drain') && {
-      drain:
-        results.drain.utilisation >= TARGETS.drainUtilisation &&
-        results.drain.maxRequestsPerSecond <= TARGETS.drainMaxRate &&
-        results.drain.stillOpen === 0,
-    }),
-    ...(runs('drain') && {
-      drainTransitBound:
-        results.drainTransitBound.utilisation >= TARGETS.drainUtilisation &&
-        results.drainTransitBound.maxRequestsPerSecond <= TARGETS.drainMaxRate &&
-        results.drainTransitBound.stillOpen === 0,
-    }),
+    ...(runs('drain') && { drain: drainMet(results.drain), drainTransitBound: drainMet(results.drainTransitBound) }),
     ...(runs('scale') && { scale: results.scale.p99Ratio <= TARGETS.scaleP99Ratio }),
     ...(runs('fairness') && {
-      fairness:
-        results.fairness.bLatencyMs.p99 <= TARGETS.fairnessP99Ms &&
-        results.fairness.bSucceeded === results.fairness.bPosted &&
-        results.fairness.utilisation >= TARGETS.fairnessUtilisation &&
-        results.fairness.maxRequestsPerSecond <= TARGETS.fairnessMaxRate,
-    }),
-    ...(runs('fairness') && {
-      fairnessTransitBound:
-        results.fairnessTransitBound.bLatencyMs.p99 <= TARGETS.fairnessP99Ms &&
-        results.fairnessTransitBound.bSucceeded === results.fairnessTransitBound.bPosted &&
-        results.fairnessTransitBound.utilisation >= TARGETS.fairnessUtilisation &&
-        results.fairnessTransitBound.maxRequestsPerSecond <= TARGETS.fairnessMaxRate,
+      fairness: fairnessMet(results.fairness),
+      fairnessTransitBound: fairnessMet(results.fairnessTransitBound),
     }),
     ...(runs('backlog') && { backlog: results.backlog.drainRatio >= TARGETS.backlogDrainRatio }),
     ...(runs('takeover') && {
@@ -601,6 +581,34 @@ async function main() {
 
 const round = (x, d) => Math.round(x * 10 ** d) / 10 ** d;
 const verdict = (ok) => (ok ? 'PASS' : 'MISS');
+/** A drain (by default or with the transit bound) met its targets. */
+const drainMet = (d) =>
+  d.utilisation >= TARGETS.drainUtilisation && d.maxRequestsPerSecond <= TARGETS.drainMaxRate && d.stillOpen === 0;
+/** A fairness run (by default or with the transit bound) met its targets. */
+const fairnessMet = (f) =>
+  f.bLatencyMs.p99 <= TARGETS.fairnessP99Ms &&
+  f.bSucceeded === f.bPosted &&
+  f.utilisation >= TARGETS.fairnessUtilisation &&
+  f.maxRequestsPerSecond <= TARGETS.fairnessMaxRate;
+/** The table row of a drain. */
+const drainRow = (label, d, ok) => [
+  label,
+  `${d.drainSeconds} s, ${d.succeeded} SUCCEEDED, peak ${d.maxRequestsPerSecond}/s`,
+  '—',
+  `util ≥ ${TARGETS.drainUtilisation * 100}%, peak ≤ ${TARGETS.drainMaxRate}/s`,
+  `${(d.utilisation * 100).toFixed(1)}%, ${d.maxRequestsPerSecond}/s`,
+  verdict(ok),
+];
+/** The table row of a fairness run. */
+const fairnessRow = (label, f, ok) => [
+  label,
+  `B p50 ${f.bLatencyMs.p50} · p99 ${f.bLatencyMs.p99} ms (${f.bSucceeded}/${f.bPosted}), util ${(f.utilisation * 100).toFixed(1)}%, peak ${f.maxRequestsPerSecond}/s`,
+  '—',
+  `p99 ≤ 1.5 s, util ≥ 98%, peak ≤ ${TARGETS.fairnessMaxRate}/s`,
+  `${f.bLatencyMs.p99} ms, ${(f.utilisation * 100).toFixed(1)}%`,
+  verdict(ok),
+];
+const transitLabel = (x) => `  the same, PROVIDER_MAX_TRANSIT_MS=${x.env.PROVIDER_MAX_TRANSIT_MS}`;
 
 function table(r) {
   const lat = (l) => `p50 ${l.p50} ms · p99 ${l.p99} ms`;
@@ -688,25 +696,9 @@ function table(r) {
       : []),
     ...(r.drain
       ? [
-          [
-            'drain 2,000 at PROVIDER_MAX_RPS=50',
-            `${r.drain.drainSeconds} s, ${r.drain.succeeded} SUCCEEDED, peak ${r.drain.maxRequestsPerSecond}/s`,
-            '—',
-            `util ≥ ${TARGETS.drainUtilisation * 100}%, peak ≤ ${TARGETS.drainMaxRate}/s`,
-            `${(r.drain.utilisation * 100).toFixed(1)}%, ${r.drain.maxRequestsPerSecond}/s`,
-            verdict(r.verdicts.drain),
-          ],
+          drainRow('drain 2,000 at PROVIDER_MAX_RPS=50', r.drain, r.verdicts.drain),
           ...(r.drainTransitBound
-            ? [
-                [
-                  `  the same, PROVIDER_MAX_TRANSIT_MS=${r.drainTransitBound.env.PROVIDER_MAX_TRANSIT_MS}`,
-                  `${r.drainTransitBound.drainSeconds} s, ${r.drainTransitBound.succeeded} SUCCEEDED, peak ${r.drainTransitBound.maxRequestsPerSecond}/s`,
-                  '—',
-                  `util ≥ ${TARGETS.drainUtilisation * 100}%, peak ≤ ${TARGETS.drainMaxRate}/s`,
-                  `${(r.drainTransitBound.utilisation * 100).toFixed(1)}%, ${r.drainTransitBound.maxRequestsPerSecond}/s`,
-                  verdict(r.verdicts.drainTransitBound),
-                ],
-              ]
+            ? [drainRow(transitLabel(r.drainTransitBound), r.drainTransitBound, r.verdicts.drainTransitBound)]
             : []),
           [
             '  drain: start / steady part',
@@ -740,24 +732,14 @@ function table(r) {
       : []),
     ...(r.fairness
       ? [
-          [
-            'fairness: B 1/s behind A 20,000 (10/s)',
-            `B p50 ${r.fairness.bLatencyMs.p50} · p99 ${r.fairness.bLatencyMs.p99} ms (${r.fairness.bSucceeded}/${r.fairness.bPosted}), util ${(r.fairness.utilisation * 100).toFixed(1)}%, peak ${r.fairness.maxRequestsPerSecond}/s`,
-            '—',
-            `p99 ≤ 1.5 s, util ≥ 98%, peak ≤ ${TARGETS.fairnessMaxRate}/s`,
-            `${r.fairness.bLatencyMs.p99} ms, ${(r.fairness.utilisation * 100).toFixed(1)}%`,
-            verdict(r.verdicts.fairness),
-          ],
+          fairnessRow('fairness: B 1/s behind A 20,000 (10/s)', r.fairness, r.verdicts.fairness),
           ...(r.fairnessTransitBound
             ? [
-                [
-                  `  the same, PROVIDER_MAX_TRANSIT_MS=${r.fairnessTransitBound.env.PROVIDER_MAX_TRANSIT_MS}`,
-                  `B p50 ${r.fairnessTransitBound.bLatencyMs.p50} · p99 ${r.fairnessTransitBound.bLatencyMs.p99} ms (${r.fairnessTransitBound.bSucceeded}/${r.fairnessTransitBound.bPosted}), util ${(r.fairnessTransitBound.utilisation * 100).toFixed(1)}%, peak ${r.fairnessTransitBound.maxRequestsPerSecond}/s`,
-                  '—',
-                  `p99 ≤ 1.5 s, util ≥ 98%, peak ≤ ${TARGETS.fairnessMaxRate}/s`,
-                  `${r.fairnessTransitBound.bLatencyMs.p99} ms, ${(r.fairnessTransitBound.utilisation * 100).toFixed(1)}%`,
-                  verdict(r.verdicts.fairnessTransitBound),
-                ],
+                fairnessRow(
+                  transitLabel(r.fairnessTransitBound),
+                  r.fairnessTransitBound,
+                  r.verdicts.fairnessTransitBound,
+                ),
               ]
             : []),
         ]

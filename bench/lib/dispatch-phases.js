@@ -81,16 +81,23 @@ function post(agent, base, apiKey, body, key, headers = {}) {
  * each answer's latency is B's POST → SUCCEEDED. Utilisation counts every credit the simulator
  * applied in B's window against the budget (10/s).
  */
-async function fairness({ databaseUrl, startService, stopService, simAdmin, clientA, clientB, log, name, serviceEnv }) {
+async function fairness({
+  databaseUrl,
+  startService,
+  stopService,
+  simAdmin,
+  clientA,
+  clientB,
+  log,
+  name,
+  serviceEnv,
+  describeEnv,
+}) {
   const RPS = 10;
   const SECONDS = 60;
   const fill = await queueDirect(databaseUrl, clientA.clientId, 20_000, { tag: 'fairA' });
   log(
-    `${name}: client A queued 20,000 directly in ${fill.seconds} s; starting the service at PROVIDER_MAX_RPS=${RPS}${Object.entries(
-      serviceEnv,
-    )
-      .map(([k, v]) => `, ${k}=${v}`)
-      .join('')}`,
+    `${name}: client A queued 20,000 directly in ${fill.seconds} s; starting the service at PROVIDER_MAX_RPS=${RPS}${describeEnv(serviceEnv)}`,
   );
   await simAdmin('POST', '/__admin/reset');
   const svc = await startService(name, { PROVIDER_MAX_RPS: String(RPS), ...serviceEnv });
